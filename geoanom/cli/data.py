@@ -1,0 +1,3 @@
+"""CLI commands: data (filled in by its issue)."""
+
+commands: list = []

@@ -1,0 +1,3 @@
+"""CLI commands: detector (filled in by its issue)."""
+
+commands: list = []

@@ -1,0 +1,3 @@
+"""CLI commands: dlep (filled in by its issue)."""
+
+commands: list = []

@@ -1,0 +1,3 @@
+"""CLI commands: significance (filled in by its issue)."""
+
+commands: list = []

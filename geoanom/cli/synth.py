@@ -1,0 +1,3 @@
+"""CLI commands: synth (filled in by its issue)."""
+
+commands: list = []

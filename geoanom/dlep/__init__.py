@@ -1,0 +1,1 @@
+"""geoanom.dlep"""

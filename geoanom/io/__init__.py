@@ -1,0 +1,2 @@
+"""Readers and writers for the formats geophysicists have: IAGA-2002, ImagCDF, CF netCDF,
+and earthquake catalogs."""
