@@ -68,11 +68,12 @@ def provenance(
     """The provenance block of an output (see module docstring)."""
     import numpy as np
 
-    try:
-        import torch
+    # importlib.metadata, not ``import torch``: importing torch costs seconds
+    from importlib import metadata
 
-        torch_version = torch.__version__
-    except ImportError:  # pragma: no cover - torch is a hard dependency
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:  # pragma: no cover - torch is a hard dependency
         torch_version = None
     out = {
         "geoanom_version": __version__,
