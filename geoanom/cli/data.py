@@ -1,3 +1,246 @@
-"""CLI commands: data (filled in by its issue)."""
+"""CLI commands for data: ``geoanom info``, ``geoanom convert``, ``geoanom stations``.
 
-commands: list = []
+Thin layer over :func:`geoanom.io.read_record`, :func:`geoanom.io.netcdf.write_netcdf` and
+:mod:`geoanom.stations`; every user error is a GeoanomError, which the group turns into a
+message on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+import xarray as xr
+
+__all__ = ["commands", "record_summary"]
+
+
+def _cadence_text(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "unknown"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{seconds:g} s"
+
+
+def _duration_text(seconds: float | None) -> str:
+    """A gap length for people: "40 s", "12 min", "5.5 h", "15.6 d"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for unit, size, limit in (("s", 1, 60), ("min", 60, 3600), ("h", 3600, 86400)):
+        if seconds < limit:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 86400:.3g} d"
+
+
+def _files_text(files: list[str]) -> str:
+    if len(files) <= 3:
+        return ", ".join(files)
+    return f"{files[0]} ... {files[-1]} ({len(files)} files)"
+
+
+def _runs(bad: np.ndarray) -> tuple[int, int]:
+    """Number of runs of True in ``bad`` and the longest run length (samples)."""
+    if not bad.any():
+        return 0, 0
+    b = np.concatenate(([False], bad, [False])).astype(np.int8)
+    d = np.diff(b)
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return int(starts.size), int((ends - starts).max())
+
+
+def _iso(t: np.datetime64) -> str:
+    """ISO-8601 UTC text, to the second unless the time has a fraction."""
+    unit = "s" if t.astype("datetime64[ns]").astype(np.int64) % 1_000_000_000 == 0 else "ns"
+    return str(np.datetime_as_string(t, unit=unit)) + "Z"
+
+
+def _json_float(x: object) -> float | None:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def record_summary(ds: xr.Dataset) -> dict:
+    """What ``geoanom info`` reports about a record, as a JSON-safe dict.
+
+    Per component: units, counts of valid, missing (IAGA 99999 / fill) and not observed
+    (IAGA 88888) samples, the number of gaps (runs of consecutive non-valid samples) and the
+    longest gap in samples and seconds.
+    """
+    from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, component_names
+
+    t = ds["time"].values
+    period = float(ds.attrs.get("sampling_period_s", math.nan))
+    comps = {}
+    for c in component_names(ds):
+        f = ds[f"{c}_flag"].values if f"{c}_flag" in ds else \
+            np.where(np.isnan(ds[c].values), FLAG_MISSING, FLAG_VALID)
+        n_gaps, longest = _runs(f != FLAG_VALID)
+        comps[c] = {
+            "units": str(ds[c].attrs.get("units", "")),
+            "valid": int(np.sum(f == FLAG_VALID)),
+            "missing": int(np.sum(f == FLAG_MISSING)),
+            "not_observed": int(np.sum(f == FLAG_NOT_OBSERVED)),
+            "gaps": n_gaps,
+            "longest_gap_samples": longest,
+            "longest_gap_s": longest * period if math.isfinite(period) else None,
+        }
+    a = ds.attrs
+    return {
+        "station": {
+            "code": str(a.get("iaga_code", "")),
+            "name": str(a.get("station_name", "")),
+            "latitude_deg": _json_float(a.get("latitude_deg")),
+            "longitude_deg": _json_float(a.get("longitude_deg")),
+            "elevation_m": _json_float(a.get("elevation_m")),
+        },
+        "data_type": str(a.get("data_type", "")),
+        "source": str(a.get("source", "")),
+        "start": _iso(t[0]) if t.size else None,
+        "end": _iso(t[-1]) if t.size else None,
+        "samples": int(t.size),
+        "sampling_period_s": _json_float(period),
+        "cadence": _cadence_text(period),
+        "components": comps,
+    }
+
+
+def _text_summary(s: dict) -> str:
+    st = s["station"]
+
+    def num(v: float | None, fmt: str) -> str:
+        return "unknown" if v is None else format(v, fmt)
+
+    elev = "elevation unknown" if st["elevation_m"] is None else f"{st['elevation_m']:g} m"
+    lines = [
+        _files_text(s["files"]),
+        f"  station     {st['code']} ({st['name']}), {num(st['latitude_deg'], '.4f')} N, "
+        f"{num(st['longitude_deg'], '.4f')} E, {elev}",
+        f"  data type   {s['data_type']}",
+        f"  span        {s['start']} .. {s['end']} ({s['samples']} samples)",
+        f"  cadence     {s['cadence']}",
+        "  components  " + " ".join(f"{c} [{v['units']}]" for c, v in s["components"].items()),
+        f"  {'component':<14}{'valid':>10}{'missing':>10}{'not obs.':>10}{'gaps':>7}"
+        f"{'longest gap':>14}",
+    ]
+    for c, v in s["components"].items():
+        if not v["longest_gap_samples"]:
+            longest = "-"
+        elif v["longest_gap_s"] is None:
+            longest = f"{v['longest_gap_samples']} samples"
+        else:
+            longest = _duration_text(v["longest_gap_s"])
+        lines.append(f"  {c:<14}{v['valid']:>10}{v['missing']:>10}{v['not_observed']:>10}"
+                     f"{v['gaps']:>7}{longest:>14}")
+    return "\n".join(lines)
+
+
+def _read_checked(files: tuple[str, ...]) -> tuple[xr.Dataset, list[str]]:
+    """Read a record and compare its header with the station registry (warnings kept)."""
+    from geoanom.io import read_record
+    from geoanom.stations import GeoanomWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GeoanomWarning)
+        rec = read_record(list(files))
+    ours = [w for w in caught if issubclass(w.category, GeoanomWarning)]
+    for w in caught:  # anything else goes on to the normal warning machinery
+        if w not in ours:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return rec, [str(w.message) for w in ours]
+
+
+@click.command("info")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(files: tuple[str, ...], as_json: bool) -> None:
+    """Describe a station record read from FILES (one file, or daily files of one station):
+    station, span, cadence, components with units, gap and fill counts, data type."""
+    rec, warns = _read_checked(files)
+    s = record_summary(rec)
+    s["files"] = list(files)
+    s["warnings"] = warns
+    for w in warns:
+        click.echo(f"geoanom: warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps(s, indent=2, sort_keys=False))
+    else:
+        click.echo(_text_summary(s))
+
+
+@click.command("convert")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Output netCDF file (written atomically; left untouched on failure).")
+def convert(files: tuple[str, ...], output: str) -> None:
+    """Convert FILES (IAGA-2002, ImagCDF or netCDF; several daily files join into one
+    record) to the canonical CF netCDF form."""
+    from geoanom.io.netcdf import write_netcdf
+    from geoanom.record import append_history
+
+    rec, warns = _read_checked(files)
+    for w in warns:
+        click.echo(f"geoanom: warning: {w}", err=True)
+    rec = append_history(rec, f"geoanom convert {' '.join(Path(f).name for f in files)} "
+                              f"-o {Path(output).name}")
+    write_netcdf(rec, output, config={"command": "convert", "files": [str(f) for f in files]},
+                 inputs=files)
+    click.echo(f"wrote {output} ({rec.sizes['time']} samples, "
+               f"{rec['time'].values[0]} .. {rec['time'].values[-1]})")
+
+
+@click.group("stations")
+@click.option("--dir", "dirs", multiple=True, type=click.Path(file_okay=False, path_type=str),
+              help="Extra folder of station TOML files (repeatable; overrides built-ins).")
+@click.pass_context
+def stations(ctx: click.Context, dirs: tuple[str, ...]) -> None:
+    """The station registry (built-in TOML files, GEOANOM_STATIONS_PATH, --dir)."""
+    ctx.obj = {"dirs": dirs}
+
+
+def _fmt(v: float, spec: str) -> str:
+    return "-" if not math.isfinite(v) else format(v, spec)
+
+
+@stations.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def stations_list(ctx: click.Context, as_json: bool) -> None:
+    """List the known stations (longitude east-positive, -180..180)."""
+    from geoanom.stations import load_stations
+
+    st = load_stations(ctx.obj["dirs"])
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in st.values()], indent=2))
+        return
+    click.echo(f"{'code':<6}{'name':<22}{'lat_deg':>9}{'lon_deg':>10}{'elev_m':>9}  network")
+    for s in st.values():
+        click.echo(f"{s.code:<6}{s.name[:21]:<22}{s.latitude_deg:>9.3f}{s.longitude_deg:>10.3f}"
+                   f"{_fmt(s.elevation_m, '.1f'):>9}  {s.network}")
+
+
+@stations.command("show")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.pass_context
+def stations_show(ctx: click.Context, code: str, as_json: bool) -> None:
+    """Show one station's metadata (unknown CODE: exit code 2)."""
+    from geoanom.stations import get_station
+
+    s = get_station(code, ctx.obj["dirs"])
+    if as_json:
+        click.echo(json.dumps(s.to_dict(), indent=2))
+        return
+    for k, v in s.to_dict().items():
+        click.echo(f"{k:<14}{'unknown' if v is None else v}")
+
+
+commands: list = [info, convert, stations]
