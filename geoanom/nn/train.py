@@ -1,0 +1,519 @@
+"""Training the negative-learning BiLSTM autoencoder on a window set.
+
+What the loop guarantees (METHODS.md section 2):
+
+* the window set passes :func:`geoanom.windows.check_no_leakage` before anything is learnt;
+* batches are balanced: each holds normal and seismic training windows in a fixed proportion
+  (the plain autoencoder, ``lam = 0``, sees normal windows only);
+* gradients are clipped; ``lambda`` ramps from 0;
+* early stopping and model selection use the AUC of *validation* seismic versus normal
+  errors (the chronologically held-out split), never training windows; where the validation
+  split lacks a class, the mean validation normal error is used instead and the log says so;
+* a checkpoint (weights, optimizer, epoch, loss state, best weights, RNG states, log) is
+  written atomically after every epoch, and ``resume=True`` continues an interrupted run to
+  the same result as an uninterrupted one (bit for bit on CPU: batch order is drawn from a
+  generator seeded by ``(seed, epoch)``, so no sampler state is lost with the process);
+* the device is explicit (``cuda`` when present, CPU otherwise), CPU results deterministic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geoanom._atomic import atomic_path
+from geoanom.errors import ConfigError, ValidationError
+from geoanom.nn.artifact import save_model
+from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
+from geoanom.nn.losses import PENALTIES, NegativeLearningLoss
+from geoanom.provenance import config_hash, provenance
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (saved in ``model.json``).
+
+    Attributes
+    ----------
+    hidden_size, num_layers, latent_size, output_bound
+        Architecture (see :class:`~geoanom.nn.bilstm.BiLSTMAutoencoder`).
+    penalty, lam, ramp_epochs, margin_factor, eps
+        Negative-learning loss (see :class:`~geoanom.nn.losses.NegativeLearningLoss`);
+        ``lam = 0`` trains the plain autoencoder.
+    lr, weight_decay
+        Adam learning rate and L2 weight decay.
+    batch_size
+        Windows per batch.
+    seismic_fraction
+        Share of seismic windows in each batch (when ``lam > 0``).
+    max_epochs, patience
+        Stop after ``max_epochs``, or once ``lambda`` is at full strength and the validation
+        AUC has not improved for ``patience`` epochs.
+    clip_norm
+        Gradient-norm clipping threshold.
+    batches_per_epoch
+        Cap on batches per epoch (``None``: one pass over the normal training windows).
+    eval_batch_size
+        Windows per forward pass when scoring the validation split.
+    seed
+        Seeds weights and batch order.
+    deterministic
+        Ask torch for deterministic algorithms.
+    """
+
+    hidden_size: int = 32
+    num_layers: int = 1
+    latent_size: int = 16
+    output_bound: float = 10.0
+    penalty: str = "hinge"
+    lam: float = 1.0
+    ramp_epochs: int = 5
+    margin_factor: float = 3.0
+    eps: float = 1e-3
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    seismic_fraction: float = 0.5
+    max_epochs: int = 50
+    patience: int = 8
+    clip_norm: float = 1.0
+    batches_per_epoch: int | None = None
+    eval_batch_size: int = 512
+    seed: int = 0
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.penalty not in PENALTIES:
+            raise ConfigError("unknown penalty", expected=" or ".join(PENALTIES),
+                              found=str(self.penalty))
+        if not 0 < self.seismic_fraction < 1:
+            raise ConfigError("seismic_fraction must be in (0, 1)",
+                              found=str(self.seismic_fraction))
+        if self.batch_size < 2 or self.max_epochs < 1 or self.patience < 1:
+            raise ConfigError("batch_size >= 2, max_epochs >= 1 and patience >= 1 required",
+                              found=f"{self.batch_size}, {self.max_epochs}, {self.patience}")
+        if not (self.lr > 0 and self.clip_norm > 0 and self.lam >= 0):
+            raise ConfigError("lr and clip_norm must be > 0, lam >= 0",
+                              found=f"{self.lr}, {self.clip_norm}, {self.lam}")
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of the fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Build from a dict; unknown keys are an error (a typo must not pass silently)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError("unknown training option(s): " + ", ".join(unknown),
+                              expected="one of " + ", ".join(sorted(names)))
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise ConfigError("bad training options", found=str(exc)) from None
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns. ``model`` holds the selected (best-validation) weights."""
+
+    model: BiLSTMAutoencoder
+    log: list[dict]
+    best_epoch: int
+    best_metric: float
+    metric_name: str
+    config: TrainConfig
+    device: str
+    out_dir: Path
+    epochs_run: int
+    stopped_early: bool
+    meta: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device``; ``None``: ``cuda`` when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA device is available",
+                          expected="cpu", found=str(device))
+    return dev
+
+
+class _Progress:
+    """A one-line progress bar on stderr (redrawn at most 5 times a second)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool = True, width: int = 24) -> None:
+        self.total = max(int(total), 1)
+        self.desc = desc
+        self.enabled = enabled
+        self.width = width
+        self.n = 0
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.note = ""
+
+    def update(self, k: int = 1, note: str | None = None) -> None:
+        self.n += k
+        if note is not None:
+            self.note = note
+        now = time.perf_counter()
+        if self.enabled and (now - self.last > 0.2 or self.n >= self.total):
+            self.last = now
+            frac = min(self.n / self.total, 1.0)
+            bar = "#" * int(frac * self.width)
+            rate = self.n / max(now - self.t0, 1e-9)
+            sys.stderr.write(f"\r{self.desc} [{bar:<{self.width}}] {self.n}/{self.total} "
+                             f"{rate:.1f}/s {self.note}\033[K")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool, dev: torch.device) -> Iterator[None]:
+    """Turn on torch's deterministic algorithms for the duration, then restore."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        if dev.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # warn_only on CUDA: some LSTM kernels have no deterministic variant there.
+        torch.use_deterministic_algorithms(True, warn_only=dev.type == "cuda")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_before)
+
+
+def window_set_arrays(ws) -> dict[str, np.ndarray]:
+    """The arrays training needs from a window set, checked against its contract."""
+    for name in ("data", "valid", "label", "split"):
+        if name not in ws:
+            raise ValidationError(f"window set lacks variable {name!r}",
+                                  expected="data, valid, label, split", found=str(list(ws)))
+    data = ws["data"].transpose("window", "step", "component").values
+    valid = ws["valid"].transpose("window", "step", "component").values
+    if data.shape != valid.shape:
+        raise ValidationError("window set data and valid differ in shape",
+                              found=f"{data.shape} vs {valid.shape}")
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    valid = np.ascontiguousarray(valid, dtype=bool)
+    if not np.all(np.isfinite(data[valid])):
+        raise ValidationError("window set has non-finite data at valid samples")
+    data = np.where(valid, data, np.float32(0))
+    return {"data": data, "valid": valid,
+            "label": np.asarray(ws["label"].values, dtype=np.int8),
+            "split": np.asarray(ws["split"].values).astype(str)}
+
+
+def _fingerprint(arrays: dict[str, np.ndarray], cfg: TrainConfig) -> str:
+    h = hashlib.sha256()
+    for k in ("data", "valid", "label", "split"):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(k.encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes() if a.dtype.kind != "U" else "|".join(a.tolist()).encode())
+    h.update(config_hash(cfg.to_dict()).encode())
+    return h.hexdigest()
+
+
+def rank_auc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float:
+    """AUC = P(positive > negative) + 0.5 P(tie) (:func:`geoanom.stats.ranks.auc`), NaN where
+    a class has no finite score (early stopping then falls back, see :func:`train`)."""
+    from geoanom.stats.ranks import auc
+
+    p = np.asarray(scores_pos, float)
+    n = np.asarray(scores_neg, float)
+    if not (np.isfinite(p).any() and np.isfinite(n).any()):
+        return float("nan")
+    return auc(p, n)
+
+
+@torch.no_grad()
+def window_scores(model: BiLSTMAutoencoder, data: torch.Tensor, valid: torch.Tensor,
+                  batch_size: int = 512) -> np.ndarray:
+    """Per-window mean squared error of ``model`` over ``data`` (tensors on its device)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, data.shape[0], batch_size):
+        x, v = data[i:i + batch_size], valid[i:i + batch_size]
+        e, _ = window_errors(x, model(x, v), v)
+        out.append(e.cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
+
+
+def _epoch_batches(cfg: TrainConfig, epoch: int, idx_n: np.ndarray,
+                   idx_s: np.ndarray) -> list[np.ndarray]:
+    """The batches of one epoch: drawn from a generator seeded by (seed, epoch)."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    use_s = cfg.lam > 0 and idx_s.size > 0
+    n_s = max(1, round(cfg.batch_size * cfg.seismic_fraction)) if use_s else 0
+    n_n = max(1, cfg.batch_size - n_s)
+    perm_n = rng.permutation(idx_n)
+    n_batches = max(1, math.ceil(perm_n.size / n_n))
+    if cfg.batches_per_epoch is not None:
+        n_batches = min(n_batches, int(cfg.batches_per_epoch))
+    # seismic windows are cycled through fresh permutations (no replacement within a cycle)
+    if use_s:
+        reps = math.ceil(n_batches * n_s / idx_s.size)
+        seq_s = np.concatenate([rng.permutation(idx_s) for _ in range(reps)])
+    batches = []
+    for b in range(n_batches):
+        part_n = perm_n[(b * n_n) % perm_n.size:][:n_n]
+        if part_n.size < n_n:  # wrap around so every batch has its full share
+            part_n = np.concatenate([part_n, perm_n[: n_n - part_n.size]])
+        part = [part_n]
+        if use_s:
+            part.append(seq_s[b * n_s:(b + 1) * n_s])
+        batches.append(np.concatenate(part))
+    return batches
+
+
+def _ws_meta(ws, arrays: dict[str, np.ndarray]) -> dict:
+    """Window configuration and normalisation the scorer needs, from the window set attrs."""
+    a = ws.attrs
+    try:
+        wcfg = json.loads(a.get("config", "{}")) if isinstance(a.get("config", "{}"), str) \
+            else dict(a.get("config") or {})
+    except json.JSONDecodeError:
+        wcfg = {"raw": str(a.get("config"))}
+    scaler = a.get("scaler")
+    if scaler is None:
+        raise ValidationError("window set has no 'scaler' attr (the fitted normalisation)",
+                              expected="JSON of RobustScaler.to_dict()")
+    scaler = json.loads(scaler) if isinstance(scaler, str) else dict(scaler)
+    mmf = wcfg.get("max_missing_fraction")
+    counts = {}
+    for s in ("train", "val", "test"):
+        m = arrays["split"] == s
+        counts[s] = {"normal": int(np.sum(m & (arrays["label"] == 0))),
+                     "seismic": int(np.sum(m & (arrays["label"] == 1)))}
+    return {
+        "scaler": scaler,
+        "windows": {
+            "components": [str(c) for c in ws["component"].values],
+            "sampling_period_s": float(a.get("sampling_period_s", float("nan"))),
+            "window_length_s": float(a.get("window_length_s", float("nan"))),
+            "stride_s": float(a.get("stride_s", float("nan"))),
+            "n_steps": int(ws.sizes["step"]),
+            "min_valid_fraction": None if mmf is None else 1.0 - float(mmf),
+            "config": wcfg,
+        },
+        "station": {k: a.get(k) for k in ("iaga_code", "latitude_deg", "longitude_deg")},
+        "window_counts": counts,
+        "window_set_history": str(a.get("history", "")),
+    }
+
+
+def train(
+    ws,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | os.PathLike,
+    device: str | torch.device | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> TrainResult:
+    """Train the negative-learning autoencoder and save the artifact in ``out_dir``.
+
+    Parameters
+    ----------
+    ws
+        Window set (``xarray.Dataset``, see :mod:`geoanom.windows`) with splits ``train`` and
+        ``val``; labels 1 seismic, 0 normal, -1 excluded (never used).
+    config
+        Training configuration (default :class:`TrainConfig`).
+    out_dir
+        Folder for ``checkpoint.pt`` and the artifact (``weights.pt``, ``model.json``).
+    device
+        ``None``: ``cuda`` when available, else CPU.
+    resume
+        Continue from ``out_dir/checkpoint.pt`` if it exists (it must come from the same
+        configuration and window set); ``False`` starts afresh.
+    progress
+        Draw a progress bar on stderr.
+    callback
+        Called as ``callback(epoch, log_row)`` after each epoch's checkpoint is written.
+    inputs
+        Files the window set was built from (record, catalog, config): their checksums go
+        into the provenance of ``model.json``.
+
+    Returns
+    -------
+    TrainResult
+        The model with the best validation weights, the per-epoch log and the metrics.
+    """
+    from geoanom.windows import check_no_leakage
+
+    cfg = config or TrainConfig()
+    check_no_leakage(ws)
+    dev = resolve_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = window_set_arrays(ws)
+    meta_ws = _ws_meta(ws, arrays)
+    label, split, valid = arrays["label"], arrays["split"], arrays["valid"]
+    has_data = valid.reshape(valid.shape[0], -1).any(axis=1)
+    idx_n = np.flatnonzero((split == "train") & (label == 0) & has_data)
+    idx_s = np.flatnonzero((split == "train") & (label == 1) & has_data)
+    idx_val = np.flatnonzero((split == "val") & (label >= 0) & has_data)
+    if idx_n.size == 0:
+        raise ValidationError("the window set has no normal training windows",
+                              expected="windows with split 'train' and label 0")
+    if cfg.lam > 0 and idx_s.size == 0:
+        raise ValidationError("the window set has no seismic training windows; negative "
+                              "learning needs some (lam = 0 trains the plain autoencoder)",
+                              expected="windows with split 'train' and label 1")
+    if idx_val.size == 0:
+        raise ValidationError("the window set has no labelled validation windows, so early "
+                              "stopping has nothing to look at", expected="split 'val' windows")
+    fp = _fingerprint(arrays, cfg)
+
+    X = torch.from_numpy(arrays["data"]).to(dev)
+    V = torch.from_numpy(valid).to(dev)
+    Y = torch.from_numpy(label.astype(np.int64)).to(dev)
+    val_lab = label[idx_val]
+    Xv, Vv = X[torch.from_numpy(idx_val).to(dev)], V[torch.from_numpy(idx_val).to(dev)]
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = BiLSTMAutoencoder(int(X.shape[-1]), cfg.hidden_size, cfg.num_layers,
+                                  cfg.latent_size, cfg.output_bound)
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = NegativeLearningLoss(cfg.penalty, cfg.lam, cfg.ramp_epochs,
+                                   margin_factor=cfg.margin_factor, eps=cfg.eps)
+    both_classes = bool(np.any(val_lab == 1) and np.any(val_lab == 0))
+    metric_name = "val_auc" if both_classes else "neg_val_normal_error"
+
+    start_epoch, log = 0, []
+    best_metric, best_epoch, best_state, finished = -math.inf, -1, None, False
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ck.get("fingerprint") != fp:
+            raise ConfigError("the checkpoint in this folder comes from a different "
+                              "configuration or window set; use another folder or "
+                              "resume=False (--no-resume) to start afresh", path=ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        loss_fn.load_state_dict(ck["loss_state"])
+        torch.set_rng_state(ck["torch_rng"])
+        start_epoch, log = int(ck["epoch"]) + 1, list(ck["log"])
+        best_metric, best_epoch = float(ck["best_metric"]), int(ck["best_epoch"])
+        best_state, finished = ck["best_state"], bool(ck["finished"])
+
+    stopped_early = False
+    with _deterministic(cfg.deterministic, dev):
+        epoch = start_epoch
+        while not finished and epoch < cfg.max_epochs:
+            t0 = time.perf_counter()
+            batches = _epoch_batches(cfg, epoch, idx_n, idx_s)
+            bar = _Progress(len(batches), f"epoch {epoch + 1}/{cfg.max_epochs}", progress)
+            model.train()
+            sums = {"loss": 0.0, "normal": 0.0, "penalty": 0.0, "grad_norm": 0.0}
+            n_win = 0
+            for b in batches:
+                ib = torch.from_numpy(b).to(dev)
+                xb, vb, yb = X[ib], V[ib], Y[ib]
+                e, _ = window_errors(xb, model(xb, vb), vb)
+                loss, parts = loss_fn(e, yb, epoch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+                opt.step()
+                sums["loss"] += float(loss.detach())
+                sums["normal"] += parts["normal"]
+                sums["penalty"] += parts["penalty"]
+                sums["grad_norm"] += float(gn)
+                n_win += b.size
+                bar.update(1, f"loss={float(loss.detach()):.4g}")
+            val_e = window_scores(model, Xv, Vv, cfg.eval_batch_size)
+            auc = rank_auc(val_e[val_lab == 1], val_e[val_lab == 0])
+            vn = float(np.nanmean(val_e[val_lab == 0])) if np.any(val_lab == 0) else math.nan
+            vs = float(np.nanmean(val_e[val_lab == 1])) if np.any(val_lab == 1) else math.nan
+            metric = auc if both_classes else -vn
+            improved = math.isfinite(metric) and metric > best_metric
+            if improved:
+                best_metric, best_epoch = metric, epoch
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            nb = len(batches)
+            row = {"epoch": epoch, "lambda": parts["lambda"], "margin": loss_fn.margin,
+                   "train_loss": sums["loss"] / nb, "train_normal_error": sums["normal"] / nb,
+                   "train_seismic_penalty": sums["penalty"] / nb,
+                   "grad_norm": sums["grad_norm"] / nb, "n_batches": nb, "n_windows": n_win,
+                   "val_auc": auc, "val_normal_error": vn, "val_seismic_error": vs,
+                   "improved": improved, "seconds": time.perf_counter() - t0}
+            log.append(row)
+            bar.note = f"loss={row['train_loss']:.4g} val_auc={auc:.3f}"
+            bar.update(0)
+            bar.close()
+            full_lambda = loss_fn.lam_at(epoch) >= loss_fn.lam
+            if full_lambda and epoch - best_epoch >= cfg.patience:
+                stopped_early = finished = True
+            if epoch + 1 >= cfg.max_epochs:
+                finished = True
+            _save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                "loss_state": loss_fn.state_dict(), "torch_rng": torch.get_rng_state(),
+                "best_metric": best_metric, "best_epoch": best_epoch, "best_state": best_state,
+                "log": log, "fingerprint": fp, "finished": finished,
+                "stopped_early": stopped_early})
+            if callback is not None:
+                callback(epoch, row)
+            epoch += 1
+    if start_epoch > 0 and log:
+        stopped_early = bool(torch.load(ckpt_path, map_location="cpu",
+                                        weights_only=True).get("stopped_early", stopped_early))
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+
+    metrics = {"metric": metric_name, "best_metric": best_metric, "best_epoch": best_epoch,
+               "epochs_run": len(log), "stopped_early": stopped_early,
+               "val_auc": log[best_epoch]["val_auc"] if 0 <= best_epoch < len(log) else None}
+    meta = dict(meta_ws)
+    meta.update({
+        "training": cfg.to_dict(),
+        "metrics": metrics,
+        "log": log,
+        "device": str(dev),
+        "provenance": provenance(
+            config={"training": cfg.to_dict(), "windows": meta_ws["windows"]},
+            seeds={"train": cfg.seed}, inputs=inputs,
+            extra={"window_set_fingerprint": fp}),
+    })
+    save_model(out, model, meta)
+    return TrainResult(model=model, log=log, best_epoch=best_epoch, best_metric=best_metric,
+                       metric_name=metric_name, config=cfg, device=str(dev), out_dir=out,
+                       epochs_run=len(log), stopped_early=stopped_early, meta=meta)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` to a temporary name and rename (a kill never leaves half a file)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
