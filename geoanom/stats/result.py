@@ -1,0 +1,106 @@
+"""The result of ``geoanom test``: one :class:`TestResult`, written as JSON.
+
+Top-level JSON keys are exactly :data:`RESULT_KEYS`; the result's type name and schema
+version ride in ``provenance["type"]`` and ``provenance["schema"]`` so that the top level
+stays as PROTOCOL.md and the issue list it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geoanom._atomic import atomic_write_text
+from geoanom.errors import FormatError
+
+RESULT_KEYS = ("protocol", "protocol_hash", "legacy", "primary", "effect_sizes", "baselines",
+               "placebos", "multiplicity", "guardrails", "provenance")
+RESULT_TYPE = "geoanom.TestResult"
+SCHEMA_VERSION = 1
+
+
+def _jsonable(o):
+    """NaN/inf -> None, numpy -> python, tuples -> lists (strict JSON)."""
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        f = float(o)
+        return f if math.isfinite(f) else None
+    return o
+
+
+@dataclass
+class TestResult:
+    """Every statistic of one ``geoanom test`` run (see PROTOCOL.md).
+
+    ``series`` holds per-bin arrays for the figures (alarm, dates, events, null
+    distributions); it stays in memory and is not written to JSON.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    protocol: dict
+    protocol_hash: str
+    legacy: dict
+    primary: dict
+    effect_sizes: dict
+    baselines: dict
+    placebos: dict
+    multiplicity: dict
+    guardrails: dict
+    provenance: dict
+    series: dict = field(default_factory=dict, repr=False, compare=False)
+
+    type = RESULT_TYPE
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict with exactly the keys of :data:`RESULT_KEYS` (NaN -> null)."""
+        prov = dict(self.provenance)
+        prov.setdefault("type", RESULT_TYPE)
+        prov.setdefault("schema", SCHEMA_VERSION)
+        d = {k: getattr(self, k) for k in RESULT_KEYS}
+        d["provenance"] = prov
+        return _jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TestResult:
+        """Rebuild from :meth:`to_dict` output; FormatError on a different layout or type."""
+        if not isinstance(d, dict) or set(d) != set(RESULT_KEYS):
+            raise FormatError("not a geoanom test result", expected=", ".join(RESULT_KEYS),
+                              found=", ".join(map(str, d)) if isinstance(d, dict) else type(d).__name__)
+        t = (d.get("provenance") or {}).get("type")
+        if t != RESULT_TYPE:
+            raise FormatError("not a geoanom test result", expected=RESULT_TYPE, found=str(t))
+        return cls(**{k: d[k] for k in RESULT_KEYS})
+
+    def to_json(self) -> str:
+        """Strict JSON text (sorted keys, indented)."""
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False)
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the JSON atomically (temporary name, then rename)."""
+        atomic_write_text(path, self.to_json() + "\n")
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> TestResult:
+        """Read a result JSON file."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FormatError("result file is not JSON", path=path, line=exc.lineno,
+                              found=exc.msg) from exc
+        return cls.from_dict(d)

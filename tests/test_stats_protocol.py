@@ -1,0 +1,238 @@
+"""The protocol file, run_test on synthetic worlds with known truth, the result JSON, and a
+small calibration of the primary test against the legacy one."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geoanom.catalog import make_catalog
+from geoanom.errors import ConfigError, FormatError
+from geoanom.stats.protocol import (
+    Protocol,
+    benjamini_yekutieli,
+    bin_scores,
+    lead_max,
+    load_protocol,
+    protocol_hash,
+    run_test,
+    summary_text,
+)
+from geoanom.stats.result import RESULT_KEYS, TestResult
+
+_spec = importlib.util.spec_from_file_location(
+    "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")
+calibration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calibration)
+
+FAST = dict(surrogates_n=199, surrogates_n_secondary=19, surrogates_n_bootstrap=199,
+            surrogates_n_legacy=49, surrogates_n_fake_catalogs=3)
+
+
+def world(seed, strength=0.0, **kw):
+    return calibration.null_world(np.random.default_rng(seed), strength=strength, **kw)
+
+
+# ------------------------------------------------------------------------- protocol file
+
+def test_default_protocol_is_protocol_md():
+    p = load_protocol()
+    assert p == Protocol()
+    assert (p.target_min_magnitude, p.target_max_depth_km, p.target_radius) == \
+        (5.0, 100.0, "dobrovolsky")
+    assert p.target_declustering == "gardner_knopoff"
+    assert (p.lead_min_days, p.lead_max_days, p.lead_post_event_exclusion_days) == (1, 30, 30)
+    assert (p.binning_bin_days, p.split_test_fraction, p.surrogates_n, p.alpha) == \
+        (1.0, 0.3, 9999, 0.05)
+    assert protocol_hash(p) == protocol_hash(load_protocol())
+    assert protocol_hash(p.replace(alpha=0.01)) != protocol_hash(p)
+
+
+def test_protocol_roundtrip_and_errors_name_line_and_field(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text("alpha = 0.01\n[lead]\nmin_days = 2\nmax_days = 20\n")
+    p = load_protocol(f)
+    assert (p.alpha, p.lead_min_days, p.lead_max_days) == (0.01, 2.0, 20.0)
+    assert Protocol.from_dict(p.to_dict()) == p
+    f.write_text("[lead]\nmin_days = 2\nmax_dayz = 20\n")
+    with pytest.raises(ConfigError) as e:
+        load_protocol(f)
+    assert e.value.line == 3 and "max_dayz" in str(e.value)
+    f.write_text("[surrogates]\n\nn = \"many\"\n")
+    with pytest.raises(ConfigError) as e:
+        load_protocol(f)
+    assert e.value.line == 3 and "surrogates.n" in str(e.value)
+    f.write_text("[lead]\nmin_days = 40\n")
+    with pytest.raises(ConfigError, match="min_days"):
+        load_protocol(f)
+    f.write_text("[grid\nstations = 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_protocol(f)
+    assert e.value.line == 1
+
+
+# ------------------------------------------------------------------------ alarm function
+
+def test_bins_are_causal_max_of_windows_ending_in_the_bin():
+    t0 = np.datetime64("2020-01-01T00:00", "ns")
+    end = t0 + np.array([6, 18, 24, 30, 71], dtype="timedelta64[h]")
+    ds = xr.Dataset({"start": ("window", end - np.timedelta64(6, "h")), "end": ("window", end),
+                     "rmse": ("window", [1.0, 3.0, 2.0, 5.0, 4.0])},
+                    attrs={"latitude_deg": 0.0, "longitude_deg": 0.0})
+    b = bin_scores(ds, Protocol())
+    assert np.allclose(b.a, [3.0, 5.0, 4.0])   # day 0: max(1,3); day 1: max(2,5); day 2: 4
+    # local night only (00-04 LT at longitude 90 E = 18-22 UTC): only the 18 h window
+    ds.attrs["longitude_deg"] = 90.0
+    b = bin_scores(ds, Protocol(binning_local_night=True))
+    assert b.a[0] == 3.0 and np.isnan(b.a[1:]).all()
+
+
+def test_lead_max_hand_worked():
+    a = np.array([1.0, 5.0, np.nan, 2.0, 0.0, 7.0])
+    # L[j] = max a[j-3 .. j-1]
+    want = [np.nan, 1.0, 5.0, 5.0, 5.0, 2.0]
+    assert np.allclose(lead_max(a, 1, 3), want, equal_nan=True)
+
+
+def test_benjamini_yekutieli_hand_worked():
+    p = np.array([0.01, 0.04, 0.03, np.nan])
+    c = 1 + 1 / 2 + 1 / 3
+    # sorted 0.01, 0.03, 0.04: 0.01*3c/1, 0.03*3c/2, 0.04*3c/3 then running min from the top
+    q = benjamini_yekutieli(p)
+    assert q[0] == pytest.approx(0.03 * c)
+    assert q[2] == pytest.approx(0.04 * c) and q[1] == pytest.approx(0.04 * c)
+    assert np.isnan(q[3])
+
+
+# ------------------------------------------------------------------------------ run_test
+
+def test_null_world_result_layout_and_json_roundtrip(tmp_path):
+    ds, cat = world(11)
+    r = run_test(ds, cat, Protocol(**FAST), seed=1)
+    d = r.to_dict()
+    assert tuple(sorted(d)) == tuple(sorted(RESULT_KEYS))
+    for k in ("auc", "p_value", "n_surrogates", "n_independent_events", "n_bins"):
+        assert k in d["primary"]
+    for k in ("u", "p_value", "auc", "calibrated_p_value"):
+        assert d["legacy"][k] is not None
+    assert d["primary"]["ass"] == pytest.approx(d["primary"]["auc"])   # ASS = AUC
+    assert d["effect_sizes"]["cliffs_delta"] == pytest.approx(2 * d["primary"]["auc"] - 1)
+    lo, hi = d["effect_sizes"]["auc_ci95"]
+    assert lo <= d["primary"]["auc"] <= hi
+    assert 1 / 200 <= d["primary"]["p_value"] <= 1
+    assert d["protocol_hash"] == protocol_hash(Protocol(**FAST))
+    assert d["provenance"]["type"] == "geoanom.TestResult"
+    assert d["provenance"]["seeds"] == {"seed": 1}
+    assert set(d["placebos"]) == {"after_event", "far_events", "remote_station",
+                                  "fake_catalogs"}
+    assert d["baselines"]["random"]["ass"] == 0.5
+    assert d["multiplicity"]["n_cells"] == 4   # 1 station x 1 lead window x (AUC + 3 taus)
+    out = r.write(tmp_path / "r.json")
+    back = TestResult.read(out)
+    assert back.to_dict() == json.loads(out.read_text())
+    assert not list(tmp_path.glob(".*part"))
+    with pytest.raises(FormatError):
+        TestResult.from_dict({"primary": {}})
+
+
+def test_same_seed_same_result_and_lead_windows_respected():
+    ds, cat = world(12)
+    a = run_test(ds, cat, Protocol(**FAST), seed=3).to_dict()
+    b = run_test(ds, cat, Protocol(**FAST), seed=3).to_dict()
+    for k in ("primary", "legacy", "effect_sizes", "multiplicity"):
+        assert a[k] == b[k]
+
+
+def test_strong_precursor_is_detected_and_null_is_not():
+    ds, cat = world(5, strength=2.0, mainshock_rate_per_year=10.0)
+    r = run_test(ds, cat, Protocol(**FAST), seed=0)
+    assert r.primary["n_independent_events"] >= 10
+    assert r.primary["auc"] > 0.7
+    assert r.primary["p_value"] <= 0.01 and r.primary["significant"] is True
+    assert r.multiplicity["max_statistic_p_value"] <= 0.05
+    cells = r.multiplicity["cells"]
+    assert min(c["p_value"] for c in cells) <= r.multiplicity["max_statistic_p_value"] + 0.01
+    assert all(c["q_value_by"] >= c["p_value"] for c in cells)
+    assert cells[0]["statistic"] == "auc" and cells[0]["observed"] == pytest.approx(
+        r.primary["auc"])
+    assert r.placebos["fake_catalogs"]["rejection_rate"] <= 1 / 3
+    assert "significant at alpha" in summary_text(r)
+
+
+def test_fewer_than_ten_events_never_significant():
+    ds, cat = world(5, strength=3.0)
+    keep = cat[cat["mainshock"].to_numpy()].iloc[-5:]
+    keep = keep.reset_index(drop=True)
+    r = run_test(ds, keep, Protocol(**FAST), seed=0)
+    assert r.primary["n_independent_events"] < 10
+    assert r.primary["significant"] is None
+    assert r.guardrails["few_events"] is True
+    assert "significant" not in summary_text(r).replace("not assessable", "")
+    assert any("< 10" in w for w in r.guardrails["warnings"])
+
+
+def test_activity_correlation_warning_and_activity_baseline():
+    ds, cat = world(7)
+    b = bin_scores(ds, Protocol())
+    act = pd.DataFrame({"time": b.bin_start(np.arange(b.n)), "kp": np.log(b.a)})
+    r = run_test(ds, cat, Protocol(**FAST), activity=act, remote_scores=ds, seed=0)
+    assert any("correlates with the activity" in w for w in r.guardrails["warnings"])
+    assert r.guardrails["activity_correlation"]["spearman"] == pytest.approx(1.0)
+    # the activity-only baseline is the score itself here: same ASS
+    assert r.baselines["activity"]["ass"] == pytest.approx(r.primary["auc"])
+    assert r.placebos["remote_station"]["auc"] == pytest.approx(r.primary["auc"])
+
+
+def test_period_mismatch_and_training_windows_warnings():
+    ds, cat = world(8)
+    n = ds.sizes["window"]
+    lab = np.full(n, -1, np.int8)
+    lab[: n // 3] = 1
+    lab[2 * n // 3:] = 0
+    split = np.where(np.arange(n) < int(0.7 * n), "train", "test")
+    ds = ds.assign(label=("window", lab), split=("window", split))
+    r = run_test(ds, cat, Protocol(**FAST), seed=0)
+    w = " ".join(r.guardrails["warnings"])
+    assert "different period" in w
+    assert "training windows" in w
+    assert r.primary["test_period"]["split_source"] == "scores"
+    assert "gap between the last training window" in w   # split without an embargo gap
+
+
+def test_scores_without_rmse_or_coordinates_is_format_error():
+    ds, cat = world(9)
+    with pytest.raises(FormatError, match="rmse"):
+        run_test(ds.drop_vars("rmse"), cat, Protocol(**FAST))
+    ds.attrs["latitude_deg"] = float("nan")
+    with pytest.raises(FormatError, match="latitude_deg"):
+        run_test(ds, cat, Protocol(**FAST))
+
+
+def test_catalog_declustered_when_no_mainshock_column():
+    ds, cat = world(10)
+    cat2 = make_catalog(cat["time"], cat["latitude_deg"], cat["longitude_deg"],
+                        cat["magnitude"], depth_km=cat["depth_km"])
+    r = run_test(ds, cat2, Protocol(**FAST), seed=0)
+    r_none = run_test(ds, cat2, Protocol(**FAST).replace(target_declustering="none"), seed=0)
+    assert r.primary["n_independent_events"] <= r_none.primary["n_independent_events"]
+    assert any("declustering is 'none'" in w for w in r_none.guardrails["warnings"])
+
+
+def test_calibration_small():
+    """60 null worlds, 199 surrogates: the primary test rejects near 5 %, the legacy inflates."""
+    rej_p, rej_l = [], []
+    for w in range(60):
+        ds, cat = world(1000 + w)
+        r = run_test(ds, cat, Protocol(**{**FAST, "surrogates_n_secondary": 0,
+                                          "surrogates_n_fake_catalogs": 0,
+                                          "surrogates_n_legacy": 0}),
+                     seed=w, keep_series=False)
+        rej_p.append(r.primary["p_value"] <= 0.05)
+        rej_l.append(r.legacy["p_value"] <= 0.05)
+    # binomial(60, 0.05): P(X >= 9) < 0.2 %
+    assert sum(rej_p) <= 8
+    assert np.mean(rej_l) >= 0.15 and np.mean(rej_l) > 2 * np.mean(rej_p)
