@@ -46,3 +46,6 @@ def catalogs_dir(shared_data: Path) -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Point any cache geoanom keeps at a temporary folder, so tests run offline and clean."""
     monkeypatch.setenv("GEOANOM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # a user's own defaults must not change what the tests see
+    monkeypatch.delenv("GEOANOM_CONFIG", raising=False)
+    monkeypatch.delenv("GEOANOM_PROGRESS", raising=False)

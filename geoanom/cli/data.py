@@ -11,10 +11,13 @@ import json
 import math
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:  # numpy and xarray are imported where used: `--help` and completion stay fast
+    import numpy as np
+    import xarray as xr
 
 __all__ = ["commands", "record_summary"]
 
@@ -46,6 +49,8 @@ def _files_text(files: list[str]) -> str:
 
 def _runs(bad: np.ndarray) -> tuple[int, int]:
     """Number of runs of True in ``bad`` and the longest run length (samples)."""
+    import numpy as np
+
     if not bad.any():
         return 0, 0
     b = np.concatenate(([False], bad, [False])).astype(np.int8)
@@ -56,6 +61,8 @@ def _runs(bad: np.ndarray) -> tuple[int, int]:
 
 def _iso(t: np.datetime64) -> str:
     """ISO-8601 UTC text, to the second unless the time has a fraction."""
+    import numpy as np
+
     unit = "s" if t.astype("datetime64[ns]").astype(np.int64) % 1_000_000_000 == 0 else "ns"
     return str(np.datetime_as_string(t, unit=unit)) + "Z"
 
@@ -75,6 +82,8 @@ def record_summary(ds: xr.Dataset) -> dict:
     (IAGA 88888) samples, the number of gaps (runs of consecutive non-valid samples) and the
     longest gap in samples and seconds.
     """
+    import numpy as np
+
     from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, component_names
 
     t = ds["time"].values

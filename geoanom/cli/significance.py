@@ -78,8 +78,10 @@ def _load_activity(path: Path):
               help="Result JSON (written atomically).")
 @click.option("--figures", "figures", default=None, type=click.Path(path_type=Path),
               help="Folder for the PNG figures.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as JSON (the content of OUTPUT) instead of the summary.")
 def test(scores_path, catalog_path, protocol_path, activity_path, remote_path, grid_paths,
-         seed, output, figures) -> None:
+         seed, output, figures, as_json) -> None:
     """Event-level significance test of anomaly scores against a catalog (PROTOCOL.md),
     with the seed paper's window-level Mann-Whitney test beside it.
 
@@ -100,13 +102,17 @@ def test(scores_path, catalog_path, protocol_path, activity_path, remote_path, g
     result = run_test(scores, catalog, proto, activity=activity, remote_scores=remote,
                       extra_scores=extra, seed=seed, inputs=inputs)
     result.write(output)
-    click.echo(summary_text(result))
-    click.echo(f"result: {output}")
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        click.echo(summary_text(result))
+        click.echo(f"result: {output}")
     if figures is not None:
         from geoanom.plot import plot_test_figures
 
         for f in plot_test_figures(result, figures):
-            click.echo(f"figure: {f}")
+            # with --json, stdout holds only the JSON document
+            click.echo(f"figure: {f}", err=as_json)
 
 
 commands = [test]
