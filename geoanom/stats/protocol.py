@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from geoanom._progress import Progress
 from geoanom.errors import ConfigError, FormatError, ValidationError
 from geoanom.provenance import config_hash
 
@@ -822,7 +823,9 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         mb = max(1.0, p.surrogates_block_mean_days / p.binning_bin_days)
         elig_idx = np.flatnonzero(st.eligible)
         nulb = np.full(B2, np.nan)
+        bar = Progress(B2, "block bootstrap")
         for c0 in range(0, B2, 64):  # chunks keep memory at 64 x n bins
+            bar.update(min(64, B2 - c0))
             idx = sg.stationary_bootstrap_indices(n, min(64, B2 - c0), mb, rng)
             a_star = st.binned.a[idx]
             for r in range(a_star.shape[0]):
@@ -832,6 +835,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
                 ev = ev[np.isfinite(ev)]
                 if rs.size and ev.size:
                     nulb[c0 + r] = normalized_ranks(ev, rs).mean()
+        bar.close()
         sec["block_bootstrap"] = {"p_value": sg.p_value(prim["auc"], nulb), "n_surrogates": B2,
                                   "mean_block_days": p.surrogates_block_mean_days,
                                   "null_mean": float(np.nanmean(nulb))}
@@ -1021,14 +1025,17 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         BL = min(p.surrogates_n_legacy, B)
         sh = np.concatenate([[0], shifts[:BL]])
         pn = np.empty(sh.size)
+        bar = Progress(sh.size, "legacy calibration")
         for c0 in range(0, sh.size, 32):
             ss = sh[c0:c0 + 32]
+            bar.update(ss.size)
             if c0 == 0:
                 labs = np.vstack([wl[keep][order][None, :],
                                   lab_bin[np.mod(wb[None, :] - ss[1:, None], n)]])
             else:
                 labs = lab_bin[np.mod(wb[None, :] - ss[:, None], n)]
             pn[c0:c0 + ss.size] = _mwu_batch(groups, labs == 1, labs == 0)
+        bar.close()
         leg["naive_p_value_recomputed"] = float(pn[0])
         leg["calibrated_p_value"] = sg.p_value(-pn[0], -pn[1:]) if BL else float("nan")
         leg["n_calibration_surrogates"] = int(np.isfinite(pn[1:]).sum())
