@@ -552,9 +552,16 @@ def _event_test(L, eligible, event_bins, shifts, ref_sorted=None) -> dict:
                    ranks=np.empty(0), event_bins=obs_b)
         return out
     ranks = normalized_ranks(L[obs_b], ref)
-    null = sg.null_auc(sg.shifted_values(L, b, shifts, eligible), ref)
+    sv = sg.shifted_values(L, b, shifts, eligible)
+    null = sg.null_auc(sv, ref)
+    null_k = sg.event_counts(sv)
     a = float(ranks.mean())
-    out.update(auc=a, p_value=sg.p_value(a, null), null=null, ranks=ranks, event_bins=obs_b)
+    # p on the standardised AUC: surrogates carry different event counts (see
+    # surrogate.standardised_auc); the raw AUC stays the reported statistic
+    z = float(sg.standardised_auc(a, obs_b.size))
+    null_z = sg.standardised_auc(null, null_k)
+    out.update(auc=a, p_value=sg.p_value(z, null_z), null=null, null_z=null_z,
+               null_n_events=null_k, ranks=ranks, event_bins=obs_b)
     return out
 
 
@@ -805,11 +812,23 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     if fin.size:
         cnt, edges = np.histogram(fin, bins=40)
         primary["null_histogram"] = {"counts": cnt, "edges": edges}
-        k = int(math.floor(p.alpha * (fin.size + 1)))
-        crit = float(np.sort(fin)[::-1][k - 1]) if k >= 1 else float("inf")
+    finz = prim.get("null_z", np.empty(0))
+    finz = finz[np.isfinite(finz)]
+    if finz.size and n_ev:
+        k = int(math.floor(p.alpha * (finz.size + 1)))
+        zc = float(np.sort(finz)[::-1][k - 1]) if k >= 1 else float("inf")
+        # the AUC that the observed number of events needed to reach the critical value
+        crit = 0.5 + zc / math.sqrt(12.0 * n_ev)
     else:
         crit = float("nan")
     primary["critical_auc"] = crit
+    primary["p_value_basis"] = ("standardised AUC (AUC - 1/2) sqrt(12 k), k = events on "
+                                "eligible bins in each surrogate")
+    if finz.size:
+        nk = prim["null_n_events"][np.isfinite(prim["null_z"])]
+        primary["null_n_events"] = {"min": int(nk.min()), "median": float(np.median(nk)),
+                                    "max": int(nk.max()),
+                                    "fraction_equal_to_observed": float(np.mean(nk == n_ev))}
 
     # ---- secondary nulls
     B2 = p.surrogates_n_secondary
@@ -818,11 +837,14 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         sb = sg.sequence_shuffle_bins(n, st.target_bins, B2, rng, min_shift=st.lmax + 1)
         vals = np.where(st.event_mask(sb), st.L[np.clip(sb, 0, n - 1)], np.nan)
         nul = sg.null_auc(vals, ref)
-        sec["sequence_shuffle"] = {"p_value": sg.p_value(prim["auc"], nul), "n_surrogates": B2,
+        nulz = sg.standardised_auc(nul, sg.event_counts(vals))
+        z_obs = float(sg.standardised_auc(prim["auc"], n_ev))
+        sec["sequence_shuffle"] = {"p_value": sg.p_value(z_obs, nulz), "n_surrogates": B2,
                                    "null_mean": float(np.nanmean(nul))}
         mb = max(1.0, p.surrogates_block_mean_days / p.binning_bin_days)
         elig_idx = np.flatnonzero(st.eligible)
         nulb = np.full(B2, np.nan)
+        nulbz = np.full(B2, np.nan)
         bar = Progress(B2, "block bootstrap")
         for c0 in range(0, B2, 64):  # chunks keep memory at 64 x n bins
             bar.update(min(64, B2 - c0))
@@ -835,8 +857,9 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
                 ev = ev[np.isfinite(ev)]
                 if rs.size and ev.size:
                     nulb[c0 + r] = normalized_ranks(ev, rs).mean()
+                    nulbz[c0 + r] = sg.standardised_auc(nulb[c0 + r], ev.size)
         bar.close()
-        sec["block_bootstrap"] = {"p_value": sg.p_value(prim["auc"], nulb), "n_surrogates": B2,
+        sec["block_bootstrap"] = {"p_value": sg.p_value(z_obs, nulbz), "n_surrogates": B2,
                                   "mean_block_days": p.surrogates_block_mean_days,
                                   "null_mean": float(np.nanmean(nulb))}
     primary["secondary_nulls"] = sec
@@ -965,16 +988,20 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
             refc = s2.ref_sorted
             vals = sg.shifted_values(s2.L, s2.target_bins, np.concatenate([[0], shifts]),
                                      s2.eligible)
-            stats = {"auc": sg.null_auc(vals, refc) if refc.size else np.full(B + 1, np.nan)}
+            kk = sg.event_counts(vals)
+            nan = np.full(B + 1, np.nan)
+            a_raw = sg.null_auc(vals, refc) if refc.size else nan
+            stats = {"auc": (a_raw, sg.standardised_auc(a_raw, kk))}
             for tt in p.grid_thresholds:
-                stats[f"hit_rate@tau={tt:g}"] = _hit_stat(vals, refc, tt) if refc.size \
-                    else np.full(B + 1, np.nan)
-            for nm, arr in stats.items():
+                h = _hit_stat(vals, refc, tt) if refc.size else nan
+                stats[f"hit_rate@tau={tt:g}"] = (h, sg.standardised_rate(h, kk, tt))
+            # p-values on the standardised statistics: surrogates differ in event count
+            for nm, (arr, zarr) in stats.items():
                 cells.append({"station": code, "lead_days": list(lw), "statistic": nm,
                               "observed": float(arr[0]),
-                              "p_value": sg.p_value(arr[0], arr[1:])})
-                obs.append(arr[0])
-                nulls.append(arr[1:])
+                              "p_value": sg.p_value(zarr[0], zarr[1:])})
+                obs.append(zarr[0])
+                nulls.append(zarr[1:])
     mult: dict = {"n_cells": len(cells), "missing_stations": missing,
                   "note": "cells outside the declared grid are exploratory"}
     if cells:

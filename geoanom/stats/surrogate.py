@@ -121,6 +121,36 @@ def null_auc(values, reference_sorted: np.ndarray) -> np.ndarray:
         return np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
 
 
+def event_counts(values) -> np.ndarray:
+    """Number of events (finite entries) in each row of ``values``."""
+    return np.isfinite(np.asarray(values, dtype=float)).sum(axis=-1)
+
+
+def standardised_auc(auc, n_events) -> np.ndarray:
+    """``(AUC - 1/2) sqrt(12 k)``: the event-level AUC on the scale of its spread under no
+    relation (the mean of ``k`` independent uniform ranks has variance ``1 / (12 k)``).
+
+    Surrogate catalogs put different numbers ``k`` of events on eligible bins, and the AUC
+    of one event spreads far wider than the AUC of ten; comparing raw AUCs across them gives
+    a p-value that is far too small when few events are observed. For a fixed ``k`` this is
+    a monotone map of the AUC, so it changes nothing where the counts agree.
+    """
+    a = np.asarray(auc, dtype=float)
+    k = np.asarray(n_events, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(k > 0, (a - 0.5) * np.sqrt(12.0 * np.maximum(k, 1)), np.nan)
+
+
+def standardised_rate(rate, n_events, tau: float) -> np.ndarray:
+    """``(h - tau) / sqrt(tau (1 - tau) / k)``: a hit rate on ``k`` events on the scale of
+    its binomial spread at fraction of time ``tau`` (see :func:`standardised_auc`)."""
+    h = np.asarray(rate, dtype=float)
+    k = np.asarray(n_events, dtype=float)
+    sd = np.sqrt(max(tau * (1 - tau), 1e-12) / np.maximum(k, 1))
+    with np.errstate(invalid="ignore"):
+        return np.where(k > 0, (h - tau) / sd, np.nan)
+
+
 def p_value(observed: float, null) -> float:
     """Monte Carlo p-value ``(1 + #{T* >= T}) / (B + 1)`` over the finite surrogates.
 
