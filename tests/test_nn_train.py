@@ -119,6 +119,12 @@ def test_training_writes_the_artifact_and_selects_on_validation(tmp_path):
     assert doc["windows"]["window_length_s"] == T * 60.0 and doc["windows"]["n_steps"] == T
     assert doc["windows"]["min_valid_fraction"] == pytest.approx(0.8)
     assert doc["provenance"]["seeds"] == {"train": 3}
+    # where each split lies in time (windows 0-89 train, 100-124 val, 135-159 test)
+    per = doc["split_periods"]
+    assert [per[s]["n_windows"] for s in ("train", "val", "test")] == [90, 25, 25]
+    t = ws["start"].values
+    assert per["val"]["first_start"] == str(t[100]) and per["test"]["first_start"] == str(t[135])
+    assert per["train"]["last_end"] == str(ws["end"].values[89])
     # the selected weights are the best validation epoch, and its AUC is recomputable
     # from the validation windows alone
     val = (ws["split"].values == "val") & (ws["label"].values >= 0)
