@@ -163,7 +163,8 @@ def test_cpu_training_is_deterministic(tmp_path):
     assert (tmp_path / "a" / "weights.pt").read_bytes() == (tmp_path / "b" / "weights.pt").read_bytes()
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+def test_progress_bar_goes_to_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GEOANOM_PROGRESS", "1")  # capsys is not a terminal
     train(toy_window_set(), small_config(max_epochs=1), out_dir=tmp_path, device="cpu",
           progress=True)
     cap = capsys.readouterr()

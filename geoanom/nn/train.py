@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from geoanom._atomic import atomic_path
+from geoanom._progress import Progress
 from geoanom.errors import ConfigError, ValidationError
 from geoanom.nn.artifact import save_model
 from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
@@ -160,37 +160,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-class _Progress:
-    """A one-line progress bar on stderr (redrawn at most 5 times a second)."""
-
-    def __init__(self, total: int, desc: str, enabled: bool = True, width: int = 24) -> None:
-        self.total = max(int(total), 1)
-        self.desc = desc
-        self.enabled = enabled
-        self.width = width
-        self.n = 0
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.note = ""
-
-    def update(self, k: int = 1, note: str | None = None) -> None:
-        self.n += k
-        if note is not None:
-            self.note = note
-        now = time.perf_counter()
-        if self.enabled and (now - self.last > 0.2 or self.n >= self.total):
-            self.last = now
-            frac = min(self.n / self.total, 1.0)
-            bar = "#" * int(frac * self.width)
-            rate = self.n / max(now - self.t0, 1e-9)
-            sys.stderr.write(f"\r{self.desc} [{bar:<{self.width}}] {self.n}/{self.total} "
-                             f"{rate:.1f}/s {self.note}\033[K")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+# the shared stderr bar (quiet off a terminal and after `geoanom -q`); the old name stays
+_Progress = Progress
 
 
 @contextlib.contextmanager
