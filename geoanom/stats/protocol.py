@@ -556,11 +556,11 @@ def _event_test(L, eligible, event_bins, shifts, ref_sorted=None) -> dict:
     null = sg.null_auc(sv, ref)
     null_k = sg.event_counts(sv)
     a = float(ranks.mean())
-    # p on the standardised AUC: surrogates carry different event counts (see
-    # surrogate.standardised_auc); the raw AUC stays the reported statistic
-    z = float(sg.standardised_auc(a, obs_b.size))
+    # surrogates carry different event counts: p conditional on the observed count where
+    # enough surrogates share it, else on the standardised AUC (surrogate.count_aware_p_value)
     null_z = sg.standardised_auc(null, null_k)
-    out.update(auc=a, p_value=sg.p_value(z, null_z), null=null, null_z=null_z,
+    pv, basis = sg.count_aware_p_value(a, obs_b.size, null, null_k)
+    out.update(auc=a, p_value=pv, p_value_basis=basis, null=null, null_z=null_z,
                null_n_events=null_k, ranks=ranks, event_bins=obs_b)
     return out
 
@@ -814,7 +814,13 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         primary["null_histogram"] = {"counts": cnt, "edges": edges}
     finz = prim.get("null_z", np.empty(0))
     finz = finz[np.isfinite(finz)]
-    if finz.size and n_ev:
+    same = np.isfinite(prim["null"]) & (prim.get("null_n_events", np.empty(0)) == n_ev)
+    if n_ev and str(prim.get("p_value_basis", "")).startswith("conditional"):
+        # the same rule as the p-value: the null of AUCs of exactly n_ev events
+        fs = prim["null"][same]
+        k = int(math.floor(p.alpha * (fs.size + 1)))
+        crit = float(np.sort(fs)[::-1][k - 1]) if k >= 1 else float("inf")
+    elif finz.size and n_ev:
         k = int(math.floor(p.alpha * (finz.size + 1)))
         zc = float(np.sort(finz)[::-1][k - 1]) if k >= 1 else float("inf")
         # the AUC that the observed number of events needed to reach the critical value
@@ -822,8 +828,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     else:
         crit = float("nan")
     primary["critical_auc"] = crit
-    primary["p_value_basis"] = ("standardised AUC (AUC - 1/2) sqrt(12 k), k = events on "
-                                "eligible bins in each surrogate")
+    primary["p_value_basis"] = prim.get("p_value_basis")
     if finz.size:
         nk = prim["null_n_events"][np.isfinite(prim["null_z"])]
         primary["null_n_events"] = {"min": int(nk.min()), "median": float(np.median(nk)),

@@ -151,6 +151,25 @@ def standardised_rate(rate, n_events, tau: float) -> np.ndarray:
         return np.where(k > 0, (h - tau) / sd, np.nan)
 
 
+def count_aware_p_value(observed: float, n_events: int, null, null_n_events,
+                        min_conditional: int = 99) -> tuple[float, str]:
+    """Monte Carlo p-value of an event-level AUC whose surrogates carry varying event counts.
+
+    Conditional on the count where possible: among surrogates that put exactly the observed
+    number of events on eligible bins, if there are at least ``min_conditional`` of them
+    (the AUC of ``k`` events is compared only with AUCs of ``k`` events, which also keeps
+    the events' mutual dependence). Otherwise on the standardised AUC over all surrogates
+    (:func:`standardised_auc`). Returns ``(p, basis)``.
+    """
+    null = np.asarray(null, dtype=float)
+    nk = np.asarray(null_n_events)
+    same = np.isfinite(null) & (nk == n_events)
+    if np.count_nonzero(same) >= min_conditional:
+        return p_value(observed, null[same]), f"conditional on {n_events} events"
+    z = float(standardised_auc(observed, n_events))
+    return p_value(z, standardised_auc(null, nk)), "standardised AUC"
+
+
 def p_value(observed: float, null) -> float:
     """Monte Carlo p-value ``(1 + #{T* >= T}) / (B + 1)`` over the finite surrogates.
 
