@@ -1,0 +1,877 @@
+"""Evaluation of DLEP, its ablations, baselines and fused variants: folds, training, metrics,
+tables in the shape of the paper's Tables III and IV, and the t-SNE figure.
+
+Protocols (METHODS.md section 5):
+
+- ``"kfold"``: the paper's 10-fold cross-validation, folds shuffled over samples. Kept only
+  for comparison with its Table III and labelled **leaky**: samples are consecutive catalog
+  blocks whose patterns overlap their neighbours' main shocks and aftershock sequences, so a
+  shuffled test sample has near-copies of itself in the training folds.
+- ``"chrono"``: chronological, expanding window. Samples are ordered by main-shock time; the
+  later ``chrono_test_fraction`` (default half) is cut into ``chrono_folds`` (5) consecutive
+  test blocks, and each block is predicted by a model trained on every earlier sample whose
+  main shock (its label) was known before the block's first prediction time
+  (``pattern_end_time``).
+
+Metrics per fold: ACC and MAUC (Hand and Till 2001), ``roc_auc_score(y, proba,
+multi_class="ovo", average="macro", labels=range(5))`` on softmax probabilities. A fold whose
+test set lacks a class gets MAUC over the pairs of classes present, with the same one-vs-one
+binary AUCs sklearn averages (:func:`mauc`). Per seed we report the mean over folds of ACC and
+MAUC (the K-fold convention) and the pooled confusion matrix; over seeds, mean and sample
+standard deviation.
+
+Methods: ``"dlep"``, ``"dlep-att"`` (no gates), ``"dlep-dyn"`` (plain cross-entropy),
+``"2016n"``, ``"2019f"``, ``"2018cnn"`` (:mod:`geoanom.dlep.baselines`), and with
+``extra_streams`` (contract in :mod:`geoanom.dlep.model`) ``"dlep+<anything>"`` (EF, IF and
+every extra stream) and ``"<anything>-only"`` (extra streams only).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from geoanom._atomic import atomic_write_text
+from geoanom.dlep.indicators import INDICATOR_NAMES, IndicatorScaler
+from geoanom.dlep.segment import N_CLASSES, Samples
+from geoanom.errors import FormatError, LeakageError, ValidationError
+
+METHODS = ("dlep", "dlep-att", "dlep-dyn", "2016n", "2019f", "2018cnn")
+TABLE3_METHODS = ("2016n", "2018cnn", "2019f", "dlep")
+TABLE4_METHODS = ("dlep", "dlep-att", "dlep-dyn")
+METHOD_LABELS = {"dlep": "DLEP", "dlep-att": "DLEP(-Att)", "dlep-dyn": "DLEP(-Dyn)",
+                 "2016n": "2016N", "2019f": "2019F", "2018cnn": "2018CNN"}
+PROTOCOLS = ("kfold", "chrono")
+PAPER_INDIM = 600
+RESULT_TYPE = "geoanom.DLEPResults"
+KFOLD_NOTE = ("paper's shuffled 10-fold cross-validation: folds are shuffled over overlapping "
+              "catalog blocks, so it leaks; reported only for comparison with the paper")
+CHRONO_NOTE = ("chronological expanding-window protocol: every test block is predicted by a "
+               "model trained only on samples whose main shock came before it")
+
+#: The paper's Table III (ACC and MAUC, percent) and Table IV (MAUC, percent).
+PAPER_TABLE3: dict[str, dict[str, dict[str, float]]] = {
+    region: {"acc": dict(zip(TABLE3_METHODS, acc, strict=True)), "mauc": dict(zip(TABLE3_METHODS, auc, strict=True))}
+    for region, acc, auc in (
+        ("Sichuan", (57.71, 38.41, 52.32, 81.23), (61.00, 51.23, 71.81, 90.07)),
+        ("Xinjiang", (32.71, 34.38, 68.76, 77.52), (55.39, 50.87, 74.19, 92.42)),
+        ("Qinghai-Tibet", (34.15, 31.85, 62.47, 75.69), (57.33, 49.98, 68.19, 91.41)),
+        ("Shandong-Jiangsu", (67.08, 82.03, 54.85, 84.13), (86.64, 50.00, 67.64, 71.55)),
+        ("Japan", (52.68, 28.33, 68.16, 79.42), (69.20, 50.10, 73.59, 90.23)),
+        ("Philippines", (74.37, 32.45, 71.41, 77.83), (66.42, 50.41, 63.52, 89.46)),
+        ("Chicago", (47.42, 40.07, 76.08, 76.36), (56.84, 51.04, 60.23, 85.02)),
+        ("Los Angeles", (35.26, 35.48, 56.36, 79.88), (58.68, 50.67, 72.67, 89.81)),
+    )}
+PAPER_TABLE4: dict[str, dict[str, float]] = {
+    region: dict(zip(TABLE4_METHODS, auc, strict=True)) for region, auc in (
+        ("Sichuan", (90.07, 77.04, 55.58)), ("Xinjiang", (92.42, 78.86, 60.84)),
+        ("Qinghai-Tibet", (91.41, 79.21, 88.07)), ("Shandong-Jiangsu", (71.55, 60.29, 52.79)),
+        ("Japan", (90.23, 79.65, 76.87)), ("Philippines", (89.46, 80.63, 78.54)),
+        ("Chicago", (85.02, 77.19, 51.27)), ("Los Angeles", (89.81, 80.78, 75.43)))}
+
+
+class StreamProvider(Protocol):
+    """An extra feature stream (contract shared with :mod:`geoanom.dlep.fusion`)."""
+
+    dim: int
+
+    def encoder(self) -> torch.nn.Module: ...
+
+    def features(self, samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray,
+                 fold: int) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+@dataclass
+class DLEPConfig:
+    """Hyper-parameters (defaults: the paper's Table II where it gives them).
+
+    Attributes
+    ----------
+    epochs, batch_size, lr
+        Paper's Table II: 65 epochs, batch 24, learning rate 0.00025.
+    indim
+        Width of the EF and IF layers. The paper's Indim1 = Indim2 = 600
+        (:data:`PAPER_INDIM`); the default is 128 because at 600 one 10-fold run on the
+        Japan samples costs about 740 CPU-seconds (2.5 times the 5-minute budget; the gates
+        alone hold 2 x 1200 x 600 weights) against about 80 at 128
+        (``bench/bench_dlep.py`` measures both).
+    dropout, hidden, channels
+        Dropout, classifier hidden width, pattern-CNN channels (not given by the paper).
+    lam
+        Dynamic-loss batch weight lambda (METHODS.md: 0.8).
+    n_folds
+        K of the paper's K-fold protocol (10).
+    chrono_folds, chrono_test_fraction
+        Test blocks and the share of (latest) samples they cover in the chronological
+        protocol.
+    period_days
+        2019F fixed-day period before the main shock (days).
+    image_days, image_size
+        2018CNN map window (days, Huang et al.: 120) and grid size (pixels, 16 x 16 over
+        the region box: a 32 x 32 grid costs 3x the time for no gain we could measure).
+    cnn2018_epochs, cnn2018_lr
+        2018CNN training (the DLEP paper gives no values).
+    bp_hidden, cart_min_leaf
+        2016N hidden units; 2019F minimum leaf size.
+    fold_parallel
+        Train DLEP, DLEP(-Att), DLEP(-Dyn) for all seeds and folds side by side
+        (:func:`fit_predict_grouped`; same mathematics, far less CPU overhead).
+    """
+
+    epochs: int = 65
+    batch_size: int = 24
+    lr: float = 0.00025
+    indim: int = 128
+    dropout: float = 0.3
+    hidden: int = 128
+    channels: tuple[int, int] = (32, 64)
+    lam: float = 0.8
+    n_folds: int = 10
+    chrono_folds: int = 5
+    chrono_test_fraction: float = 0.5
+    period_days: float = 30.0
+    image_days: float = 120.0
+    image_size: int = 16
+    cnn2018_epochs: int = 20
+    cnn2018_lr: float = 0.001
+    bp_hidden: int = 20
+    cart_min_leaf: int = 5
+    fold_parallel: bool = True
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict."""
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+
+# --------------------------------------------------------------------------- folds
+
+
+def make_folds(samples: Samples, protocol: str, seed: int = 0,
+               config: DLEPConfig | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(train_idx, test_idx), ...]`` for ``protocol`` (``"kfold"`` or ``"chrono"``)."""
+    cfg = config or DLEPConfig()
+    n = len(samples)
+    if protocol == "kfold":
+        from sklearn.model_selection import KFold
+
+        k = min(cfg.n_folds, n)
+        if k < 2:
+            raise ValidationError("too few samples for cross-validation", expected=">= 2",
+                                  found=str(n))
+        kf = KFold(n_splits=k, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in kf.split(np.arange(n))]
+    if protocol == "chrono":
+        order = np.argsort(samples.mainshock_time, kind="stable")
+        n_test = int(round(n * cfg.chrono_test_fraction))
+        k = min(cfg.chrono_folds, n_test)
+        if k < 1 or n - n_test < 2:
+            raise ValidationError("too few samples for the chronological protocol",
+                                  expected=">= 2 training and 1 test sample", found=str(n))
+        starts = n - n_test + np.cumsum([0] + [len(b) for b in
+                                             np.array_split(np.arange(n_test), k)][:-1])
+        out = []
+        for start, te in zip(starts, np.array_split(order[n - n_test:], k), strict=True):
+            t_pred = samples.pattern_end_time[te].min()
+            earlier = order[:start]
+            # a training label must be known before the block's first prediction time
+            tr = earlier[samples.mainshock_time[earlier] < t_pred]
+            if tr.size < 2:
+                continue
+            out.append((np.sort(tr), np.sort(te)))
+        return out
+    raise ValidationError("unknown protocol", expected=" or ".join(PROTOCOLS), found=protocol)
+
+
+def check_chronological(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray) -> None:
+    """Raise LeakageError if a training main shock is not before every test prediction
+    time (``pattern_end_time``)."""
+    if len(train_idx) and len(test_idx):
+        if samples.mainshock_time[train_idx].max() >= samples.pattern_end_time[test_idx].min():
+            raise LeakageError("training main shock at or after a test prediction time",
+                               expected="train mainshock_time < test pattern_end_time")
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def mauc(y: np.ndarray, proba: np.ndarray, labels: Sequence[int] = tuple(range(N_CLASSES))
+         ) -> float:
+    """Hand and Till's multi-class AUC of probabilities ``proba`` (n, len(labels)).
+
+    With every label present in ``y`` this is ``roc_auc_score(y, proba, multi_class="ovo",
+    average="macro", labels=labels)``. Otherwise the same average of the one-vs-one AUCs
+    ``(A(i|j) + A(j|i)) / 2`` runs over the pairs of classes present (NaN if fewer than 2).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    proba = np.asarray(proba, float)
+    labels = list(labels)
+    present = [c for c in labels if np.any(y == c)]
+    if len(present) < 2:
+        return float("nan")
+    if len(present) == len(labels):
+        return float(roc_auc_score(y, proba, multi_class="ovo", average="macro",
+                                   labels=labels))
+    col = {c: i for i, c in enumerate(labels)}
+    pair_scores = []
+    for ia, a in enumerate(present):
+        for b in present[ia + 1:]:
+            sel = (y == a) | (y == b)
+            a_score = roc_auc_score(y[sel] == a, proba[sel, col[a]])
+            b_score = roc_auc_score(y[sel] == b, proba[sel, col[b]])
+            pair_scores.append((a_score + b_score) / 2.0)
+    return float(np.mean(pair_scores))
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Confusion matrix (true class rows, predicted class columns)."""
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (np.asarray(y, int), np.asarray(pred, int)), 1)
+    return m
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        f = float(o)
+        return f if math.isfinite(f) else None
+    return o
+
+
+def _mean_std(x: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray([v for v in x if v is not None and np.isfinite(v)], float)
+    if a.size == 0:
+        return float("nan"), float("nan")
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+@dataclass
+class MethodResult:
+    """One method under one protocol over several seeds (fractions, not percent).
+
+    ``per_seed`` holds, per seed: ``seed``, ``acc``, ``mauc`` (means over folds),
+    ``acc_pooled``, ``mauc_pooled`` (all out-of-fold predictions together), ``confusion``
+    (pooled, 5 x 5), ``folds`` (per-fold ``n_train``, ``n_test``, ``acc``, ``mauc``,
+    ``classes_present``). ``features`` (not serialised) holds the fused features ``FF`` and
+    labels of the last fold's test samples of the first seed, for :func:`plot_tsne`.
+    """
+
+    method: str
+    protocol: str
+    seeds: list[int]
+    per_seed: list[dict]
+    n_samples: int
+    note: str = ""
+    features: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def acc(self) -> list[float]:
+        """Per-seed ACC."""
+        return [d["acc"] for d in self.per_seed]
+
+    @property
+    def mauc(self) -> list[float]:
+        """Per-seed MAUC."""
+        return [d["mauc"] for d in self.per_seed]
+
+    @property
+    def acc_mean(self) -> float:
+        return _mean_std(self.acc)[0]
+
+    @property
+    def acc_std(self) -> float:
+        return _mean_std(self.acc)[1]
+
+    @property
+    def mauc_mean(self) -> float:
+        return _mean_std(self.mauc)[0]
+
+    @property
+    def mauc_std(self) -> float:
+        return _mean_std(self.mauc)[1]
+
+    @property
+    def confusion(self) -> list:
+        """Per-seed pooled confusion matrices."""
+        return [d["confusion"] for d in self.per_seed]
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (``type`` = ``geoanom.DLEPMethodResult``)."""
+        return _jsonable({
+            "type": "geoanom.DLEPMethodResult", "method": self.method,
+            "protocol": self.protocol, "note": self.note, "seeds": self.seeds,
+            "n_samples": self.n_samples, "acc_mean": self.acc_mean, "acc_std": self.acc_std,
+            "mauc_mean": self.mauc_mean, "mauc_std": self.mauc_std, "per_seed": self.per_seed})
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> MethodResult:
+        """Rebuild from :meth:`to_dict` output."""
+        if d.get("type") != "geoanom.DLEPMethodResult":
+            raise FormatError("not a DLEP method result", expected="geoanom.DLEPMethodResult",
+                              found=str(d.get("type")))
+        return cls(method=d["method"], protocol=d["protocol"], seeds=list(d["seeds"]),
+                   per_seed=list(d["per_seed"]), n_samples=int(d["n_samples"]),
+                   note=d.get("note", ""))
+
+
+@dataclass
+class DLEPResults:
+    """Every method of one ``geoanom dlep evaluate`` run, written as one JSON file."""
+
+    region: str
+    samples: dict
+    results: dict[str, dict[str, MethodResult]]  # protocol -> method -> result
+    config: dict
+    provenance: dict
+
+    type = RESULT_TYPE
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict with the paper's rows beside ours."""
+        return _jsonable({
+            "type": RESULT_TYPE, "region": self.region, "samples": self.samples,
+            "config": self.config,
+            "results": {p: {m: r.to_dict() for m, r in rs.items()}
+                        for p, rs in self.results.items()},
+            "notes": {"kfold": KFOLD_NOTE, "chrono": CHRONO_NOTE},
+            "paper": {"table3": PAPER_TABLE3.get(self.region),
+                      "table4": PAPER_TABLE4.get(self.region)},
+            "provenance": self.provenance})
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> DLEPResults:
+        """Rebuild from :meth:`to_dict` output; FormatError on another type."""
+        if not isinstance(d, Mapping) or d.get("type") != RESULT_TYPE:
+            raise FormatError("not a DLEP results file", expected=RESULT_TYPE,
+                              found=str(d.get("type") if isinstance(d, Mapping) else type(d)))
+        res = {p: {m: MethodResult.from_dict(r) for m, r in rs.items()}
+               for p, rs in d["results"].items()}
+        return cls(region=d["region"], samples=d["samples"], results=res, config=d["config"],
+                   provenance=d["provenance"])
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write strict JSON atomically."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True,
+                                           allow_nan=False) + "\n")
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> DLEPResults:
+        """Read a results JSON file."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FormatError("DLEP results file is not JSON", path=path, line=exc.lineno,
+                              found=exc.msg) from exc
+        return cls.from_dict(d)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _pattern_inputs(pattern: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
+    """Pattern features z-scored with training-sample statistics; unknown -> 0 (the mean)."""
+    x = pattern[train_idx].reshape(-1, pattern.shape[-1])
+    fin = np.isfinite(x)
+    cnt = fin.sum(axis=0)
+    mean = np.where(cnt > 0, np.where(fin, x, 0).sum(axis=0) / np.maximum(cnt, 1), 0.0)
+    sd = np.sqrt(np.where(fin, (x - mean) ** 2, 0).sum(axis=0) / np.maximum(cnt, 1))
+    sd = np.where(sd > 1e-12, sd, 1.0)
+    z = (pattern - mean) / sd
+    return np.where(np.isfinite(z), z, 0.0).astype(np.float32)
+
+
+def train_net(model: torch.nn.Module, inputs: Mapping[str, np.ndarray], y: np.ndarray,
+              train_idx: np.ndarray, loss_fn, *, epochs: int, batch_size: int, lr: float,
+              seed: int) -> torch.nn.Module:
+    """Mini-batch Adam on ``train_idx``: batches reshuffled each epoch with ``seed``, the
+    incomplete last batch dropped (batch normalisation needs equal, >= 2 sample batches;
+    the dropped samples differ from epoch to epoch). Batch size is capped at the training
+    size."""
+    tens = {k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items()}
+    yt = torch.as_tensor(np.asarray(y, np.int64))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    bs = max(2, min(int(batch_size), len(train_idx)))
+    model.train()
+    for _ in range(int(epochs)):
+        order = rng.permutation(np.asarray(train_idx))
+        for s in range(0, order.size - bs + 1, bs):
+            b = order[s:s + bs]
+            bt = torch.as_tensor(b)
+            loss = loss_fn(model({k: t[bt] for k, t in tens.items()}), yt[bt])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model
+
+
+@torch.no_grad()
+def predict_net(model: torch.nn.Module, inputs: Mapping[str, np.ndarray], idx: np.ndarray,
+                *, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray | None]:
+    """Softmax probabilities (len(idx), classes) and fused features (if a FusionNet)."""
+    from geoanom.dlep.model import FusionNet
+
+    model.eval()
+    tens = {k: torch.as_tensor(np.asarray(v)) for k, v in inputs.items()}
+    probs, feats = [], []
+    idx = np.asarray(idx)
+    for s in range(0, idx.size, chunk):
+        bt = torch.as_tensor(idx[s:s + chunk])
+        batch = {k: t[bt] for k, t in tens.items()}
+        if isinstance(model, FusionNet):
+            ff = model.fuse(batch)
+            feats.append(ff.numpy())
+            logits = model.classifier(ff)
+        else:
+            logits = model(batch)
+        probs.append(torch.softmax(logits, dim=1).numpy())
+    proba = np.concatenate(probs) if probs else np.zeros((0, N_CLASSES))
+    return proba, (np.concatenate(feats) if feats else None)
+
+
+def _full_proba(clf, x: np.ndarray) -> np.ndarray:
+    """sklearn ``predict_proba`` spread over all 5 classes (absent classes get 0)."""
+    p = np.zeros((x.shape[0], N_CLASSES))
+    p[:, np.asarray(clf.classes_, int)] = clf.predict_proba(x)
+    return p
+
+
+def _streams_of(method: str, extra: Mapping[str, StreamProvider] | None
+                ) -> tuple[bool, bool, list[str]]:
+    """(catalog streams?, gated?, extra stream names) of a network method."""
+    if method in ("dlep", "dlep-dyn"):
+        return True, True, []
+    if method == "dlep-att":
+        return True, False, []
+    fused = method.startswith("dlep+")
+    only = method.endswith("-only")
+    if fused or only:
+        if not extra:
+            raise ValidationError(f"method {method!r} needs extra streams (e.g. geomagnetic "
+                                  "scores)", expected="extra_streams")
+        return fused, True, list(extra)
+    raise ValidationError("unknown DLEP method", expected=", ".join(METHODS)
+                          + ", dlep+<stream>, <stream>-only", found=method)
+
+
+def _cached(cache: dict, key: tuple, fn):
+    if key not in cache:
+        cache[key] = fn()
+    return cache[key]
+
+
+def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: np.ndarray,
+                y: np.ndarray, *, seed: int, fold: int, config: DLEPConfig,
+                extra_streams: Mapping[str, StreamProvider] | None = None,
+                cache: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train ``method`` on ``train_idx`` (labels ``y``) and return the test probabilities
+    (len(test_idx), 5) and, for fused networks, the fused test features."""
+    from geoanom.dlep import baselines
+    from geoanom.dlep.loss import make_loss
+    from geoanom.dlep.model import FusionNet, build_dlep
+
+    cfg = config
+    cache = {} if cache is None else cache
+    sub_seed = int(seed) * 1000 + int(fold)
+    train_counts = np.bincount(y[train_idx], minlength=N_CLASSES)
+    if method in ("2016n", "2019f"):
+        if method == "2016n":
+            raw = samples.indicators
+            clf = baselines.make_bp_net(sub_seed, hidden=cfg.bp_hidden)
+        else:
+            raw = _cached(cache, ("fixed_day", cfg.period_days),
+                          lambda: baselines.fixed_day_indicators(samples, cfg.period_days))[0]
+            clf = baselines.make_cart(sub_seed, min_samples_leaf=cfg.cart_min_leaf)
+        x, _ = IndicatorScaler().fit(raw, train_idx).transform(raw)
+        if np.unique(y[train_idx]).size < 2:
+            p = np.zeros((len(test_idx), N_CLASSES))
+            p[:, y[train_idx][0]] = 1.0
+            return p, None
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(x[train_idx], y[train_idx])
+        return _full_proba(clf, x[test_idx]), None
+
+    torch.manual_seed(sub_seed)
+    if method == "2018cnn":
+        img = _cached(cache, ("map", cfg.image_days, cfg.image_size),
+                      lambda: baselines.map_images(samples, cfg.image_days, cfg.image_size))
+        model = FusionNet({"MAP": baselines.MapCNN(cfg.image_size)}, {"MAP": 64},
+                          gated=False, hidden=64, dropout=cfg.dropout)
+        inputs = {"MAP": img}
+        train_net(model, inputs, y, train_idx, make_loss(train_counts, dynamic=False),
+                  epochs=cfg.cnn2018_epochs, batch_size=cfg.batch_size, lr=cfg.cnn2018_lr,
+                  seed=sub_seed)
+        return predict_net(model, inputs, test_idx)
+
+    catalog, gated, extra_names = _streams_of(method, extra_streams)
+    inputs: dict[str, np.ndarray] = {}
+    extra_mods = {}
+    if catalog:
+        inputs["EF"], inputs["EF_mask"] = IndicatorScaler().fit(
+            samples.indicators, train_idx).transform(samples.indicators)
+        inputs["IF"] = _pattern_inputs(samples.pattern, train_idx)
+    for name in extra_names:
+        prov = extra_streams[name]
+        arr, mask = prov.features(samples, np.asarray(train_idx), np.asarray(test_idx), fold)
+        inputs[name] = np.asarray(arr, np.float32)
+        if mask is not None:
+            inputs[f"{name}_mask"] = np.asarray(mask, np.float32)
+        extra_mods[name] = (prov.encoder(), int(prov.dim))
+    model = build_dlep(len(INDICATOR_NAMES), samples.pattern.shape[-1], samples.w,
+                       indim=cfg.indim,
+                       gated=gated, hidden=cfg.hidden, dropout=cfg.dropout,
+                       channels=tuple(cfg.channels), extra=extra_mods,
+                       catalog_streams=catalog)
+    loss = make_loss(train_counts, dynamic=method != "dlep-dyn", lam=cfg.lam)
+    train_net(model, inputs, y, train_idx, loss, epochs=cfg.epochs,
+              batch_size=cfg.batch_size, lr=cfg.lr, seed=sub_seed)
+    return predict_net(model, inputs, test_idx)
+
+
+GROUPED_METHODS = ("dlep", "dlep-att", "dlep-dyn")
+
+
+def fit_predict_grouped(samples: Samples, method: str,
+                        jobs: Sequence[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]],
+                        config: DLEPConfig, *, bar=None
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train one DLEP-family network per job ``(seed, fold, train_idx, test_idx, y)`` side
+    by side (:class:`geoanom.dlep.model.GroupedDLEP`) and return, per job, the test
+    probabilities and fused test features.
+
+    Each job keeps its own scalers (fitted on its training fold), its own batch order
+    (``numpy`` generator seeded by ``seed * 1000 + fold``), its own dynamic-loss counts and
+    its own Adam state; a job with fewer batches in an epoch sits out the remaining steps
+    (:class:`geoanom.dlep.model.GroupAdam`). The batch size is capped at the smallest
+    training fold.
+    """
+    from geoanom.dlep.loss import dynamic_class_weights
+    from geoanom.dlep.model import GroupAdam, GroupedDLEP
+
+    cfg = config
+    g = len(jobs)
+    catalog, gated, _ = _streams_of(method, None)
+    ef, efm, pat, ys = [], [], [], []
+    for _, _, tr, _, y in jobs:
+        z, mk = IndicatorScaler().fit(samples.indicators, tr).transform(samples.indicators)
+        ef.append(z)
+        efm.append(mk)
+        pat.append(_pattern_inputs(samples.pattern, tr))
+        ys.append(np.asarray(y, np.int64))
+    t_ef, t_efm = torch.as_tensor(np.stack(ef)), torch.as_tensor(np.stack(efm))
+    t_pat, t_y = torch.as_tensor(np.stack(pat)), torch.as_tensor(np.stack(ys))
+    torch.manual_seed(int(jobs[0][0]) * 1000 + 7919 * g)
+    model = GroupedDLEP(g, len(INDICATOR_NAMES), samples.pattern.shape[-1], samples.w,
+                        indim=cfg.indim, gated=gated, hidden=cfg.hidden, dropout=cfg.dropout,
+                        channels=tuple(cfg.channels))
+    opt = GroupAdam(model.parameters(), lr=cfg.lr)
+    train_counts = torch.as_tensor(np.stack([
+        np.bincount(y[tr], minlength=N_CLASSES) for (_, _, tr, _, y) in jobs]))
+    rngs = [np.random.default_rng(int(sd) * 1000 + int(fd)) for sd, fd, *_ in jobs]
+    bs = max(2, min(int(cfg.batch_size), min(len(j[2]) for j in jobs)))
+    n_batches = np.array([len(j[2]) // bs for j in jobs])
+    rows = torch.arange(g)[:, None]
+    dynamic = method != "dlep-dyn"
+    model.train()
+    for _ in range(int(cfg.epochs)):
+        perms = [rng.permutation(np.asarray(j[2])) for rng, j in zip(rngs, jobs, strict=True)]
+        for step in range(int(n_batches.max())):
+            active_np = step < n_batches
+            idx = np.stack([p[step * bs:(step + 1) * bs] if a else p[:bs]
+                            for p, a in zip(perms, active_np, strict=True)])
+            active = torch.as_tensor(active_np)
+            model.set_active(active)
+            bi = torch.as_tensor(idx)
+            logits = model({"EF": t_ef[rows, bi], "EF_mask": t_efm[rows, bi],
+                            "IF": t_pat[rows, bi]})
+            yb = t_y[rows, bi]
+            ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                   yb.reshape(-1), reduction="none"
+                                                   ).view(g, -1)
+            if dynamic:
+                bcount = torch.nn.functional.one_hot(yb, N_CLASSES).sum(dim=1)
+                w = dynamic_class_weights(bcount, train_counts, cfg.lam).to(ce.dtype)
+                wy = torch.gather(w, 1, yb)
+                per_group = (wy * ce).sum(dim=1) / wy.sum(dim=1)
+            else:
+                per_group = ce.mean(dim=1)
+            loss = (per_group * active.to(ce.dtype)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step(active)
+        if bar is not None:
+            bar.update(1)
+    model.set_active(None)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        # eval mode: every group sees every sample once; each job keeps its test rows
+        ffs, probs = [], []
+        for c0 in range(0, len(samples), 512):
+            sl = slice(c0, c0 + 512)
+            ff = model.fuse({"EF": t_ef[:, sl], "EF_mask": t_efm[:, sl], "IF": t_pat[:, sl]})
+            ffs.append(ff)
+            probs.append(torch.softmax(model.classify(ff), dim=-1))
+        ff_all, p_all = torch.cat(ffs, dim=1), torch.cat(probs, dim=1)
+        for k, (_, _, _, te, _) in enumerate(jobs):
+            te = np.asarray(te)
+            out.append((p_all[k, te].numpy().astype(float), ff_all[k, te].numpy()))
+    return out
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from geoanom._progress import Progress
+
+    # None: the shared rule (a terminal, not -q, GEOANOM_PROGRESS)
+    return Progress(total, desc, None if enabled else False)
+
+
+def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[int] = (0,),
+             extra_streams: Mapping[str, StreamProvider] | None = None,
+             config: DLEPConfig | None = None, progress: bool = True,
+             cache: dict | None = None) -> MethodResult:
+    """Evaluate one method under one protocol for each seed.
+
+    Parameters
+    ----------
+    samples
+        From :func:`geoanom.dlep.segment.segment_catalog`.
+    method
+        See the module docstring.
+    protocol
+        ``"kfold"`` (paper, leaky) or ``"chrono"``.
+    seeds
+        One full cross-validation per seed (folds, initialisation, batch order).
+    extra_streams
+        Name -> provider (contract in :mod:`geoanom.dlep.model`); ``features`` is called
+        once per fold with that fold's train and test indices.
+    config
+        Hyper-parameters (default :class:`DLEPConfig`).
+    progress
+        Progress bar on stderr (only when stderr is a terminal).
+    cache
+        Shared cache of per-sample baseline inputs (map images, fixed-day indicators).
+
+    Returns
+    -------
+    MethodResult
+    """
+    cfg = config or DLEPConfig()
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValidationError("evaluate needs at least one seed")
+    if len(samples) < 4:
+        raise ValidationError("too few DLEP samples to evaluate", expected=">= 4",
+                              found=str(len(samples)))
+    if method not in METHODS:
+        _streams_of(method, extra_streams)  # validates the name early
+    cache = {} if cache is None else cache
+    fold_sets = {s: make_folds(samples, protocol, s, cfg) for s in seeds}
+    jobs = []
+    for seed in seeds:
+        for fold, (tr, te) in enumerate(fold_sets[seed]):
+            if protocol == "chrono":
+                check_chronological(samples, tr, te)
+            jobs.append((seed, fold, tr, te, samples.labels_for(tr)))
+    grouped = method in GROUPED_METHODS and cfg.fold_parallel
+    if grouped:
+        bar = _progress(cfg.epochs, f"{method} {protocol} ({len(jobs)} folds in parallel)",
+                        progress)
+        try:
+            outs = fit_predict_grouped(samples, method, jobs, cfg, bar=bar)
+        finally:
+            bar.close()
+    else:
+        bar = _progress(len(jobs), f"{method} {protocol}", progress)
+        outs = []
+        try:
+            for seed, fold, tr, te, y in jobs:
+                outs.append(fit_predict(samples, method, tr, te, y, seed=seed, fold=fold,
+                                        config=cfg, extra_streams=extra_streams,
+                                        cache=cache))
+                bar.update(1, note=f"seed {seed} fold {fold + 1}/{len(fold_sets[seed])}")
+        finally:
+            bar.close()
+    per_seed, features = [], None
+    for seed in seeds:
+        rows, ys, ps, accs, aucs = [], [], [], [], []
+        mine = [(j, o) for j, o in zip(jobs, outs, strict=True) if j[0] == seed]
+        for (_, fold, tr, te, y), (proba, ff) in mine:
+            yt = y[te]
+            acc = float(np.mean(proba.argmax(1) == yt))
+            auc = mauc(yt, proba)
+            accs.append(acc)
+            aucs.append(auc)
+            rows.append({"fold": fold, "n_train": int(len(tr)), "n_test": int(len(te)),
+                         "acc": acc, "mauc": auc,
+                         "classes_present": sorted(int(c) for c in np.unique(yt))})
+            ys.append(yt)
+            ps.append(proba)
+            if seed == seeds[0] and ff is not None and fold == len(mine) - 1:
+                features = {"features": ff, "labels": yt, "fold": fold, "seed": seed}
+        y_all, p_all = np.concatenate(ys), np.concatenate(ps)
+        fin = [a for a in aucs if np.isfinite(a)]
+        per_seed.append({
+            "seed": seed, "acc": float(np.mean(accs)),
+            "mauc": float(np.mean(fin)) if fin else float("nan"),
+            "acc_pooled": float(np.mean(p_all.argmax(1) == y_all)),
+            "mauc_pooled": mauc(y_all, p_all),
+            "confusion": confusion(y_all, p_all.argmax(1)).tolist(), "folds": rows})
+    return MethodResult(method=method, protocol=protocol, seeds=seeds, per_seed=per_seed,
+                        n_samples=len(samples),
+                        note=KFOLD_NOTE if protocol == "kfold" else CHRONO_NOTE,
+                        features=features)
+
+
+def evaluate_table(samples: Samples, methods: Sequence[str], protocols: Sequence[str], *,
+                   seeds: Sequence[int] = (0,),
+                   extra_streams: Mapping[str, StreamProvider] | None = None,
+                   config: DLEPConfig | None = None, progress: bool = True
+                   ) -> dict[str, dict[str, MethodResult]]:
+    """``{protocol: {method: MethodResult}}`` for every method and protocol."""
+    cache: dict = {}
+    return {p: {m: evaluate(samples, m, p, seeds=seeds, extra_streams=extra_streams,
+                            config=config, progress=progress, cache=cache)
+                for m in methods} for p in protocols}
+
+
+def samples_summary(samples: Samples) -> dict:
+    """Counts and configuration of the samples (for results files and tables)."""
+    return _jsonable({
+        "n_samples": len(samples), "class_counts": samples.class_counts(),
+        "edges": samples.edges, "config": samples.config,
+        "first_mainshock": str(samples.mainshock_time.min()) if len(samples) else None,
+        "last_mainshock": str(samples.mainshock_time.max()) if len(samples) else None,
+        "indicators_defined_fraction": dict(zip(INDICATOR_NAMES,
+                                                samples.indicator_mask.mean(axis=0), strict=True))
+        if len(samples) else {}})
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _cell(r: MethodResult | None, what: str) -> str:
+    if r is None:
+        return "-"
+    m, s = (r.acc_mean, r.acc_std) if what == "acc" else (r.mauc_mean, r.mauc_std)
+    if not np.isfinite(m):
+        return "n/a"
+    return f"{100 * m:.2f}±{100 * s:.2f}"
+
+
+def format_table3(results: Mapping[str, MethodResult], region: str, protocol: str) -> str:
+    """Text table shaped like the paper's Table III (ACC and MAUC, percent, mean±std), with
+    the paper's row under ours when the region is one of its eight."""
+    cols = [m for m in TABLE3_METHODS]
+    extra = [m for m in results if m not in TABLE3_METHODS and m not in TABLE4_METHODS]
+    cols += extra
+    head = ["Region", *[f"ACC {METHOD_LABELS.get(m, m)}" for m in cols],
+            *[f"MAUC {METHOD_LABELS.get(m, m)}" for m in cols]]
+    ours = [f"{region} ({protocol})", *[_cell(results.get(m), "acc") for m in cols],
+            *[_cell(results.get(m), "mauc") for m in cols]]
+    rows = [head, ours]
+    paper = PAPER_TABLE3.get(region)
+    if paper:
+        rows.append([f"{region} (paper)",
+                     *[f"{paper['acc'][m]:.2f}" if m in paper["acc"] else "-" for m in cols],
+                     *[f"{paper['mauc'][m]:.2f}" if m in paper["mauc"] else "-" for m in cols]])
+    return _render("Table III: ACC and MAUC (%)", rows)
+
+
+def format_table4(results: Mapping[str, MethodResult], region: str, protocol: str) -> str:
+    """Text table shaped like the paper's Table IV (MAUC of DLEP and its ablations)."""
+    cols = list(TABLE4_METHODS)
+    rows = [["Region", *[f"MAUC {METHOD_LABELS[m]}" for m in cols]],
+            [f"{region} ({protocol})", *[_cell(results.get(m), "mauc") for m in cols]]]
+    paper = PAPER_TABLE4.get(region)
+    if paper:
+        rows.append([f"{region} (paper)", *[f"{paper[m]:.2f}" for m in cols]])
+    return _render("Table IV: MAUC (%)", rows)
+
+
+def _render(title: str, rows: list[list[str]]) -> str:
+    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [title]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(width[i]) for i, c in enumerate(r)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in width))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- t-SNE
+
+
+def plot_tsne(features: np.ndarray, labels: np.ndarray, ax=None, *, seed: int = 0,
+              perplexity: float = 30.0, title: str | None = None):
+    """Draw a 2-D t-SNE embedding of fused features coloured by class (the paper's Fig. 6)
+    on ``ax`` (a new figure if None) and return the axes."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(features, float)
+    if x.shape[0] < 3:
+        raise ValidationError("t-SNE needs at least 3 samples", found=str(x.shape[0]))
+    perp = min(perplexity, max(1.0, (x.shape[0] - 1) / 3.0))
+    emb = TSNE(n_components=2, perplexity=perp, random_state=seed, init="pca").fit_transform(x)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    labels = np.asarray(labels)
+    for c in range(N_CLASSES):
+        sel = labels == c
+        if sel.any():
+            ax.scatter(emb[sel, 0], emb[sel, 1], s=10, label=f"class {c + 1}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def write_tsne_png(result: MethodResult, path: str | os.PathLike, *, seed: int = 0) -> Path:
+    """t-SNE PNG of the fused features kept in ``result`` (written atomically)."""
+    import matplotlib.pyplot as plt
+
+    from geoanom._atomic import atomic_path
+
+    if not result.features:
+        raise ValidationError("no fused features kept for this method",
+                              expected="a DLEP-family method", found=result.method)
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    f = result.features
+    plot_tsne(f["features"], f["labels"], ax, seed=seed,
+              title=f"{METHOD_LABELS.get(result.method, result.method)} fused features "
+                    f"(t-SNE, {result.protocol} fold {f['fold']} test)")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,415 @@
+"""DLEP samples from a catalog: blocks, main shocks, precursory patterns, labels.
+
+Segmentation (DLEP paper section II-A, METHODS.md section 4): starting right after the
+previous main shock, take the next ``N`` events (``n_events``) or the events of the next
+``N`` days (``n_days``); the largest event of the block is the *main shock*; the ``w``
+events strictly before it form its *precursory pattern*; the next block starts right after
+that main shock. The label is the main shock's magnitude class.
+
+Class edges come from a region preset (the paper's Table I, :data:`REGIONS`), from a custom
+:class:`Region` (box plus five lower class edges), or from training-set quantiles
+(``edges="quantiles"``): then :func:`quantile_edges` must be fitted on each training fold
+(``geoanom.dlep.evaluate`` does so) and ``Samples.label`` holds only a provisional labelling
+from the quantiles of *all* samples, for inspection.
+
+Choices the paper leaves open (documented defaults):
+
+- ties for the largest magnitude in a block: the earliest event is the main shock;
+- the pattern is the ``w`` events with time strictly before the main shock's time (so an
+  event sharing the main shock's timestamp never enters it); patterns may reach back into the
+  previous block (the paper's Fig. 1 allows it); a main shock with fewer than ``w`` earlier
+  events gives no sample;
+- the last, incomplete block (fewer than ``N`` events left, or ``N`` days running past the
+  catalog end) gives no sample;
+- by days, a block with no event (a quiet spell) re-anchors at the next event;
+- ``anchor="calendar"`` (days only) reads the 2019F paper's fixed periods instead:
+  consecutive ``[t0 + kN, t0 + (k+1)N)`` periods, independent of where main shocks fall.
+
+Event features of a pattern (:data:`PATTERN_FEATURES`): magnitude, ``log10`` of the time since
+the previous catalog event in days (floored at 1 s), depth in km (NaN where the catalog has
+none), and the position in the region box scaled to 0..1 (longitude, latitude).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from geoanom.catalog import select, validate_catalog
+from geoanom.errors import ValidationError
+
+DAY_NS = 86_400 * 10**9
+PATTERN_FEATURES = ("magnitude", "log10_dt_days", "depth_km", "x_rel", "y_rel")
+N_CLASSES = 5
+_MIN_DT_DAYS = 1.0 / 86_400.0
+
+
+@dataclass(frozen=True)
+class Region:
+    """A DLEP region: a lon/lat box and the lower edges of the five magnitude classes.
+
+    Parameters
+    ----------
+    name
+        Region name.
+    lon_min_deg, lon_max_deg, lat_min_deg, lat_max_deg
+        The box in degrees (longitudes -180..180, west negative).
+    edges
+        Five increasing lower class edges (magnitude units): class ``k`` is
+        ``[edges[k], edges[k+1])``, class 4 is ``[edges[4], max)``; or the string
+        ``"quantiles"`` for training-set quintiles of the main-shock magnitudes.
+    min_magnitude
+        Events below it are dropped before segmentation (default: ``edges[0]``; ``None`` with
+        quantile edges keeps every event).
+    n_events, n_days
+        Default block size for this region when the caller gives neither.
+    paper_instances, paper_label_counts
+        Table I of the DLEP paper, for comparison only.
+    """
+
+    name: str
+    lon_min_deg: float
+    lon_max_deg: float
+    lat_min_deg: float
+    lat_max_deg: float
+    edges: tuple[float, ...] | str
+    min_magnitude: float | None = None
+    n_events: int | None = 20
+    n_days: float | None = None
+    paper_instances: int | None = None
+    paper_label_counts: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.lon_min_deg < self.lon_max_deg and self.lat_min_deg < self.lat_max_deg):
+            raise ValidationError(f"region {self.name!r}: empty box",
+                                  expected="lon_min < lon_max and lat_min < lat_max",
+                                  found=str(self.box))
+        if isinstance(self.edges, str):
+            if self.edges != "quantiles":
+                raise ValidationError(f"region {self.name!r}: unknown edges",
+                                      expected="5 magnitudes or 'quantiles'", found=self.edges)
+        else:
+            e = tuple(float(x) for x in self.edges)
+            if len(e) != N_CLASSES or any(b <= a for a, b in zip(e[:-1], e[1:], strict=True)):
+                raise ValidationError(f"region {self.name!r}: class edges",
+                                      expected=f"{N_CLASSES} strictly increasing magnitudes",
+                                      found=",".join(map(str, e)))
+            object.__setattr__(self, "edges", e)
+            if self.min_magnitude is None:
+                object.__setattr__(self, "min_magnitude", e[0])
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """(lon_min, lon_max, lat_min, lat_max) in degrees."""
+        return (self.lon_min_deg, self.lon_max_deg, self.lat_min_deg, self.lat_max_deg)
+
+    @property
+    def quantile_edges(self) -> bool:
+        """True when class edges are fitted on each training fold."""
+        return isinstance(self.edges, str)
+
+    def to_dict(self) -> dict:
+        """JSON-safe description."""
+        return {"name": self.name, "box_lon_lat_deg": list(self.box),
+                "edges": self.edges if isinstance(self.edges, str) else list(self.edges),
+                "min_magnitude": self.min_magnitude, "n_events": self.n_events,
+                "n_days": self.n_days}
+
+
+_CHINA = (3.0, 4.0, 4.5, 5.0, 5.5)
+
+#: The eight regions of the DLEP paper's Table I (box, class edges, instances, label counts).
+#: ``n_events`` is our default block size (the paper does not state N): 20 events gives
+#: about the paper's 1,096 Japan samples from the USGS M>=3 catalog.
+REGIONS: dict[str, Region] = {r.name.lower(): r for r in (
+    Region("Sichuan", 98, 106, 28, 36, _CHINA, paper_instances=906,
+           paper_label_counts=(457, 214, 114, 54, 67)),
+    Region("Xinjiang", 75, 95, 35, 50, _CHINA, paper_instances=1027,
+           paper_label_counts=(123, 335, 316, 142, 111)),
+    Region("Qinghai-Tibet", 73, 104, 26, 39, _CHINA, paper_instances=1021,
+           paper_label_counts=(172, 208, 230, 157, 254)),
+    Region("Shandong-Jiangsu", 114, 124, 29, 38, _CHINA, paper_instances=658,
+           paper_label_counts=(481, 100, 49, 15, 13)),
+    Region("Japan", 136, 143, 31, 38, (3.0, 4.8, 5.3, 5.8, 6.3), paper_instances=1096,
+           paper_label_counts=(136, 416, 317, 139, 88)),
+    Region("Philippines", 115, 124, 11, 19, (3.0, 4.8, 5.3, 5.8, 6.1), paper_instances=1052,
+           paper_label_counts=(67, 392, 359, 112, 122)),
+    Region("Chicago", -93, -82, 38, 47, (3.0, 3.2, 3.5, 4.0, 4.5), paper_instances=610,
+           paper_label_counts=(276, 99, 140, 73, 22)),
+    Region("Los Angeles", -125, -115, 30, 40, (3.8, 4.0, 4.5, 5.0, 5.5), paper_instances=1182,
+           paper_label_counts=(417, 409, 196, 118, 42)),
+)}
+
+
+def get_region(name: str) -> Region:
+    """A preset region by name (case-insensitive; ``_``/``-`` and spaces are equivalent)."""
+    key = name.strip().lower().replace("_", " ")
+    for k, r in REGIONS.items():
+        if k == key or k.replace("-", " ") == key.replace("-", " "):
+            return r
+    raise ValidationError("unknown DLEP region", expected=", ".join(r.name for r in
+                                                                      REGIONS.values())
+                          + " or custom", found=name)
+
+
+def custom_region(box: tuple[float, float, float, float], edges: tuple[float, ...] | str,
+                  *, name: str = "custom", min_magnitude: float | None = None,
+                  n_events: int | None = 20, n_days: float | None = None) -> Region:
+    """A user region from ``box = (lon_min, lon_max, lat_min, lat_max)`` (degrees) and five
+    class edges (magnitudes) or ``"quantiles"``."""
+    return Region(name, float(box[0]), float(box[1]), float(box[2]), float(box[3]), edges,
+                  min_magnitude=min_magnitude, n_events=n_events, n_days=n_days)
+
+
+def classify(magnitude: np.ndarray, edges: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """Class index 0..4 of each magnitude for lower edges ``edges`` (below ``edges[0]``
+    counts as class 0)."""
+    e = np.asarray(edges, dtype=float)
+    return np.clip(np.searchsorted(e, np.asarray(magnitude, float), side="right") - 1,
+                   0, len(e) - 1).astype(np.int64)
+
+
+def quantile_edges(magnitude: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Lower class edges at the quantiles ``k / n_classes`` of ``magnitude`` (a training
+    set's main shocks). Ties in catalogued magnitudes (0.1 steps) can make two edges equal;
+    the later one is then nudged up by 1e-6 so the classes stay ordered (that class is empty).
+    """
+    m = np.asarray(magnitude, dtype=float)
+    if m.size == 0:
+        raise ValidationError("quantile class edges need training magnitudes", found="none")
+    e = np.quantile(m, np.arange(n_classes) / n_classes)
+    e[0] = -np.inf  # everything below the first quintile edge is class 0 anyway
+    for k in range(1, n_classes):
+        e[k] = max(e[k], e[k - 1] + 1e-6)
+    return e
+
+
+@dataclass
+class Samples:
+    """DLEP samples (one per main shock), all arrays aligned on the first axis.
+
+    Attributes
+    ----------
+    region : Region
+    events : pandas.DataFrame
+        The region's catalog the samples index into (after box and magnitude filters).
+    mainshock_index : (n,) int
+        Row of the main shock in ``events``.
+    pattern_index : (n, w) int
+        Rows of the pattern events in ``events``, oldest first.
+    mainshock_time, pattern_start_time, pattern_end_time : (n,) datetime64[ns], UTC
+        ``pattern_end_time`` (last pattern event) is strictly before ``mainshock_time``.
+    magnitude : (n,) float
+        Main-shock magnitude.
+    label : (n,) int
+        Class 0..4 (provisional for quantile edges, see module docstring).
+    pattern : (n, w, F) float
+        Event features (:data:`PATTERN_FEATURES`); NaN where unknown.
+    indicators : (n, 9) float
+        :data:`geoanom.dlep.indicators.INDICATOR_NAMES`; NaN where undefined.
+    indicator_mask : (n, 9) bool
+        True where the indicator is defined.
+    config : dict
+        How the samples were made (n_events / n_days, w, anchor).
+    """
+
+    region: Region
+    events: pd.DataFrame = field(repr=False)
+    mainshock_index: np.ndarray
+    pattern_index: np.ndarray = field(repr=False)
+    mainshock_time: np.ndarray = field(repr=False)
+    pattern_start_time: np.ndarray = field(repr=False)
+    pattern_end_time: np.ndarray = field(repr=False)
+    magnitude: np.ndarray = field(repr=False)
+    label: np.ndarray = field(repr=False)
+    pattern: np.ndarray = field(repr=False)
+    indicators: np.ndarray = field(repr=False)
+    indicator_mask: np.ndarray = field(repr=False)
+    config: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.mainshock_index.size)
+
+    @property
+    def w(self) -> int:
+        """Pattern length (events)."""
+        return int(self.pattern_index.shape[1])
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Class edges used for ``label`` (quantiles of all samples for quantile regions)."""
+        if self.region.quantile_edges:
+            return quantile_edges(self.magnitude)
+        return np.asarray(self.region.edges, dtype=float)
+
+    def labels_for(self, train_idx: np.ndarray) -> np.ndarray:
+        """Labels of all samples with class edges known from the training samples only
+        (identical to ``label`` for fixed-edge regions)."""
+        if not self.region.quantile_edges:
+            return self.label
+        return classify(self.magnitude, quantile_edges(self.magnitude[train_idx]))
+
+    def class_counts(self) -> np.ndarray:
+        """Samples per class (length 5)."""
+        return np.bincount(self.label, minlength=N_CLASSES)
+
+    def subset(self, idx: np.ndarray) -> Samples:
+        """The samples ``idx`` (the same ``events`` table)."""
+        idx = np.asarray(idx)
+        arrays = {k: getattr(self, k)[idx] for k in (
+            "mainshock_index", "pattern_index", "mainshock_time", "pattern_start_time",
+            "pattern_end_time", "magnitude", "label", "pattern", "indicators",
+            "indicator_mask")}
+        return replace(self, **arrays)
+
+
+def region_events(catalog: pd.DataFrame, region: Region) -> pd.DataFrame:
+    """The catalog's events inside the region box with ``magnitude >= min_magnitude``."""
+    validate_catalog(catalog)
+    lo0, lo1, la0, la1 = region.box
+    return select(catalog, box=(la0, la1, lo0, lo1), min_magnitude=region.min_magnitude)
+
+
+def _days(t: np.ndarray) -> np.ndarray:
+    t = np.asarray(t, dtype="datetime64[ns]").astype(np.int64)
+    return (t - (t[0] if t.size else 0)) / DAY_NS
+
+
+def _mainshocks_by_events(m: np.ndarray, n_events: int) -> list[int]:
+    out, start = [], 0
+    while start + n_events <= m.size:
+        j = start + int(np.argmax(m[start:start + n_events]))  # argmax: earliest of ties
+        out.append(j)
+        start = j + 1
+    return out
+
+
+def _mainshocks_by_days(td: np.ndarray, m: np.ndarray, n_days: float, anchor: str) -> list[int]:
+    out: list[int] = []
+    if td.size == 0:
+        return out
+    end_of_data = td[-1]
+    if anchor == "calendar":
+        k = np.floor((td - td[0]) / n_days).astype(np.int64)
+        last_complete = int(np.floor((end_of_data - td[0]) / n_days)) - 1
+        for period in range(last_complete + 1):
+            lo, hi = np.searchsorted(k, [period, period + 1])
+            if hi > lo:
+                out.append(int(lo + np.argmax(m[lo:hi])))
+        return out
+    start, t_anchor = 0, td[0]
+    while start < td.size:
+        t_stop = t_anchor + n_days
+        if t_stop > end_of_data:
+            break
+        stop = int(np.searchsorted(td, t_stop, side="left"))
+        if stop <= start:  # no event in (anchor, anchor + N): re-anchor at the next event
+            t_anchor = td[start]
+            continue
+        j = start + int(np.argmax(m[start:stop]))
+        out.append(j)
+        start, t_anchor = j + 1, td[j]
+    return out
+
+
+def segment_catalog(
+    catalog: pd.DataFrame,
+    region: Region,
+    *,
+    n_events: int | None = None,
+    n_days: float | None = None,
+    w: int = 10,
+    anchor: str = "mainshock",
+    char_delta: float = 0.5,
+) -> Samples:
+    """Cut a catalog into DLEP samples (main shock, pattern of ``w`` events, label).
+
+    Parameters
+    ----------
+    catalog
+        A validated catalog frame (``geoanom.catalog``); filtered here to the region.
+    region
+        A :class:`Region` (preset from :func:`get_region` or :func:`custom_region`).
+    n_events, n_days
+        Block size in events or in days (exactly one; default: the region's ``n_events``,
+        else its ``n_days``).
+    w
+        Pattern length in events (default 10).
+    anchor
+        ``"mainshock"`` (blocks start right after the previous main shock, the DLEP reading)
+        or ``"calendar"`` (fixed consecutive ``n_days`` periods; days only).
+    char_delta
+        Magnitude below the pattern maximum that still counts as a characteristic event
+        (indicators ``mu`` and ``c``), magnitude units.
+
+    Returns
+    -------
+    Samples
+    """
+    from geoanom.dlep.indicators import compute_indicators
+
+    if n_events is None and n_days is None:
+        n_events, n_days = region.n_events, (None if region.n_events else region.n_days)
+    if (n_events is None) == (n_days is None):
+        raise ValidationError("give exactly one of n_events and n_days",
+                              found=f"n_events={n_events}, n_days={n_days}")
+    if n_events is not None and int(n_events) < 1:
+        raise ValidationError("n_events must be positive", found=str(n_events))
+    if n_days is not None and not float(n_days) > 0:
+        raise ValidationError("n_days must be positive", found=str(n_days))
+    if int(w) < 1:
+        raise ValidationError("pattern length w must be positive", found=str(w))
+    if anchor not in ("mainshock", "calendar") or (anchor == "calendar" and n_days is None):
+        raise ValidationError("unknown segmentation anchor",
+                              expected="'mainshock', or 'calendar' with n_days", found=anchor)
+    w = int(w)
+    ev = region_events(catalog, region)
+    t = ev["time"].to_numpy("datetime64[ns]")
+    m = ev["magnitude"].to_numpy(float)
+    td = _days(t)
+    if n_events is not None:
+        js = _mainshocks_by_events(m, int(n_events))
+    else:
+        js = _mainshocks_by_days(td, m, float(n_days), anchor)
+    js_arr = np.asarray(js, dtype=np.int64)
+    # the w events strictly earlier in time than the main shock
+    k = np.searchsorted(t, t[js_arr], side="left") if js_arr.size else js_arr
+    keep = k >= w
+    js_arr, k = js_arr[keep], k[keep]
+    pidx = k[:, None] - w + np.arange(w)[None, :]
+    feats = event_features(ev, region)
+    pattern = feats[pidx] if pidx.size else np.zeros((0, w, len(PATTERN_FEATURES)))
+    mags = m[js_arr]
+    if region.quantile_edges:
+        label = classify(mags, quantile_edges(mags)) if mags.size else mags.astype(np.int64)
+    else:
+        label = classify(mags, region.edges)
+    ind, mask = compute_indicators(td[pidx] if pidx.size else np.zeros((0, w)),
+                                   m[pidx] if pidx.size else np.zeros((0, w)),
+                                   char_delta=char_delta)
+    cfg = {"n_events": None if n_events is None else int(n_events),
+           "n_days": None if n_days is None else float(n_days), "w": w, "anchor": anchor,
+           "char_delta": char_delta, "region": region.to_dict(),
+           "catalog_source": catalog.attrs.get("source", "unknown")}
+    return Samples(
+        region=region, events=ev, mainshock_index=js_arr, pattern_index=pidx,
+        mainshock_time=t[js_arr], pattern_start_time=t[pidx[:, 0]] if pidx.size else t[:0],
+        pattern_end_time=t[pidx[:, -1]] if pidx.size else t[:0], magnitude=mags,
+        label=label, pattern=pattern, indicators=ind, indicator_mask=mask, config=cfg)
+
+
+def event_features(events: pd.DataFrame, region: Region) -> np.ndarray:
+    """Per-event features :data:`PATTERN_FEATURES` of a region's events, shape (n, 5)."""
+    t = events["time"].to_numpy("datetime64[ns]").astype(np.int64)
+    dt = np.full(t.size, np.nan)
+    dt[1:] = np.maximum(np.diff(t) / DAY_NS, _MIN_DT_DAYS)
+    lo0, lo1, la0, la1 = region.box
+    return np.column_stack([
+        events["magnitude"].to_numpy(float),
+        np.log10(dt),
+        events["depth_km"].to_numpy(float),
+        (events["longitude_deg"].to_numpy(float) - lo0) / (lo1 - lo0),
+        (events["latitude_deg"].to_numpy(float) - la0) / (la1 - la0),
+    ])

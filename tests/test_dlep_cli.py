@@ -1,0 +1,120 @@
+"""``geoanom dlep evaluate``: tables on stdout, results JSON with provenance, exit 2 with a
+message on bad input, and the ``--geomag-scores`` path when the fusion module is there."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from geoanom.catalog import make_catalog
+from geoanom.cli import main
+from geoanom.io.catalog import write_catalog_csv
+
+torch.set_num_threads(1)
+
+FAST = ["--epochs", "2", "--indim", "8", "--no-progress", "-w", "5", "--n-events", "10"]
+
+
+@pytest.fixture(scope="module")
+def catalog_csv(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    n = 700
+    days = np.cumsum(rng.exponential(1.0, n))
+    t = np.datetime64("2001-01-01T00:00:00", "ns") + (days * 86_400e9).astype("timedelta64[ns]")
+    mags = np.round(3.0 + rng.exponential(0.45, n), 1)
+    cat = make_catalog(t, rng.uniform(30.0, 31.0, n), rng.uniform(100.0, 101.0, n), mags)
+    path = tmp_path_factory.mktemp("cat") / "synthetic_catalog.csv"
+    write_catalog_csv(cat, path)
+    return path
+
+
+def test_evaluate_prints_tables_and_writes_results(catalog_csv, tmp_path):
+    out = tmp_path / "results.json"
+    r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
+                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--edges", "3.3,3.6,4.0,4.5", "--protocol", "both",
+                                  "--methods", "dlep,dlep-att,2019f", "--seeds", "2",
+                                  *FAST, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "Table III" in r.output and "Table IV" in r.output
+    assert "custom (kfold)" in r.output and "custom (chrono)" in r.output
+    d = json.loads(out.read_text())
+    assert d["type"] == "geoanom.DLEPResults"
+    assert set(d["results"]) == {"kfold", "chrono"}
+    assert set(d["results"]["chrono"]) == {"dlep", "dlep-att", "2019f"}
+    assert d["results"]["kfold"]["dlep"]["seeds"] == [0, 1]
+    prov = d["provenance"]
+    assert prov["config_hash"] and str(catalog_csv) in prov["inputs"]
+    assert prov["config"]["dlep"]["epochs"] == 2
+    assert d["samples"]["n_samples"] > 40
+
+
+def test_json_output_and_tsne(catalog_csv, tmp_path):
+    out, png = tmp_path / "r.json", tmp_path / "tsne.png"
+    r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
+                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--edges", "quantiles", "--methods", "dlep",
+                                  "--protocol", "chrono", *FAST, "--json", "--tsne", str(png),
+                                  "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["config"]["region"]["edges"] == "quantiles"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--region", "atlantis"], "unknown DLEP region"),
+    (["--region", "custom", "--edges", "3,4,5,6"], "--box"),
+    (["--region", "custom", "--box", "100,101,30", "--edges", "3,4,5,6"], "--box"),
+    (["--region", "japan", "--methods", "dlep,magic"], "unknown method"),
+    (["--region", "japan", "--methods", "geomag-only"], "--geomag-scores"),
+])
+def test_bad_input_exits_2_with_a_message(catalog_csv, tmp_path, args, needle):
+    r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv), *args,
+                                  *FAST, "-o", str(tmp_path / "x.json")])
+    assert r.exit_code == 2
+    assert needle in r.output
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_unreadable_catalog_exits_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("this,is,not\n1,2\n")
+    r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(bad), "--region",
+                                  "japan", "-o", str(tmp_path / "x.json")])
+    assert r.exit_code == 2
+    assert "error" in r.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("geoanom.dlep.fusion") is None,
+                    reason="geoanom.dlep.fusion not written yet")
+def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
+    import xarray as xr
+
+    from geoanom.score import write_scores
+
+    # hourly windows over the catalog span for one station inside the box
+    t = np.arange(np.datetime64("2000-12-01T00:00", "ns"), np.datetime64("2003-01-01T00:00",
+                                                                         "ns"),
+                  np.timedelta64(1, "h"))
+    rng = np.random.default_rng(0)
+    err = rng.gamma(2.0, 1.0, t.size)
+    ds = xr.Dataset({"rmse": ("window", err), "score": ("window", err),
+                     "start": ("window", t), "end": ("window", t + np.timedelta64(1, "h"))},
+                    attrs={"iaga_code": "SYN", "latitude_deg": 30.5, "longitude_deg": 100.5})
+    scores = write_scores(ds, tmp_path / "scores.nc")
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
+                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--edges", "3.3,3.6,4.0,4.5", "--methods", "dlep",
+                                  "--protocol", "chrono", *FAST,
+                                  "--geomag-scores", str(scores), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(out.read_text())
+    assert {"dlep", "dlep+geomag", "geomag-only"} <= set(d["results"]["chrono"])
+    assert str(scores) in d["provenance"]["inputs"]

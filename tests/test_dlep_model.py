@@ -1,0 +1,175 @@
+"""DLEP networks: gates, the -Att variant, the stream contract, and the fold-parallel
+implementation's equivalence with the plain one (forward, Adam, training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from geoanom.dlep.evaluate import _pattern_inputs, train_net
+from geoanom.dlep.indicators import IndicatorScaler
+from geoanom.dlep.loss import DynamicLoss
+from geoanom.dlep.model import FusionNet, GroupAdam, GroupedDLEP, PatternCNN, build_dlep
+from geoanom.errors import ValidationError
+
+torch.set_num_threads(1)
+
+
+def _batch(b=6, w=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"EF": torch.randn(b, 9, generator=g),
+            "EF_mask": (torch.rand(b, 9, generator=g) > 0.2).float(),
+            "IF": torch.randn(b, w, 5, generator=g)}
+
+
+def test_dlep_shapes_and_gates_shrink_features():
+    torch.manual_seed(0)
+    net = build_dlep(9, 5, 10, indim=16).eval()
+    x = _batch()
+    assert net(x).shape == (6, 5)
+    ff = net.fuse(x)
+    vec = net.encode(x)
+    f_c = torch.cat([vec["EF"], vec["IF"]], dim=1)
+    assert ff.shape == f_c.shape == (6, 32)
+    # FF = v * sigmoid(.), so every fused entry is a strict fraction of the stream entry
+    assert torch.all(ff.abs() <= f_c.abs() + 1e-7)
+    assert not torch.allclose(ff, f_c)
+
+
+def test_att_ablation_concatenates_without_gates():
+    torch.manual_seed(0)
+    net = build_dlep(9, 5, 10, indim=16, gated=False).eval()
+    x = _batch()
+    vec = net.encode(x)
+    assert torch.equal(net.fuse(x), torch.cat([vec["EF"], vec["IF"]], dim=1))
+    assert not hasattr(net, "gates")
+
+
+class _Recorder(nn.Module):
+    def __init__(self, d_in, d_out):
+        super().__init__()
+        self.lin = nn.Linear(d_in, d_out)
+        self.seen_mask = None
+
+    def forward(self, x, mask=None):
+        self.seen_mask = mask
+        return self.lin(x if mask is None else x * mask)
+
+
+def test_stream_contract_masks_and_extra_streams():
+    gf = _Recorder(4, 3)
+    net = build_dlep(9, 5, 10, indim=8, extra={"GF": (gf, 3)}).eval()
+    x = _batch()
+    x["GF"] = torch.randn(6, 4)
+    x["GF_mask"] = torch.ones(6, 4)
+    assert net(x).shape == (6, 5)
+    assert gf.seen_mask is x["GF_mask"]
+    assert net.fused_dim == 8 + 8 + 3 and set(net.gates) == {"EF", "IF", "GF"}
+    only = FusionNet({"GF": _Recorder(4, 3)}, {"GF": 3}).eval()
+    assert only({"GF": x["GF"]}).shape == (6, 5)
+    with pytest.raises(ValidationError):
+        only({"EF": x["EF"]})
+    with pytest.raises(ValidationError):
+        FusionNet({"GF": gf}, {})
+
+
+def test_pattern_cnn_is_a_convolution():
+    # an event pattern shifted by one event gives shifted conv features (shared weights)
+    torch.manual_seed(0)
+    cnn = PatternCNN(5, 12, dim=8).eval()
+    x = torch.randn(1, 12, 5)
+    h = cnn.conv[0](x)
+    conv = nn.Conv1d(5, h.shape[2], 3, padding=1)
+    with torch.no_grad():
+        w = cnn.conv[0].lin.weight.view(h.shape[2], 3, 5).permute(0, 2, 1)
+        conv.weight.copy_(w)
+        conv.bias.copy_(cnn.conv[0].lin.bias)
+    torch.testing.assert_close(h, conv(x.transpose(1, 2)).transpose(1, 2))
+    with pytest.raises(ValidationError):
+        cnn(torch.randn(1, 11, 5))
+
+
+def test_grouped_network_equals_fusionnet_per_group():
+    torch.manual_seed(0)
+    for gated in (True, False):
+        g = GroupedDLEP(3, 9, 5, 10, indim=12, gated=gated)
+        with torch.no_grad():
+            for m in g.modules():
+                if hasattr(m, "running_mean"):
+                    m.running_mean.normal_()
+                    m.running_var.uniform_(0.5, 2.0)
+        g.eval()
+        xs = [_batch(seed=k) for k in range(3)]
+        out = g({k: torch.stack([x[k] for x in xs]) for k in xs[0]})
+        for k in range(3):
+            ref = g.to_fusionnet(k).eval()(xs[k])
+            torch.testing.assert_close(out[k], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_group_adam_equals_torch_adam_and_skips_inactive_groups():
+    torch.manual_seed(0)
+    p = nn.Parameter(torch.randn(2, 4, 3))
+    q = nn.Parameter(p.detach()[0].clone())
+    frozen = p.detach()[1].clone()
+    ga = GroupAdam([p], lr=0.01)
+    ta = torch.optim.Adam([q], lr=0.01)
+    for step in range(5):
+        grad = torch.randn(4, 3)
+        p.grad = torch.stack([grad, torch.randn(4, 3)])
+        q.grad = grad.clone()
+        ga.step(torch.tensor([True, False]))
+        ta.step()
+        torch.testing.assert_close(p.detach()[0], q.detach(), atol=1e-6, rtol=1e-6)
+        assert torch.equal(p.detach()[1], frozen), step
+
+
+def test_grouped_training_equals_separate_training():
+    """Two folds trained side by side = each trained alone (no dropout, same batches)."""
+    rng = np.random.default_rng(0)
+    n, w = 60, 10
+    ind = rng.normal(size=(n, 9))
+    pat = rng.normal(size=(n, w, 5))
+    y = rng.integers(0, 5, n)
+    folds = [np.arange(0, 48), np.arange(7, 55)]
+    torch.manual_seed(0)
+    g = GroupedDLEP(2, 9, 5, w, indim=8, dropout=0.0, hidden=8, channels=(4, 4))
+    starts = [g.to_fusionnet(k) for k in range(2)]
+    ins = []
+    for tr in folds:
+        z, mk = IndicatorScaler().fit(ind, tr).transform(ind)
+        ins.append({"EF": z, "EF_mask": mk, "IF": _pattern_inputs(pat, tr)})
+    # grouped: replicate fit_predict_grouped's loop on these inputs
+    from geoanom.dlep.loss import dynamic_class_weights
+    opt = GroupAdam(g.parameters(), lr=0.01)
+    t = {k: torch.as_tensor(np.stack([i[k] for i in ins])) for k in ins[0]}
+    ty = torch.as_tensor(np.stack([y, y]))
+    counts = torch.as_tensor(np.stack([np.bincount(y[tr], minlength=5) for tr in folds]))
+    rngs = [np.random.default_rng(s) for s in (11, 12)]
+    g.train()
+    for _ in range(2):
+        perms = [r.permutation(tr) for r, tr in zip(rngs, folds, strict=True)]
+        for step in range(48 // 24):
+            bi = torch.as_tensor(np.stack([p[step * 24:(step + 1) * 24] for p in perms]))
+            rows = torch.arange(2)[:, None]
+            logits = g({k: v[rows, bi] for k, v in t.items()})
+            yb = ty[rows, bi]
+            ce = nn.functional.cross_entropy(logits.reshape(-1, 5), yb.reshape(-1),
+                                             reduction="none").view(2, -1)
+            wts = dynamic_class_weights(nn.functional.one_hot(yb, 5).sum(1), counts, 0.8)
+            wy = torch.gather(wts.to(ce.dtype), 1, yb)
+            loss = ((wy * ce).sum(1) / wy.sum(1)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step(torch.ones(2, dtype=torch.bool))
+    g.eval()
+    for k, tr in enumerate(folds):
+        net = starts[k]
+        train_net(net, ins[k], y, tr, DynamicLoss(np.bincount(y[tr], minlength=5)), epochs=2,
+                  batch_size=24, lr=0.01, seed=11 + k)
+        net.eval()
+        with torch.no_grad():
+            a = net({kk: torch.as_tensor(v) for kk, v in ins[k].items()})
+            b = g({kk: v for kk, v in t.items()})[k]
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-4)
