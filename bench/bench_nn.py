@@ -130,7 +130,7 @@ def bench_score_1min(tmp: Path, threads: int) -> None:
     z = sc.transform(arr).astype(np.float32)[: n_win * S].reshape(n_win, L, len(comps))
     x = torch.from_numpy(np.ascontiguousarray(z))
     v = torch.ones_like(x, dtype=torch.bool)
-    with torch.no_grad():
+    with torch.inference_mode():
         t0 = time.perf_counter()
         for i in range(0, n_win, cw):
             xb, vb = x[i:i + cw], v[i:i + cw]
@@ -147,6 +147,50 @@ def bench_score_1min(tmp: Path, threads: int) -> None:
     emit(figure="ratio_vs_one_window_loop", value=round(t_loop / t_score, 1),
          loop_seconds_extrapolated=round(t_loop, 2), loop_windows_timed=k,
          score_seconds=round(t_score, 3), target=">= 20")
+    bench_batch_curve(lm, x, v, t_loop / n_win)
+    bench_profile(lm, rec.isel(time=slice(0, 30 * 1440)))
+
+
+def bench_batch_curve(lm, x, v, loop_per_window: float) -> None:
+    """Per-window cost of the bare forward against the batch size: the best batch bounds
+    what any batched scorer can gain over the one-window loop on this machine."""
+    best = float("inf")
+    curve = {}
+    with torch.inference_mode():
+        for b in (1, 4, 16, 64, 256, 1024, 4096):
+            if b > x.shape[0]:
+                break
+            xb, vb = x[:b], v[:b]
+            lm.model(xb, vb)
+            reps = max(1, 2048 // b)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                window_errors(xb, lm.model(xb, vb), vb)
+            per = (time.perf_counter() - t0) / (reps * b)
+            curve[str(b)] = round(per * 1e6, 1)
+            best = min(best, per)
+    emit(figure="bare_forward_us_per_window_by_batch", value=curve,
+         loop_us_per_window=round(loop_per_window * 1e6, 1),
+         ceiling_ratio_loop_over_best_batch=round(loop_per_window / best, 1),
+         note="no batched scorer over this model can beat the loop by more than the ceiling")
+
+
+def bench_profile(lm, rec) -> None:
+    """Where score_record spends its time (torch profiler, self CPU time by operator)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from geoanom.score import score_record
+
+    score_record(lm, rec.isel(time=slice(0, 2000)))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        score_record(lm, rec)
+        wall = time.perf_counter() - t0
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    top = {e.key: round(e.self_cpu_time_total / total, 3) for e in ops[:6]}
+    emit(figure="score_profile_self_cpu_share", value=top, wall_seconds=round(wall, 2),
+         samples=int(rec.sizes["time"]), note="share of profiled operator time")
 
 
 _CHILD = """

@@ -22,6 +22,11 @@ of 1-s data is never materialised as windows. The result is a scores dataset (di
 With ``residuals=True`` it adds ``residual_<comp>`` (dim ``time``, in the component's units):
 measured minus reconstructed, averaged over the windows covering each sample.
 
+The work is split in three steps that :mod:`geoanom.distributed` reuses to score on a dask
+cluster with bitwise-equal results: :func:`plan_scoring` (windows and chunks),
+:func:`score_segment` (one chunk's samples in, its per-window errors out) and
+:func:`assemble_scores` (the dataset and its provenance).
+
 The record must be preprocessed the way the window set was (same components, cadence, and
 filters); only the scaling is applied here.
 """
@@ -32,6 +37,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +107,309 @@ def _check_model_fits(lm: LoadedModel, record: xr.Dataset) -> tuple[list[str], R
     return comps, scaler
 
 
+@dataclass(frozen=True)
+class ScorePlan:
+    """Everything needed to score one record with one model, decided before any data is read.
+
+    Window ``i`` covers samples ``[i * stride, i * stride + length)``. Chunk ``k`` holds
+    windows ``[k * chunk_windows, (k + 1) * chunk_windows)`` and is scored in batches of
+    ``batch_size`` windows counted from the chunk's first window. The serial path and the dask
+    path (:mod:`geoanom.distributed`) walk the same chunk grid through :func:`score_segment`,
+    so every forward pass sees the same batch and the scores agree bit for bit.
+    """
+
+    components: tuple[str, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    n_samples: int
+    n_windows: int
+    length: int
+    stride: int
+    period_s: float
+    chunk_windows: int
+    batch_size: int
+    min_valid_fraction: float | None
+
+    def chunks(self) -> list[tuple[int, int, int, int]]:
+        """``(w0, w1, a, b)`` per chunk: its windows ``[w0, w1)`` and samples ``[a, b)``."""
+        out = []
+        for w0 in range(0, self.n_windows, self.chunk_windows):
+            w1 = min(self.n_windows, w0 + self.chunk_windows)
+            out.append((w0, w1, w0 * self.stride, (w1 - 1) * self.stride + self.length))
+        return out
+
+
+def plan_scoring(lm: LoadedModel, record: xr.Dataset, *, chunk_windows: int | None = None,
+                 batch_size: int | None = None) -> ScorePlan:
+    """Check that ``record`` fits the model and lay out its windows and chunks.
+
+    Only the record's attrs, component names and length are read (a lazy record stays lazy).
+    """
+    comps, scaler = _check_model_fits(lm, record)
+    w = lm.meta["windows"]
+    n_windows, L, S, period = window_grid(record, float(w["window_length_s"]),
+                                          float(w["stride_s"]))
+    if L != int(w.get("n_steps", L)):
+        raise ValidationError("window length in samples disagrees with the model",
+                              expected=str(w.get("n_steps")), found=str(L))
+    cw = int(chunk_windows) if chunk_windows else max(1, CHUNK_WINDOW_STEPS // L)
+    bs = int(batch_size) if batch_size else min(cw, BATCH_WINDOWS)
+    if cw < 1 or bs < 1:
+        raise ValidationError("chunk_windows and batch_size must be >= 1",
+                              found=f"{cw}, {bs}")
+    min_vf = w.get("min_valid_fraction")
+    return ScorePlan(tuple(comps), tuple(float(c) for c in scaler.center),
+                     tuple(float(c) for c in scaler.scale), int(record.sizes["time"]),
+                     n_windows, L, S, period, cw, bs,
+                     None if min_vf is None else float(min_vf))
+
+
+def segment_arrays(record: xr.Dataset, components: Iterable[str], a: int,
+                   b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``[a, b)`` of ``record``: values ``(b - a, C)`` float64 (nT or arcmin, as
+    stored) and validity ``(b - a, C)`` (finite and flag 0). Reads only that slice."""
+    comps = list(components)
+    vals = np.empty((b - a, len(comps)), np.float64)
+    ok = np.empty((b - a, len(comps)), bool)
+    for j, c in enumerate(comps):
+        v = np.asarray(record[c].isel(time=slice(a, b)).values, np.float64)
+        vals[:, j] = v
+        ok[:, j] = _flag_ok(record, c, a, b, v)
+    return vals, ok
+
+
+def score_segment(model: torch.nn.Module, vals: np.ndarray, ok: np.ndarray, plan: ScorePlan,
+                  n_windows: int, *, residuals: bool = False,
+                  device: torch.device | str = "cpu") -> dict[str, np.ndarray]:
+    """Score the ``n_windows`` windows of one chunk, given its samples.
+
+    Parameters
+    ----------
+    model
+        The autoencoder, in eval mode, on ``device``.
+    vals, ok
+        From :func:`segment_arrays`: the chunk's samples ``[a, b)`` and their validity.
+    plan
+        The layout (:func:`plan_scoring`); windows start every ``plan.stride`` samples.
+    n_windows
+        Windows in this chunk.
+    residuals
+        Also return the chunk's residual sums and counts (float32 and uint16, ``(b - a, C)``,
+        normalised units).
+
+    Returns
+    -------
+    dict
+        ``rmse``, ``mae``, ``valid_fraction`` ``(n_windows,)`` and ``err`` ``(n_windows, C)``,
+        float64 (before the minimum valid fraction is applied); ``r_sum``, ``r_cnt`` with
+        ``residuals``.
+    """
+    L, S, C, bs = plan.length, plan.stride, len(plan.components), plan.batch_size
+    center = np.asarray(plan.center, np.float64)
+    scale = np.asarray(plan.scale, np.float64)
+    seg = np.where(ok, (vals - center) / scale, 0.0).astype(np.float32)
+    rmse = np.empty(n_windows, np.float64)
+    mae = np.empty(n_windows, np.float64)
+    err = np.empty((n_windows, C), np.float64)
+    vfrac = np.empty(n_windows, np.float64)
+    out = {"rmse": rmse, "mae": mae, "err": err, "valid_fraction": vfrac}
+    if residuals:
+        r_sum = np.zeros(seg.shape, np.float32)
+        r_cnt = np.zeros(seg.shape, np.uint16)
+        out.update(r_sum=r_sum, r_cnt=r_cnt)
+    # (n_win, C, L) strided views -> (n_win, L, C), copied once into the batch; writeable:
+    # the arrays are ours, and torch refuses read-only ones (with a warning)
+    xw = np.lib.stride_tricks.sliding_window_view(seg, L, axis=0, writeable=True)[::S]
+    vw = np.lib.stride_tricks.sliding_window_view(ok, L, axis=0, writeable=True)[::S]
+    dev = torch.device(device)
+    # one pre-allocated, contiguous batch buffer: no per-batch allocation of the input
+    xbuf = torch.empty((min(bs, n_windows), L, C), dtype=torch.float32)
+    vbuf = torch.empty((min(bs, n_windows), L, C), dtype=torch.bool)
+    with torch.inference_mode():
+        for i0 in range(0, n_windows, bs):
+            i1 = min(n_windows, i0 + bs)
+            k = i1 - i0
+            x, v = xbuf[:k], vbuf[:k]
+            x.numpy()[...] = xw[i0:i1].transpose(0, 2, 1)
+            v.numpy()[...] = vw[i0:i1].transpose(0, 2, 1)
+            if dev.type != "cpu":
+                x, v = x.to(dev), v.to(dev)
+            x_hat = model(x, v)
+            e, e_comp = window_errors(x, x_hat, v)
+            vf = v.sum(dim=(1, 2)).double() / (L * C)
+            cnt = v.sum(dim=(1, 2))
+            diff = x_hat - x
+            ab = (diff.abs() * v).sum(dim=(1, 2)) / cnt.clamp(min=1)
+            rmse[i0:i1] = torch.sqrt(e).double().cpu().numpy()
+            mae[i0:i1] = torch.where(cnt > 0, ab, torch.nan).double().cpu().numpy()
+            err[i0:i1] = torch.sqrt(e_comp).double().cpu().numpy()
+            vfrac[i0:i1] = vf.cpu().numpy()
+            if residuals:
+                res = (-diff * v).cpu().numpy()
+                vv = v.cpu().numpy()
+                for j in range(k):
+                    s0 = (i0 + j) * S
+                    r_sum[s0:s0 + L] += res[j]
+                    r_cnt[s0:s0 + L] += vv[j]
+    return out
+
+
+def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
+                    parts: Iterable[dict[str, np.ndarray]], *, record_sha256: str,
+                    residuals: bool = False,
+                    inputs: Iterable[str | os.PathLike] = (),
+                    scheduler: str | None = None) -> xr.Dataset:
+    """The scores dataset from the per-chunk results of :func:`score_segment`, in chunk order.
+
+    ``record_sha256`` is :func:`record_checksum` of the scored components; ``scheduler``
+    (None for the serial path) is recorded in the provenance next to the options.
+    """
+    n, n_windows, L, S, C = (plan.n_samples, plan.n_windows, plan.length, plan.stride,
+                             len(plan.components))
+    rmse = np.full(n_windows, np.nan, np.float64)
+    mae = np.full(n_windows, np.nan, np.float64)
+    err = np.full((n_windows, C), np.nan, np.float64)
+    vfrac = np.zeros(n_windows, np.float64)
+    if residuals:
+        r_sum = np.zeros((n, C), np.float32)
+        r_cnt = np.zeros((n, C), np.uint16)
+    chunks = plan.chunks()
+    parts = list(parts)
+    if len(parts) != len(chunks):
+        raise ValidationError("one result per chunk expected", expected=str(len(chunks)),
+                              found=str(len(parts)))
+    for (w0, w1, a, b), p in zip(chunks, parts, strict=True):
+        rmse[w0:w1], mae[w0:w1] = p["rmse"], p["mae"]
+        err[w0:w1], vfrac[w0:w1] = p["err"], p["valid_fraction"]
+        if residuals:
+            # chunk by chunk, in order: the serial and the dask paths add in the same order
+            r_sum[a:b] += p["r_sum"]
+            r_cnt[a:b] += p["r_cnt"]
+    if plan.min_valid_fraction is not None:
+        low = vfrac < plan.min_valid_fraction
+        rmse[low] = np.nan
+        mae[low] = np.nan
+        err[low] = np.nan
+
+    period = plan.period_s
+    t0 = np.asarray(record["time"].isel(time=0).values, dtype="datetime64[ns]") \
+        if n else np.datetime64("NaT", "ns")
+    period_ns = int(round(period * 1e9))
+    start = t0 + (np.arange(n_windows, dtype=np.int64) * S * period_ns).astype("timedelta64[ns]")
+    end = start + np.timedelta64(L * period_ns, "ns")
+    data_vars = {
+        "start": ("window", start, {"long_name": "window start (UTC)"}),
+        "end": ("window", end, {"long_name": "window end, exclusive (UTC)"}),
+        "score": ("window", rmse.copy(), {"long_name": "anomaly score (rmse)", "units": "1"}),
+        "rmse": ("window", rmse, {"long_name": "root mean squared reconstruction error "
+                                                "over valid samples", "units": "1",
+                                   "comment": "normalised units (robust-scaled components)"}),
+        "mae": ("window", mae, {"long_name": "mean absolute reconstruction error",
+                                 "units": "1"}),
+        "valid_fraction": ("window", vfrac, {"long_name": "share of valid samples",
+                                             "units": "1"}),
+    }
+    for j, c in enumerate(plan.components):
+        data_vars[f"err_{c}"] = ("window", err[:, j],
+                                 {"long_name": f"reconstruction RMSE of {c}", "units": "1"})
+    sp = window_splits(start, end, lm.meta.get("split_periods"))
+    if sp is not None:
+        data_vars["split"] = ("window", sp, {
+            "long_name": "the model's data split this window lies in",
+            "comment": "train / val / test periods from model.json split_periods; test "
+                       "extends to every window starting at or after the first test window; "
+                       "'gap' elsewhere (embargo, or before the training data)"})
+    ds = xr.Dataset(data_vars, coords={"window": np.arange(n_windows)})
+    if residuals:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_res = r_sum / r_cnt
+        mean_res[r_cnt == 0] = np.nan
+        ds = ds.assign_coords(time=("time", np.asarray(record["time"].values,
+                                                       dtype="datetime64[ns]")))
+        for j, c in enumerate(plan.components):
+            units = record[c].attrs.get("units", "nT")
+            ds[f"residual_{c}"] = ("time", mean_res[:, j] * np.float32(plan.scale[j]),
+                                   {"long_name": f"measured minus reconstructed {c}, mean over "
+                                                 "covering windows", "units": units})
+    w = lm.meta["windows"]
+    options = {"chunk_windows": plan.chunk_windows, "residuals": bool(residuals)}
+    if scheduler is not None:
+        options["scheduler"] = scheduler
+    cfg = {
+        "scorer": "geoanom.score.score_record",
+        "model": {"path": str(lm.path), "weights_sha256": lm.weights_sha256,
+                  "training_config_hash": config_hash(lm.meta.get("training")),
+                  "geoanom_version": lm.meta.get("geoanom_version")},
+        "windows": {k: w[k] for k in ("window_length_s", "stride_s", "sampling_period_s",
+                                      "components", "min_valid_fraction") if k in w},
+        "options": options,
+        "record": {"components_sha256": record_sha256, "n_samples": n,
+                   "history": str(record.attrs.get("history", ""))},
+        "inputs": {str(p): file_sha256(p) for p in inputs if Path(p).is_file()},
+    }
+    train_seed = (lm.meta.get("training") or {}).get("seed")
+    ds.attrs = score_attrs(record, window_length_s=L * period, stride_s=S * period,
+                            period=period, kind="autoencoder_rmse",
+                            prov=provenance(config=cfg, seeds={"train": train_seed}
+                                            if train_seed is not None else None))
+    ds.attrs["model_weights_sha256"] = lm.weights_sha256
+    return ds
+
+
+def window_splits(start: np.ndarray, end: np.ndarray, periods: dict | None) -> np.ndarray | None:
+    """Which of the model's splits each scored window lies in, from ``split_periods``.
+
+    A window is ``train`` or ``val`` when it lies inside that split's period (first start to
+    last end), ``test`` when it starts at or after the first test window (the future the
+    model never saw), and ``gap`` otherwise. None when the model carries no periods (older
+    artifacts), so the test falls back to the protocol's test fraction.
+    """
+    if not periods:
+        return None
+    out = np.full(start.shape, "gap", dtype=object)
+    for name in ("train", "val"):
+        p = periods.get(name)
+        if p:
+            a = np.datetime64(p["first_start"], "ns")
+            b = np.datetime64(p["last_end"], "ns")
+            out[(start >= a) & (end <= b)] = name
+    p = periods.get("test")
+    if p:
+        out[start >= np.datetime64(p["first_start"], "ns")] = "test"
+    return out
+
+
+#: Samples per block of the record checksum (see :func:`component_digests`).
+HASH_BLOCK = 1 << 20
+
+
+def block_digest(values: np.ndarray) -> bytes:
+    """SHA-256 digest of one block of a component (its float64 values, native byte order)."""
+    return hashlib.sha256(np.ascontiguousarray(values, np.float64).tobytes()).digest()
+
+
+def record_checksum(block_digests: Iterable[Iterable[bytes]]) -> str:
+    """The record checksum from each component's block digests (:func:`block_digest` of
+    samples ``[0, HASH_BLOCK)``, ``[HASH_BLOCK, 2 HASH_BLOCK)``, ...), components in order.
+
+    A two-level hash, so that blocks can be hashed in parallel and the serial and the dask
+    paths record the same value.
+    """
+    top = hashlib.sha256()
+    for comp in block_digests:
+        top.update(hashlib.sha256(b"".join(comp)).digest())
+    return top.hexdigest()
+
+
+def component_digests(record: xr.Dataset, components: Iterable[str]) -> list[list[bytes]]:
+    """Block digests of each component of ``record``, read one block at a time (a lazy record
+    is never loaded whole)."""
+    n = int(record.sizes["time"])
+    return [[block_digest(np.asarray(record[c].isel(time=slice(a, min(n, a + HASH_BLOCK)))
+                                     .values, np.float64))
+             for a in range(0, n, HASH_BLOCK)] for c in components]
+
+
 def score_record(
     model: str | os.PathLike | LoadedModel,
     record: xr.Dataset,
@@ -118,7 +427,8 @@ def score_record(
     model
         An artifact folder or a :class:`~geoanom.nn.artifact.LoadedModel`.
     record
-        A station record (dim ``time``) at the model's cadence, with its components.
+        A station record (dim ``time``) at the model's cadence, with its components; it may
+        be lazy (opened with dask chunks): one chunk's slice is read at a time.
     chunk_windows
         Windows per chunk; ``None``: about 2^16 window-steps per chunk.
     batch_size
@@ -137,6 +447,10 @@ def score_record(
         The scores (see the module docstring), attrs with the station, window geometry,
         ``score_kind`` and ``geoanom_provenance`` (JSON: model hash, configuration, versions,
         input checksums).
+
+    See Also
+    --------
+    geoanom.distributed.score_records : the same scores, computed on a dask cluster.
     """
     from geoanom.nn.train import resolve_device
 
@@ -144,134 +458,17 @@ def score_record(
         lm = model
     else:
         lm = load_model(model, device=resolve_device(device))
-    dev = lm.device
-    comps, scaler = _check_model_fits(lm, record)
-    w = lm.meta["windows"]
-    n_windows, L, S, period = window_grid(record, float(w["window_length_s"]),
-                                          float(w["stride_s"]))
-    if L != int(w.get("n_steps", L)):
-        raise ValidationError("window length in samples disagrees with the model",
-                              expected=str(w.get("n_steps")), found=str(L))
-    C = len(comps)
-    n = int(record.sizes["time"])
-    cw = int(chunk_windows) if chunk_windows else max(1, CHUNK_WINDOW_STEPS // L)
-    bs = int(batch_size) if batch_size else min(cw, BATCH_WINDOWS)
-    min_vf = w.get("min_valid_fraction")
-    center = np.asarray(scaler.center, np.float64)
-    scale = np.asarray(scaler.scale, np.float64)
-
-    rmse = np.full(n_windows, np.nan, np.float64)
-    mae = np.full(n_windows, np.nan, np.float64)
-    err = np.full((n_windows, C), np.nan, np.float64)
-    vfrac = np.zeros(n_windows, np.float64)
-    if residuals:
-        r_sum = np.zeros((n, C), np.float32)
-        r_cnt = np.zeros((n, C), np.uint16)
-    hashers = [hashlib.sha256() for _ in comps]
-    hashed = 0
+    plan = plan_scoring(lm, record, chunk_windows=chunk_windows, batch_size=batch_size)
     model_ = lm.model.eval()
-    with torch.no_grad():
-        for w0 in range(0, n_windows, cw):
-            w1 = min(n_windows, w0 + cw)
-            a, b = w0 * S, (w1 - 1) * S + L
-            seg = np.empty((b - a, C), np.float32)
-            vseg = np.empty((b - a, C), bool)
-            for j, c in enumerate(comps):
-                vals = np.asarray(record[c].isel(time=slice(a, b)).values, np.float64)
-                if b > hashed:
-                    hashers[j].update(np.ascontiguousarray(vals[hashed - a:]).tobytes())
-                ok = _flag_ok(record, c, a, b, vals)
-                vseg[:, j] = ok
-                seg[:, j] = np.where(ok, (vals - center[j]) / scale[j], 0.0)
-            hashed = max(hashed, b)
-            # (n_win, C, L) strided views -> (n_win, L, C), copied once into the batch
-            # writeable: seg/vseg are ours, and torch refuses read-only arrays (with a warning)
-            xw = np.lib.stride_tricks.sliding_window_view(seg, L, axis=0, writeable=True)[::S]
-            vw = np.lib.stride_tricks.sliding_window_view(vseg, L, axis=0, writeable=True)[::S]
-            for i0 in range(0, w1 - w0, bs):
-                i1 = min(w1 - w0, i0 + bs)
-                x = torch.from_numpy(np.ascontiguousarray(xw[i0:i1].transpose(0, 2, 1)))
-                v = torch.from_numpy(np.ascontiguousarray(vw[i0:i1].transpose(0, 2, 1)))
-                x, v = x.to(dev), v.to(dev)
-                x_hat = model_(x, v)
-                e, e_comp = window_errors(x, x_hat, v)
-                vf = v.sum(dim=(1, 2)).double() / (L * C)
-                cnt = v.float().sum(dim=(1, 2)).clamp(min=1)
-                ab = ((x_hat - x).abs() * v).sum(dim=(1, 2)) / cnt
-                sl = slice(w0 + i0, w0 + i1)
-                rmse[sl] = torch.sqrt(e).double().cpu().numpy()
-                mae[sl] = torch.where(v.any(dim=2).any(dim=1), ab, torch.nan).double().cpu().numpy()
-                err[sl] = torch.sqrt(e_comp).double().cpu().numpy()
-                vfrac[sl] = vf.double().cpu().numpy()
-                if residuals:
-                    res = ((x - x_hat) * v).cpu().numpy()
-                    vv = v.cpu().numpy()
-                    for k in range(i1 - i0):
-                        s0 = (w0 + i0 + k) * S
-                        r_sum[s0:s0 + L] += res[k]
-                        r_cnt[s0:s0 + L] += vv[k]
-    if hashed < n:
-        for j, c in enumerate(comps):
-            hashers[j].update(np.ascontiguousarray(
-                np.asarray(record[c].isel(time=slice(hashed, n)).values, np.float64)).tobytes())
-    if min_vf is not None:
-        low = vfrac < float(min_vf)
-        rmse[low] = np.nan
-        mae[low] = np.nan
-        err[low] = np.nan
-
-    t0 = np.asarray(record["time"].isel(time=0).values, dtype="datetime64[ns]") \
-        if n else np.datetime64("NaT", "ns")
-    period_ns = int(round(period * 1e9))
-    start = t0 + (np.arange(n_windows, dtype=np.int64) * S * period_ns).astype("timedelta64[ns]")
-    end = start + np.timedelta64(L * period_ns, "ns")
-    data_vars = {
-        "start": ("window", start, {"long_name": "window start (UTC)"}),
-        "end": ("window", end, {"long_name": "window end, exclusive (UTC)"}),
-        "score": ("window", rmse.copy(), {"long_name": "anomaly score (rmse)", "units": "1"}),
-        "rmse": ("window", rmse, {"long_name": "root mean squared reconstruction error "
-                                                "over valid samples", "units": "1",
-                                   "comment": "normalised units (robust-scaled components)"}),
-        "mae": ("window", mae, {"long_name": "mean absolute reconstruction error",
-                                 "units": "1"}),
-        "valid_fraction": ("window", vfrac, {"long_name": "share of valid samples",
-                                             "units": "1"}),
-    }
-    for j, c in enumerate(comps):
-        data_vars[f"err_{c}"] = ("window", err[:, j],
-                                 {"long_name": f"reconstruction RMSE of {c}", "units": "1"})
-    ds = xr.Dataset(data_vars, coords={"window": np.arange(n_windows)})
-    if residuals:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_res = r_sum / r_cnt
-        mean_res[r_cnt == 0] = np.nan
-        ds = ds.assign_coords(time=("time", np.asarray(record["time"].values,
-                                                       dtype="datetime64[ns]")))
-        for j, c in enumerate(comps):
-            units = record[c].attrs.get("units", "nT")
-            ds[f"residual_{c}"] = ("time", mean_res[:, j] * np.float32(scale[j]),
-                                   {"long_name": f"measured minus reconstructed {c}, mean over "
-                                                 "covering windows", "units": units})
-    record_sha = hashlib.sha256("".join(h.hexdigest() for h in hashers).encode()).hexdigest()
-    cfg = {
-        "scorer": "geoanom.score.score_record",
-        "model": {"path": str(lm.path), "weights_sha256": lm.weights_sha256,
-                  "training_config_hash": config_hash(lm.meta.get("training")),
-                  "geoanom_version": lm.meta.get("geoanom_version")},
-        "windows": {k: w[k] for k in ("window_length_s", "stride_s", "sampling_period_s",
-                                      "components", "min_valid_fraction") if k in w},
-        "options": {"chunk_windows": cw, "residuals": bool(residuals)},
-        "record": {"components_sha256": record_sha, "n_samples": n,
-                   "history": str(record.attrs.get("history", ""))},
-        "inputs": {str(p): file_sha256(p) for p in inputs if Path(p).is_file()},
-    }
-    train_seed = (lm.meta.get("training") or {}).get("seed")
-    ds.attrs = score_attrs(record, window_length_s=L * period, stride_s=S * period,
-                            period=period, kind="autoencoder_rmse",
-                            prov=provenance(config=cfg, seeds={"train": train_seed}
-                                            if train_seed is not None else None))
-    ds.attrs["model_weights_sha256"] = lm.weights_sha256
-    return ds
+    parts = []
+    for w0, w1, a, b in plan.chunks():
+        vals, ok = segment_arrays(record, plan.components, a, b)
+        parts.append(score_segment(model_, vals, ok, plan, w1 - w0, residuals=residuals,
+                                   device=lm.device))
+    return assemble_scores(record, plan, lm, parts,
+                           record_sha256=record_checksum(component_digests(record,
+                                                                           plan.components)),
+                           residuals=residuals, inputs=inputs)
 
 
 def score_attrs(record: xr.Dataset, *, window_length_s: float, stride_s: float,

@@ -129,7 +129,14 @@ def test_geoanom_test_result_on_real_scores(mmb_run):
     assert "not assessable" in prim["verdict"]
     assert 0.0 <= prim["auc"] <= 1.0
     assert prim["p_value"] >= 1.0 / (prim["n_surrogates"] + 1)
-    assert prim["n_bins"] == 40  # 6-hour bins from 2011-03-21 to 2011-04-01
+    # the test period is the model's own (scores carry its split): 6-hour bins from the bin
+    # of the first test window to 2011-04-01, less the post-event exclusion
+    assert prim["test_period"]["split_source"] == "scores"
+    first = mmb_run["model_json"]["split_periods"]["test"]["first_start"]
+    assert prim["test_period"]["start"][:10] == first[:10]
+    start = np.datetime64(prim["test_period"]["start"][:19], "h")
+    n_test_bins = int((np.datetime64("2011-04-01T00", "h") - start).astype(int) // 6)
+    assert n_test_bins - 8 <= prim["n_bins"] <= n_test_bins
     assert 0.0 <= leg["auc"] <= 1.0 and 0.0 < leg["p_value"] <= 1.0
     assert leg["n_seismic"] > 0 and leg["n_normal"] > 0
     warnings = " ".join(r["guardrails"]["warnings"])

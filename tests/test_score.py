@@ -283,3 +283,24 @@ def test_cli_bad_inputs_exit_2(world_dir, tmp_path):
                              str(world_dir / "catalog.csv"), "--config", str(bad), "-o",
                              str(tmp_path / "m")])
     assert r.exit_code == 2 and "hiden_size" in r.output and str(bad) in r.output
+
+
+def test_record_checksum_ignores_chunking_and_sees_a_changed_value(tmp_path, monkeypatch):
+    import geoanom.score as score_mod
+
+    rec = _record()
+    mdir, _ = _artifact(tmp_path, rec)
+
+    def checksum(ds):
+        return json.loads(ds.attrs["geoanom_provenance"])["config"]["record"][
+            "components_sha256"]
+
+    a = checksum(score_record(mdir, rec, chunk_windows=5))
+    monkeypatch.setattr(score_mod, "HASH_BLOCK", 64)  # many blocks: a different tree
+    b = checksum(score_record(mdir, rec, chunk_windows=50))
+    monkeypatch.undo()
+    assert checksum(score_record(mdir, rec, chunk_windows=50)) == a
+    assert b != a  # the block size is part of the definition (fixed: HASH_BLOCK)
+    rec2 = rec.copy(deep=True)
+    rec2["Y"].values[999] += 1e-9
+    assert checksum(score_record(mdir, rec2)) != a

@@ -7,6 +7,7 @@ Thin layers over :func:`geoanom.windows.build_window_set`, :func:`geoanom.nn.tra
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -82,8 +83,15 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None, outpu
     cat = read_catalog(catalog)
     ws = build_window_set(record, cat, wcfg)
     inputs = [*records, catalog] + ([config_path] if config_path else [])
-    res = train_model(ws, tcfg, out_dir=output, device=device, resume=not no_resume,
-                      progress=not no_progress, inputs=inputs)
+    from geoanom.nn.ddp import launched_distributed, train_ddp
+
+    # under torchrun (WORLD_SIZE set) the same command trains with DistributedDataParallel
+    distributed = launched_distributed()
+    trainer = train_ddp if distributed else train_model
+    res = trainer(ws, tcfg, out_dir=output, device=device, resume=not no_resume,
+                  progress=not no_progress, inputs=inputs)
+    if distributed and int(os.environ.get("RANK", "0")) != 0:
+        return  # only rank 0 reports
     click.echo(json.dumps({
         "model": str(Path(output)), "device": res.device, "epochs_run": res.epochs_run,
         "best_epoch": res.best_epoch, "metric": res.metric_name,
@@ -103,8 +111,15 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None, outpu
 @click.option("--chunk-windows", type=int, default=None,
               help="Windows per chunk (default: about 2^16 window-steps).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when present).")
+@click.option("--scheduler", default=None,
+              help="Score on dask.distributed: 'local' (a LocalCluster on this machine) or a "
+                   "scheduler address (tcp://host:8786); records are opened lazily. Needs "
+                   "the dask extra. Default: in this process.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes of a local dask cluster (1 torch thread each).")
 def score(model_dir: str, records: tuple[str, ...], output: str, residuals: bool,
-          chunk_windows: int | None, device: str | None) -> None:
+          chunk_windows: int | None, device: str | None, scheduler: str | None,
+          workers: int) -> None:
     """Score RECORD(s) with a trained model; write per-window errors as netCDF."""
     import numpy as np
 
@@ -113,10 +128,24 @@ def score(model_dir: str, records: tuple[str, ...], output: str, residuals: bool
     from geoanom.nn.train import resolve_device
     from geoanom.score import score_record, write_scores
 
-    lm = load_model(model_dir, device=resolve_device(device))
-    record = read_record(list(records))
-    ds = score_record(lm, record, chunk_windows=chunk_windows, residuals=residuals,
-                      inputs=list(records))
+    if scheduler is not None:
+        from geoanom.distributed import get_client, open_record_lazy, score_records
+
+        lm = load_model(model_dir, device="cpu")
+        record = open_record_lazy(list(records))
+        client = get_client(scheduler, workers=workers)
+        try:
+            [ds] = score_records(lm, [record], client, chunk_windows=chunk_windows,
+                                 residuals=residuals, inputs=[list(records)])
+        finally:
+            client.close()
+            if scheduler == "local":
+                client.cluster.close()
+    else:
+        lm = load_model(model_dir, device=resolve_device(device))
+        record = read_record(list(records))
+        ds = score_record(lm, record, chunk_windows=chunk_windows, residuals=residuals,
+                          inputs=list(records))
     path = write_scores(ds, output)
     r = ds["rmse"].values
     click.echo(json.dumps({
