@@ -198,9 +198,9 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from geoanom.cli import data, detector, dlep, fetch, significance, synth
+    from geoanom.cli import data, demo, detector, dlep, fetch, significance, synth
 
-    for module in (data, synth, detector, significance, dlep, fetch):
+    for module in (data, synth, detector, significance, dlep, fetch, demo):
         for cmd in module.commands:
             main.add_command(cmd)
     main.add_command(completion)
