@@ -174,7 +174,8 @@ def _windows_from_daily(x, rng, nd, window_hours, stride_hours):
                              "geoanom_provenance": "{}"})
 
 
-def one_world(seed: int, strength: float, n_surrogates: int, world: str = "bench"):
+def one_world(seed: int, strength: float, n_surrogates: int, world: str = "bench",
+              method: str = "season_keeping"):
     """Run ``geoanom test`` (reduced secondary counts) on one world; returns the result."""
     import warnings
 
@@ -188,7 +189,7 @@ def one_world(seed: int, strength: float, n_surrogates: int, world: str = "bench
         ds, cat = null_world(rng, strength=strength)
     p = Protocol(surrogates_n=n_surrogates, surrogates_n_secondary=19,
                  surrogates_n_bootstrap=99, surrogates_n_legacy=min(n_surrogates, 199),
-                 surrogates_n_fake_catalogs=0)
+                 surrogates_n_fake_catalogs=0, surrogates_method=method)
     r = run_test(ds, cat, p, seed=seed, keep_series=False)
     return r
 
@@ -201,13 +202,16 @@ def main(argv=None) -> int:
     ap.add_argument("--strengths", default="0,0.25,0.5,0.75,1.0")
     ap.add_argument("--power-worlds", type=int, default=50)
     ap.add_argument("--world", choices=("synthetic", "bench"), default="synthetic")
+    ap.add_argument("--method", choices=("season_keeping", "uniform"), default="season_keeping",
+                    help="the primary null's circular shifts")
     a = ap.parse_args(argv)
     for s in [float(v) for v in a.strengths.split(",")]:
         nw = a.worlds if s == 0 else a.power_worlds
         t = time.perf_counter()
         rp, rl, rc, ne = [], [], [], []
         for w in range(nw):
-            r = one_world(a.seed * 100003 + w + int(s * 1000) * 7919, s, a.surrogates, a.world)
+            r = one_world(a.seed * 100003 + w + int(s * 1000) * 7919, s, a.surrogates, a.world,
+                          a.method)
             rp.append(r.primary["p_value"])
             rl.append(r.legacy["p_value"])
             rc.append(r.legacy["calibrated_p_value"])
@@ -220,7 +224,7 @@ def main(argv=None) -> int:
                "legacy_calibrated_rejection_rate": float(np.nanmean(rc <= 0.05)),
                "median_test_events": float(np.median(ne)),
                "seconds": round(time.perf_counter() - t, 1),
-               "world": a.world}
+               "world": a.world, "null": a.method}
         print(json.dumps(out), flush=True)
     return 0
 

@@ -158,7 +158,8 @@ def test_real_mmb_record_with_a_model_free_score(geomag_dir, catalogs_dir, tmp_p
                                   "--figures", str(tmp_path / "f")])
     assert r.exit_code == 0, r.output
     d = json.loads(out.read_text())
-    assert d["primary"]["null"].startswith("uniform circular shift (record shorter than a year")
+    assert d["primary"]["null"].startswith("uniform circular shift (season not kept: the record "
+                                           "allows 0 distinct whole-year offsets")
     assert d["primary"]["n_independent_events"] < 10
     assert d["primary"]["significant"] is None and "not assessable" in r.output
     # every M>=4.5 event within 700 km blocks normal windows during the Tohoku sequence

@@ -236,3 +236,17 @@ def test_calibration_small():
     # binomial(60, 0.05): P(X >= 9) < 0.2 %
     assert sum(rej_p) <= 8
     assert np.mean(rej_l) >= 0.15 and np.mean(rej_l) > 2 * np.mean(rej_p)
+
+
+# ------------------------------------------------------------- the season-keeping null
+
+@pytest.mark.parametrize("years, season_kept", [(10.0, False), (22.0, True)])
+def test_season_keeping_needs_enough_year_offsets(years, season_kept):
+    """Whole-year shifts of an N-year record give about N - 1 distinct offsets; with fewer
+    than 1/alpha - 1 of them the primary null falls back to uniform shifts and says so."""
+    ds, cat = world(5, years=years)
+    r = run_test(ds, cat, Protocol(**FAST), seed=0, keep_series=False)
+    null = r.primary["null"]
+    assert null.startswith("circular shift by whole years") is season_kept
+    if not season_kept:
+        assert "uniform circular shift" in null and "distinct whole-year offsets" in null

@@ -168,6 +168,13 @@ def evaluate_cmd(catalog_path, region, box, edges, protocol, methods, n_seeds, n
                              extra_streams=extra, config=cfg, progress=not no_progress)
     config = {"region": reg.to_dict(), "segmentation": samples.config, "methods": method_list,
               "protocols": protocols, "dlep": cfg.to_dict()}
+    if extra is not None:
+        # how few samples the geomagnetic stream touches is part of the result
+        gf = extra["GF"]
+        config["geomag_stream"] = {
+            "coverage": getattr(gf, "coverage_summary", None),
+            "fold_info": {str(k): {kk: vv for kk, vv in v.items() if kk != "normalisation"}
+                          for k, v in getattr(gf, "fold_info", {}).items()}}
     prov = provenance(config=config, inputs=[catalog_path, *geomag_scores],
                       seeds={f"seed{i}": s for i, s in enumerate(seeds)},
                       extra={"type": "geoanom.DLEPResults"})
@@ -187,6 +194,10 @@ def evaluate_cmd(catalog_path, region, box, edges, protocol, methods, n_seeds, n
         return
     click.echo(f"{reg.name}: {len(samples)} samples, class counts "
                f"{samples.class_counts().tolist()}")
+    if extra is not None and getattr(extra["GF"], "coverage_summary", None):
+        cov = extra["GF"].coverage_summary
+        click.echo(f"geomagnetic stream: {cov['n_with_any_data']} of {cov['n_samples']} samples "
+                   f"have any score in their window; per station {cov['per_station']}")
     for p in protocols:
         click.echo("")
         click.echo(format_table3(results[p], reg.name, p))
