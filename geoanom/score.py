@@ -419,6 +419,7 @@ def score_record(
     residuals: bool = False,
     device: str | torch.device | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Score every window of ``record`` with a trained model.
 
@@ -440,6 +441,9 @@ def score_record(
         A LoadedModel is used on its own device.
     inputs
         Files the record was read from (their checksums go into the provenance).
+    progress
+        A bar of windows scored on stderr: None draws it on a terminal (not after
+        ``geoanom -q``), False never.
 
     Returns
     -------
@@ -460,11 +464,15 @@ def score_record(
         lm = load_model(model, device=resolve_device(device))
     plan = plan_scoring(lm, record, chunk_windows=chunk_windows, batch_size=batch_size)
     model_ = lm.model.eval()
+    from geoanom._progress import Progress
+
     parts = []
-    for w0, w1, a, b in plan.chunks():
-        vals, ok = segment_arrays(record, plan.components, a, b)
-        parts.append(score_segment(model_, vals, ok, plan, w1 - w0, residuals=residuals,
-                                   device=lm.device))
+    with Progress(plan.n_windows, "scoring windows", progress) as bar:
+        for w0, w1, a, b in plan.chunks():
+            vals, ok = segment_arrays(record, plan.components, a, b)
+            parts.append(score_segment(model_, vals, ok, plan, w1 - w0, residuals=residuals,
+                                       device=lm.device))
+            bar.update(w1 - w0)
     return assemble_scores(record, plan, lm, parts,
                            record_sha256=record_checksum(component_digests(record,
                                                                            plan.components)),

@@ -304,3 +304,19 @@ def test_record_checksum_ignores_chunking_and_sees_a_changed_value(tmp_path, mon
     rec2 = rec.copy(deep=True)
     rec2["Y"].values[999] += 1e-9
     assert checksum(score_record(mdir, rec2)) != a
+
+
+def test_scoring_progress_goes_to_stderr_only(tmp_path, monkeypatch, capsys):
+    """The bar of windows scored is drawn on stderr (forced here: capsys is no terminal),
+    never on stdout, and drawing it changes no score."""
+    import geoanom.score as sc
+
+    monkeypatch.setenv("GEOANOM_PROGRESS", "1")
+    rec = _record()
+    lm, _ = _artifact(tmp_path, rec)
+    with_bar = sc.score_record(lm, rec, progress=None)
+    cap = capsys.readouterr()
+    assert "scoring windows" in cap.err and cap.out == ""
+    without = sc.score_record(lm, rec, progress=False)
+    assert "scoring windows" not in capsys.readouterr().err
+    np.testing.assert_array_equal(with_bar["rmse"].values, without["rmse"].values)

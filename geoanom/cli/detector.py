@@ -117,9 +117,10 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None, outpu
                    "the dask extra. Default: in this process.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes of a local dask cluster (1 torch thread each).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 def score(model_dir: str, records: tuple[str, ...], output: str, residuals: bool,
           chunk_windows: int | None, device: str | None, scheduler: str | None,
-          workers: int) -> None:
+          workers: int, no_progress: bool) -> None:
     """Score RECORD(s) with a trained model; write per-window errors as netCDF."""
     import numpy as np
 
@@ -145,7 +146,7 @@ def score(model_dir: str, records: tuple[str, ...], output: str, residuals: bool
         lm = load_model(model_dir, device=resolve_device(device))
         record = read_record(list(records))
         ds = score_record(lm, record, chunk_windows=chunk_windows, residuals=residuals,
-                          inputs=list(records))
+                          inputs=list(records), progress=False if no_progress else None)
     path = write_scores(ds, output)
     r = ds["rmse"].values
     click.echo(json.dumps({
