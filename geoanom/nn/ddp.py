@@ -42,14 +42,15 @@ from geoanom.nn.train import (
     CHECKPOINT,
     TrainConfig,
     TrainResult,
+    _checkpoint_state,
     _deterministic,
     _epoch_batches,
+    _epoch_row,
     _fingerprint,
     _Progress,
     _save_checkpoint,
+    _validate,
     _ws_meta,
-    rank_auc,
-    window_scores,
     window_set_arrays,
 )
 from geoanom.provenance import provenance
@@ -244,25 +245,17 @@ def _train(ws, cfg, out_dir, dev, resume, progress, inputs, check_no_leakage, DD
                 bar.update(1, f"loss={float(parts[0]):.4g}")
             # every rank scores the whole validation split: the same weights give the same
             # decision everywhere, with no broadcast
-            val_e = window_scores(model, Xv, Vv, cfg.eval_batch_size)
-            auc = rank_auc(val_e[val_lab == 1], val_e[val_lab == 0])
-            vn = float(np.nanmean(val_e[val_lab == 0])) if np.any(val_lab == 0) else math.nan
-            vs = float(np.nanmean(val_e[val_lab == 1])) if np.any(val_lab == 1) else math.nan
-            metric = auc if both_classes else -vn
+            val = _validate(model, Xv, Vv, val_lab, cfg, both_classes)
+            metric = val[3]
             improved = math.isfinite(metric) and metric > best_metric
             if improved:
                 best_metric, best_epoch = metric, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            nb = len(batches)
-            row = {"epoch": epoch, "lambda": lam, "margin": loss_fn.margin,
-                   "train_loss": sums["loss"] / nb, "train_normal_error": sums["normal"] / nb,
-                   "train_seismic_penalty": sums["penalty"] / nb,
-                   "grad_norm": sums["grad_norm"] / nb, "n_batches": nb, "n_windows": n_win,
-                   "val_auc": auc, "val_normal_error": vn, "val_seismic_error": vs,
-                   "improved": improved, "seconds": time.perf_counter() - t0,
-                   "world_size": world}
+            row = _epoch_row(epoch, lam, loss_fn.margin, sums, len(batches), n_win, val,
+                             improved, t0)
+            row["world_size"] = world
             log.append(row)
-            bar.note = f"loss={row['train_loss']:.4g} val_auc={auc:.3f}"
+            bar.note = f"loss={row['train_loss']:.4g} val_auc={val[0]:.3f}"
             bar.update(0)
             bar.close()
             if loss_fn.lam_at(epoch) >= loss_fn.lam and epoch - best_epoch >= cfg.patience:
@@ -270,12 +263,10 @@ def _train(ws, cfg, out_dir, dev, resume, progress, inputs, check_no_leakage, DD
             if epoch + 1 >= cfg.max_epochs:
                 finished = True
             if rank == 0:
-                _save_checkpoint(ckpt_path, {
-                    "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "loss_state": loss_fn.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "best_metric": best_metric,
-                    "best_epoch": best_epoch, "best_state": best_state, "log": log,
-                    "fingerprint": fp, "finished": finished, "stopped_early": stopped_early})
+                _save_checkpoint(ckpt_path, _checkpoint_state(
+                    model, opt, epoch, loss_fn, best_metric=best_metric,
+                    best_epoch=best_epoch, best_state=best_state, log=log, fp=fp,
+                    finished=finished, stopped_early=stopped_early))
             epoch += 1
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -310,6 +310,44 @@ def _ws_meta(ws, arrays: dict[str, np.ndarray]) -> dict:
     }
 
 
+def _validate(model: BiLSTMAutoencoder, Xv: torch.Tensor, Vv: torch.Tensor,
+              val_lab: np.ndarray, cfg: TrainConfig, both_classes: bool
+              ) -> tuple[float, float, float, float]:
+    """Validation AUC, mean normal and seismic errors, and the model-selection metric (the
+    AUC with both classes, else minus the mean normal error)."""
+    val_e = window_scores(model, Xv, Vv, cfg.eval_batch_size)
+    auc = rank_auc(val_e[val_lab == 1], val_e[val_lab == 0])
+    vn = float(np.nanmean(val_e[val_lab == 0])) if np.any(val_lab == 0) else math.nan
+    vs = float(np.nanmean(val_e[val_lab == 1])) if np.any(val_lab == 1) else math.nan
+    return auc, vn, vs, (auc if both_classes else -vn)
+
+
+def _epoch_row(epoch: int, lam: float, margin: float, sums: dict, n_batches: int,
+               n_windows: int, val: tuple[float, float, float, float], improved: bool,
+               t0: float) -> dict:
+    """One row of the per-epoch log saved with the model."""
+    auc, vn, vs, _ = val
+    return {"epoch": epoch, "lambda": lam, "margin": margin,
+            "train_loss": sums["loss"] / n_batches,
+            "train_normal_error": sums["normal"] / n_batches,
+            "train_seismic_penalty": sums["penalty"] / n_batches,
+            "grad_norm": sums["grad_norm"] / n_batches, "n_batches": n_batches,
+            "n_windows": n_windows, "val_auc": auc, "val_normal_error": vn,
+            "val_seismic_error": vs, "improved": improved,
+            "seconds": time.perf_counter() - t0}
+
+
+def _checkpoint_state(model, opt, epoch: int, loss_fn: NegativeLearningLoss, *,
+                      best_metric: float, best_epoch: int, best_state, log: list, fp: str,
+                      finished: bool, stopped_early: bool) -> dict:
+    """Everything a resumed run needs (written atomically after every epoch)."""
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            "loss_state": loss_fn.state_dict(), "torch_rng": torch.get_rng_state(),
+            "best_metric": best_metric, "best_epoch": best_epoch, "best_state": best_state,
+            "log": log, "fingerprint": fp, "finished": finished,
+            "stopped_early": stopped_early}
+
+
 def train(
     ws,
     config: TrainConfig | None = None,
@@ -435,24 +473,16 @@ def train(
                 sums["grad_norm"] += float(gn)
                 n_win += b.size
                 bar.update(1, f"loss={float(loss.detach()):.4g}")
-            val_e = window_scores(model, Xv, Vv, cfg.eval_batch_size)
-            auc = rank_auc(val_e[val_lab == 1], val_e[val_lab == 0])
-            vn = float(np.nanmean(val_e[val_lab == 0])) if np.any(val_lab == 0) else math.nan
-            vs = float(np.nanmean(val_e[val_lab == 1])) if np.any(val_lab == 1) else math.nan
-            metric = auc if both_classes else -vn
+            val = _validate(model, Xv, Vv, val_lab, cfg, both_classes)
+            metric = val[3]
             improved = math.isfinite(metric) and metric > best_metric
             if improved:
                 best_metric, best_epoch = metric, epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            nb = len(batches)
-            row = {"epoch": epoch, "lambda": parts["lambda"], "margin": loss_fn.margin,
-                   "train_loss": sums["loss"] / nb, "train_normal_error": sums["normal"] / nb,
-                   "train_seismic_penalty": sums["penalty"] / nb,
-                   "grad_norm": sums["grad_norm"] / nb, "n_batches": nb, "n_windows": n_win,
-                   "val_auc": auc, "val_normal_error": vn, "val_seismic_error": vs,
-                   "improved": improved, "seconds": time.perf_counter() - t0}
+            row = _epoch_row(epoch, parts["lambda"], loss_fn.margin, sums, len(batches), n_win,
+                             val, improved, t0)
             log.append(row)
-            bar.note = f"loss={row['train_loss']:.4g} val_auc={auc:.3f}"
+            bar.note = f"loss={row['train_loss']:.4g} val_auc={val[0]:.3f}"
             bar.update(0)
             bar.close()
             full_lambda = loss_fn.lam_at(epoch) >= loss_fn.lam
@@ -460,12 +490,10 @@ def train(
                 stopped_early = finished = True
             if epoch + 1 >= cfg.max_epochs:
                 finished = True
-            _save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                "loss_state": loss_fn.state_dict(), "torch_rng": torch.get_rng_state(),
-                "best_metric": best_metric, "best_epoch": best_epoch, "best_state": best_state,
-                "log": log, "fingerprint": fp, "finished": finished,
-                "stopped_early": stopped_early})
+            _save_checkpoint(ckpt_path, _checkpoint_state(
+                model, opt, epoch, loss_fn, best_metric=best_metric, best_epoch=best_epoch,
+                best_state=best_state, log=log, fp=fp, finished=finished,
+                stopped_early=stopped_early))
             if callback is not None:
                 callback(epoch, row)
             epoch += 1
