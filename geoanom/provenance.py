@@ -66,10 +66,10 @@ def provenance(
     extra: Mapping[str, object] | None = None,
 ) -> dict:
     """The provenance block of an output (see module docstring)."""
-    import numpy as np
-
     # importlib.metadata, not ``import torch``: importing torch costs seconds
     from importlib import metadata
+
+    import numpy as np
 
     try:
         torch_version = metadata.version("torch")

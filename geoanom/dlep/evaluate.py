@@ -28,7 +28,6 @@ every extra stream) and ``"<anything>-only"`` (extra streams only).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -39,7 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import read_json, write_json
 from geoanom.dlep.indicators import INDICATOR_NAMES, IndicatorScaler
 from geoanom.dlep.segment import N_CLASSES, Samples
 from geoanom.errors import FormatError, LeakageError, ValidationError
@@ -372,19 +371,12 @@ class DLEPResults:
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write strict JSON atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=True,
-                                           allow_nan=False) + "\n")
-        return Path(path)
+        return write_json(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> DLEPResults:
         """Read a results JSON file."""
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FormatError("DLEP results file is not JSON", path=path, line=exc.lineno,
-                              found=exc.msg) from exc
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "DLEP results file"))
 
 
 # --------------------------------------------------------------------------- training

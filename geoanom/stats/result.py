@@ -7,7 +7,6 @@ stays as PROTOCOL.md and the issue list it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import read_json, to_json_text, write_json
 from geoanom.errors import FormatError
 
 RESULT_KEYS = ("protocol", "protocol_hash", "legacy", "primary", "effect_sizes", "baselines",
@@ -88,19 +87,14 @@ class TestResult:
 
     def to_json(self) -> str:
         """Strict JSON text (sorted keys, indented)."""
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False)
+        return to_json_text(self.to_dict())
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write the JSON atomically (temporary name, then rename)."""
-        atomic_write_text(path, self.to_json() + "\n")
-        return Path(path)
+        return write_json(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> TestResult:
         """Read a result JSON file."""
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FormatError("result file is not JSON", path=path, line=exc.lineno,
-                              found=exc.msg) from exc
+        d = read_json(path, "result file")
         return cls.from_dict(d)
