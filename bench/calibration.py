@@ -42,7 +42,7 @@ def null_world(rng: np.random.Generator, *, years: float = 10.0, strength: float
     mainshock's lead window the score is raised by ``strength`` (log units) times the
     daily standard deviation: a precursor of known strength. Units: days, hours.
     """
-    from geoanom.catalog import make_catalog
+    from geoanom.catalog_frame import make_catalog
 
     nd = int(years * 365.25)
     x = np.empty(nd)
@@ -116,7 +116,7 @@ def synthetic_world(rng: np.random.Generator, *, years: float = 10.0, strength: 
                     window_hours: int = 24, stride_hours: int = 12, lead_days=(1, 30)):
     """A world from ``geoanom.synthetic``: (scores Dataset, catalog without ``mainshock``)."""
     from geoanom import synthetic
-    from geoanom.catalog import dobrovolsky_radius_km, great_circle_km
+    from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
 
     nd = int(years * 365.25)
     act = synthetic.activity_index("2000-01-01", nd, rng)

@@ -23,7 +23,7 @@ against the catalog ("shifted"). The catalog is the same in the signal and null 
 Scores (``--detector``):
 
 * ``standin`` (default, cheap): the ULF band power of Z, ``power_z`` of
-  :func:`geoanom.baselines.zh_ratio_scores` (band 0.21-0.75 mHz, 6-h windows every 3 h), per
+  :func:`geoanom.detector_baselines.zh_ratio_scores` (band 0.21-0.75 mHz, 6-h windows every 3 h), per
   station. It needs no training, so it is causal by construction; it stands in for the
   detector's RMSE. (The ratio ``P_Z / P_H`` itself saturates once the precursor dominates,
   because the precursor has a fixed Z/H ratio: on seed 1, 1.5 years, the Spearman
@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from geoanom import preprocess as pp
-from geoanom.baselines import zh_ratio_scores
+from geoanom.detector_baselines import zh_ratio_scores
 from geoanom.dlep import fusion
 from geoanom.dlep.evaluate import DLEPConfig, evaluate
 from geoanom.dlep.segment import custom_region, segment_catalog

@@ -1,6 +1,6 @@
 """Declustering: which catalog events are mainshocks, and which sequence each event belongs to.
 
-Every method returns a copy of the catalog frame (:mod:`geoanom.catalog`) with two more
+Every method returns a copy of the catalog frame (:mod:`geoanom.catalog_frame`) with two more
 columns:
 
 * ``mainshock`` (bool): the largest event of its sequence (the earliest if tied);
@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geoanom.catalog import EARTH_RADIUS_KM, great_circle_km, validate_catalog
+from geoanom.catalog_frame import EARTH_RADIUS_KM, great_circle_km, validate_catalog
 from geoanom.errors import ValidationError
 
 WINDOWS = ("gk1974", "gruenthal", "uhrhammer1986")
@@ -137,7 +137,7 @@ def gardner_knopoff(catalog: pd.DataFrame, *, window: str = "gk1974",
     Parameters
     ----------
     catalog
-        Catalog frame (:func:`geoanom.catalog.validate_catalog`).
+        Catalog frame (:func:`geoanom.catalog_frame.validate_catalog`).
     window
         Window formula, see :func:`gk_window`.
     foreshock_fraction

@@ -663,7 +663,7 @@ def _mainshock_flags(catalog: pd.DataFrame) -> np.ndarray:
 
 def _seen_by(catalog: pd.DataFrame, record: xr.Dataset, m_min: float = 4.5) -> np.ndarray:
     """Events of ``M >= m_min`` within the Dobrovolsky radius of the record's station."""
-    from geoanom.catalog import dobrovolsky_radius_km, great_circle_km
+    from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
 
     d = great_circle_km(float(record.attrs["latitude_deg"]), float(record.attrs["longitude_deg"]),
                         catalog["latitude_deg"].to_numpy(float),
@@ -968,7 +968,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     """
     import torch
 
-    from geoanom.catalog import great_circle_km
+    from geoanom.catalog_frame import great_circle_km
     from geoanom.io import read_record
     from geoanom.io.catalog import read_catalog
     from geoanom.windows import WindowConfig, build_window_set

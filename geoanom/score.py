@@ -502,7 +502,7 @@ def write_scores(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     Parameters
     ----------
     ds
-        From :func:`score_record` or a baseline in :mod:`geoanom.baselines`.
+        From :func:`score_record` or a baseline in :mod:`geoanom.detector_baselines`.
     path
         Output ``.nc`` file (written to a temporary name and renamed).
     """

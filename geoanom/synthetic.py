@@ -89,7 +89,7 @@ from scipy import signal
 
 from geoanom._atomic import atomic_path, atomic_write_text
 from geoanom._version import __version__
-from geoanom.catalog import dobrovolsky_radius_km, great_circle_km, make_catalog
+from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km, make_catalog
 from geoanom.errors import ConfigError
 from geoanom.provenance import canonical_json, provenance
 from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, make_record
@@ -1035,7 +1035,7 @@ def etas_catalog(
     Returns
     -------
     pandas.DataFrame
-        A :func:`geoanom.catalog.make_catalog` frame (magnitude_type ``"Mw"``, ids
+        A :func:`geoanom.catalog_frame.make_catalog` frame (magnitude_type ``"Mw"``, ids
         ``syn0000001``... over the whole simulation, so ids of the reported events need not
         start at 1) with extra columns ``is_background`` (bool) and ``parent_id`` (str; ""
         for background events; the parent may precede ``start`` and then is not in the

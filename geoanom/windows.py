@@ -71,7 +71,7 @@ import pandas as pd
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
-from geoanom.catalog import dobrovolsky_radius_km, great_circle_km, validate_catalog
+from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km, validate_catalog
 from geoanom.errors import ConfigError, LeakageError, ValidationError
 from geoanom.preprocess import RobustScaler
 from geoanom.provenance import canonical_json, config_hash
@@ -492,7 +492,7 @@ def label_windows(
     ws
         Window set from :func:`make_windows` (labels are recomputed from scratch).
     catalog
-        Catalog frame (:mod:`geoanom.catalog`); if it lacks ``mainshock``/``sequence_id``
+        Catalog frame (:mod:`geoanom.catalog_frame`); if it lacks ``mainshock``/``sequence_id``
         columns it is declustered with ``config.decluster``.
     station_lat, station_lon
         Station geodetic coordinates, degrees.

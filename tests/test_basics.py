@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from geoanom import __version__
 from geoanom._atomic import atomic_path
-from geoanom.catalog import great_circle_km, make_catalog
+from geoanom.catalog_frame import great_circle_km, make_catalog
 from geoanom.cli import main
 from geoanom.errors import FormatError, ValidationError
 from geoanom.record import FLAG_MISSING, make_record, validate_record

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoanom.catalog import CATALOG_COLUMNS, great_circle_km, select, validate_catalog
+from geoanom.catalog_frame import CATALOG_COLUMNS, great_circle_km, select, validate_catalog
 from geoanom.errors import ConfigError, MissingDependencyError, ValidationError
 from geoanom.io.catalog import (
     KNOWN_FORMATS,
@@ -541,7 +541,7 @@ def test_write_read_round_trip_is_exact(tmp_path, neic):
 
 
 def test_write_keeps_nanoseconds_and_nan_depth(tmp_path):
-    from geoanom.catalog import make_catalog
+    from geoanom.catalog_frame import make_catalog
     cat = make_catalog(np.array(["2020-01-01T00:00:00.123456789", "2020-01-02"],
                                 dtype="datetime64[ns]"), [10.0, -20.5], [170.0, -179.9],
                        [4.1, 5.25], depth_km=[np.nan, 12.5], magnitude_type=["mb", ""],

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoanom.catalog import great_circle_km, make_catalog, select
+from geoanom.catalog_frame import great_circle_km, make_catalog, select
 from geoanom.decluster import (
     decluster,
     gardner_knopoff,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.cli import main
 from geoanom.io.catalog import write_catalog_csv
 

@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.dlep.evaluate import (
     METHODS,
     DLEPConfig,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.cli.dlep import region_from_options
 from geoanom.dlep.segment import (
     PATTERN_FEATURES,

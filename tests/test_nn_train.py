@@ -143,7 +143,7 @@ def test_negative_learning_pushes_seismic_error_above_the_plain_autoencoder(tmp_
     ws = toy_window_set()
     cfg = small_config(max_epochs=7, patience=10)
     nl = train(ws, cfg, out_dir=tmp_path / "nl", progress=False, device="cpu")
-    from geoanom.baselines import train_plain_autoencoder
+    from geoanom.detector_baselines import train_plain_autoencoder
 
     ae = train_plain_autoencoder(ws, cfg, out_dir=tmp_path / "ae", progress=False, device="cpu")
     assert ae.config.lam == 0.0 and all(r["train_seismic_penalty"] == 0 for r in ae.log)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
-from geoanom.baselines import activity_scores, zh_ratio_scores
+from geoanom.detector_baselines import activity_scores, zh_ratio_scores
 from geoanom.errors import ValidationError
 from geoanom.nn.artifact import load_model, save_model
 from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
 from geoanom.stats.protocol import (
     Protocol,

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from scipy import signal
 
 from geoanom import synthetic as S
-from geoanom.catalog import CATALOG_COLUMNS, great_circle_km, validate_catalog
+from geoanom.catalog_frame import CATALOG_COLUMNS, great_circle_km, validate_catalog
 from geoanom.errors import ConfigError
 from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, validate_record
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, LeakageError, ValidationError
 from geoanom.preprocess import RobustScaler
 from geoanom.record import make_record

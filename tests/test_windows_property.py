@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from geoanom.catalog import make_catalog
+from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ValidationError
 from geoanom.record import make_record
 from geoanom.windows import (

@@ -502,7 +502,7 @@ def stream_from_scores(paths: Iterable[str | os.PathLike], samples: object,
     ValidationError
         If no sample has any scored window in its ``L`` days.
     """
-    from geoanom.catalog import great_circle_km
+    from geoanom.catalog_frame import great_circle_km
 
     paths = [Path(p) for p in paths]
     stations = load_station_scores(paths, variable=variable)

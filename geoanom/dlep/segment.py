@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from geoanom.catalog import select, validate_catalog
+from geoanom.catalog_frame import select, validate_catalog
 from geoanom.errors import ValidationError
 
 DAY_NS = 86_400 * 10**9
@@ -329,7 +329,7 @@ def segment_catalog(
     Parameters
     ----------
     catalog
-        A validated catalog frame (``geoanom.catalog``); filtered here to the region.
+        A validated catalog frame (``geoanom.catalog_frame``); filtered here to the region.
     region
         A :class:`Region` (preset from :func:`get_region` or :func:`custom_region`).
     n_events, n_days

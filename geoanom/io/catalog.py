@@ -1,5 +1,5 @@
 """Earthquake catalog readers: every one returns the validated catalog frame of
-:mod:`geoanom.catalog` (UTC tz-naive ``datetime64[ns]`` times, unique string ``event_id``,
+:mod:`geoanom.catalog_frame` (UTC tz-naive ``datetime64[ns]`` times, unique string ``event_id``,
 sorted by time, ``attrs`` with ``source``, ``query`` and ``format``).
 
 Formats (name used by :func:`read_catalog` in brackets):
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from geoanom._atomic import atomic_write_text
-from geoanom.catalog import CATALOG_COLUMNS, make_catalog, validate_catalog
+from geoanom.catalog_frame import CATALOG_COLUMNS, make_catalog, validate_catalog
 from geoanom.errors import ConfigError, FormatError, MissingDependencyError, ValidationError
 
 __all__ = [

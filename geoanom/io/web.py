@@ -702,7 +702,7 @@ def _catalog_parser(format: str) -> Callable[[bytes, str], Any]:
 
 
 def _empty_catalog(url: str):
-    from geoanom.catalog import make_catalog
+    from geoanom.catalog_frame import make_catalog
 
     return make_catalog([], [], [], [], source="fdsn", query=url)
 
@@ -745,7 +745,7 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
     import pandas as pd
 
     from geoanom._progress import Progress
-    from geoanom.catalog import validate_catalog
+    from geoanom.catalog_frame import validate_catalog
 
     client = WebClient() if client is None else client
     q = fdsn_event_params(start, end, format=format, **query)  # checks everything once

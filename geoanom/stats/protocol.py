@@ -286,7 +286,7 @@ REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
 def score_variable(ds, variable: str = "rmse") -> str:
     """The window-score variable to use: ``variable`` when present; for the default
     ``"rmse"``, a dataset without it but with ``score`` (the layout of the baseline scorers in
-    :mod:`geoanom.baselines`) uses ``score``, and the result records which was used."""
+    :mod:`geoanom.detector_baselines`) uses ``score``, and the result records which was used."""
     if variable not in ds.variables and variable == "rmse" and "score" in ds.variables:
         return "score"
     return variable
@@ -399,7 +399,7 @@ def seen_mask(catalog: pd.DataFrame, lat: float, lon: float, protocol: Protocol,
               ) -> np.ndarray:
     """Events of ``M >= min_magnitude`` with depth ``<= max_depth_km`` (unknown kept) within
     the protocol's radius; with ``radius_factor_min``: *beyond* that many radii instead."""
-    from geoanom.catalog import dobrovolsky_radius_km, great_circle_km
+    from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
 
     m0 = protocol.target_min_magnitude if min_magnitude is None else min_magnitude
     mag = catalog["magnitude"].to_numpy(float)
@@ -740,7 +740,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         SCORES dataset (dim ``window``; ``start``, ``end``, the score variable; attrs
         ``latitude_deg``, ``longitude_deg``; optional ``label``, ``split``).
     catalog
-        Catalog frame (:mod:`geoanom.catalog`); a ``mainshock`` column, when present, is the
+        Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is the
         declustering; otherwise ``protocol.target_declustering`` is applied.
     protocol
         The protocol (default: the packaged defaults).
@@ -759,7 +759,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     -------
     TestResult
     """
-    from geoanom.catalog import validate_catalog
+    from geoanom.catalog_frame import validate_catalog
     from geoanom.provenance import provenance
     from geoanom.stats import surrogate as sg
     from geoanom.stats.molchan import molchan_curve, molchan_summary, nu_on_grid

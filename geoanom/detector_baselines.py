@@ -180,7 +180,7 @@ def zh_ratio_scores(
         "power_h": ("window", ph, {"long_name": "horizontal band power", "units": "nT2"}),
         "valid_fraction": ("window", vf, {"long_name": "share of valid samples", "units": "1"}),
     }
-    cfg = {"scorer": "geoanom.baselines.zh_ratio_scores", "band_hz": list(band),
+    cfg = {"scorer": "geoanom.detector_baselines.zh_ratio_scores", "band_hz": list(band),
            "vertical": vertical, "horizontal": list(horizontal),
            "window_length_s": L * period, "stride_s": S * period,
            "min_valid_fraction": min_valid_fraction}
@@ -280,7 +280,7 @@ def activity_scores(
         "activity": ("window", score.copy(), {"long_name": f"{variable} {how} over window"}),
         "valid_fraction": ("window", vf, {"long_name": "share of valid samples", "units": "1"}),
     }
-    cfg = {"scorer": "geoanom.baselines.activity_scores", "variable": variable, "how": how,
+    cfg = {"scorer": "geoanom.detector_baselines.activity_scores", "variable": variable, "how": how,
            "window_length_s": L * period, "stride_s": S * period}
     return _scores_dataset(record, n_windows, L, S, period, variables, f"activity_{how}", cfg)
 
