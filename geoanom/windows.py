@@ -71,8 +71,9 @@ import pandas as pd
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
-from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km, validate_catalog
+from geoanom.catalog_frame import validate_catalog
 from geoanom.errors import ConfigError, LeakageError, ValidationError
+from geoanom.labels import LabelRule, window_labels
 from geoanom.preprocess import RobustScaler
 from geoanom.provenance import canonical_json, config_hash
 from geoanom.record import (
@@ -453,30 +454,6 @@ def make_windows(
 # labels
 
 
-def _declustered(catalog: pd.DataFrame, method: str) -> pd.DataFrame:
-    """The catalog with ``mainshock`` and ``sequence_id`` (computed if absent)."""
-    if "mainshock" in catalog.columns and "sequence_id" in catalog.columns:
-        if "declustering" in catalog.attrs:
-            return catalog
-        out = catalog.copy()
-        out.attrs = dict(catalog.attrs)
-        out.attrs["declustering"] = "given (the catalog's mainshock and sequence_id columns)"
-        return out
-    if method == "none":
-        out = catalog.copy()
-        out["mainshock"] = True
-        out["sequence_id"] = out["event_id"].astype(str)
-        out.attrs = dict(catalog.attrs)
-        out.attrs["declustering"] = "none"
-        return out
-    try:
-        from geoanom.decluster import decluster
-    except ImportError as exc:  # pragma: no cover - the module ships with geoanom
-        raise ConfigError("declustering is not available in this installation",
-                          expected="geoanom.decluster", found=str(exc)) from exc
-    return decluster(catalog, method)
-
-
 def label_windows(
     ws: xr.Dataset,
     catalog: pd.DataFrame,
@@ -511,72 +488,17 @@ def label_windows(
         raise ValidationError("station coordinates are needed to label windows",
                               expected="finite latitude_deg and longitude_deg",
                               found=f"{station_lat}, {station_lon}")
-    cat = _declustered(catalog, config.decluster)
-    declustering = str(cat.attrs.get("declustering", config.decluster))
-
-    t_ev = cat["time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
-    mag = cat["magnitude"].to_numpy(float)
-    depth = cat["depth_km"].to_numpy(float)
-    dist = great_circle_km(station_lat, station_lon, cat["latitude_deg"].to_numpy(float),
-                           cat["longitude_deg"].to_numpy(float))
-    radius = dobrovolsky_radius_km(mag) if config.radius == "dobrovolsky" \
-        else np.full(mag.shape, float(config.radius))
-    seen = dist <= radius
+    # THE label rule and its declustering scope live in geoanom.labels
+    lab = window_labels(*_ws_times(ws), catalog, station_lat, station_lon,
+                        LabelRule.from_config(config))
+    cat, declustering, target = lab.catalog, lab.declustering, lab.target
+    mag, dist = cat["magnitude"].to_numpy(float), lab.distance_km
     ids = cat["event_id"].astype(str).to_numpy()
     seq = cat["sequence_id"].astype(str).to_numpy()
-    main = cat["mainshock"].to_numpy(bool)
-    target = seen & (mag >= config.m_min) & ~(depth > config.max_depth_km) & main
-    blocker = seen & (mag >= config.m_min - config.normal_margin_magnitude)
-
-    s, e = _ws_times(ws)
-    W = s.size
-    lead_min, lead_max = (_days_ns(v) for v in config.lead_days)
-
-    # seismic: for each target, the windows whose end lies in [t - lead_max, t - lead_min];
-    # keep per window the nearest event (smallest lead, then larger M, then smaller id)
-    best = np.full(W, -1, np.int64)
-    best_lead = np.full(W, np.iinfo(np.int64).max, np.int64)
-    for j in np.flatnonzero(target):
-        lo = np.searchsorted(e, t_ev[j] - lead_max, "left")
-        hi = np.searchsorted(e, t_ev[j] - lead_min, "right")
-        if hi <= lo:
-            continue
-        idx = np.arange(lo, hi)
-        lead = t_ev[j] - e[idx]
-        cur = best[idx]
-        better = lead < best_lead[idx]
-        tie = (lead == best_lead[idx]) & (cur >= 0)
-        if tie.any():
-            cm = mag[np.where(cur >= 0, cur, 0)]
-            cid = ids[np.where(cur >= 0, cur, 0)]
-            better |= tie & ((mag[j] > cm) | ((mag[j] == cm) & (ids[j] < cid)))
-        best[idx[better]] = j
-        best_lead[idx[better]] = lead[better]
-    seismic = best >= 0
-
-    # normal: no blocking event in [start - post_exclusion, end + lead_max + buffer]
-    post = _days_ns(config.post_event_exclusion_days)
-    ahead = lead_max + _days_ns(config.buffer_days)
-    hits = np.zeros(W + 1, np.int64)
-    for j in np.flatnonzero(blocker):
-        # windows with end >= t - ahead and start <= t + post (starts and ends both increase)
-        lo = np.searchsorted(e, t_ev[j] - ahead, "left")
-        hi = np.searchsorted(s, t_ev[j] + post, "right")
-        if hi > lo:
-            hits[lo] += 1
-            hits[hi] -= 1
-    blocked = np.cumsum(hits[:-1]) > 0
-    normal = ~blocked & ~seismic
-    if config.require_catalog_coverage:
-        if t_ev.size:
-            normal &= (s - post >= t_ev[0]) & (e + ahead <= t_ev[-1])
-        else:
-            normal[:] = False
-
-    label = np.full(W, -1, np.int8)
-    label[normal] = 0
-    label[seismic] = 1
-    k = best[seismic]
+    W = lab.label.size
+    seismic = lab.event >= 0
+    label = lab.label
+    k = lab.event[seismic]
     out = ws.copy()
     out.attrs = dict(ws.attrs)
     out["label"] = ("window", label, ws["label"].attrs)
@@ -591,7 +513,7 @@ def label_windows(
         v[seismic] = src[k]
         out[name] = ("window", v, ws[name].attrs)
     lead_d = np.full(W, np.nan)
-    lead_d[seismic] = best_lead[seismic] / _DAY_NS
+    lead_d[seismic] = lab.lead_ns[seismic] / _DAY_NS
     out["lead_days"] = ("window", lead_d, ws["lead_days"].attrs)
     cfg = _config_of(ws)
     cfg.update(config.to_dict())

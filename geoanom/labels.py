@@ -1,0 +1,300 @@
+"""THE label rule and THE "seen by the station" rule (METHODS.md section 1), in one place.
+
+Every caller uses these functions: :func:`geoanom.windows.label_windows` (training labels),
+the significance protocol (:mod:`geoanom.stats`: target events, eligible bins, placebos,
+baselines and the legacy window-level test), the demo, and the synthetic world's precursor
+injection. A change here changes all of them together.
+
+* **Seen by the station** (:func:`seen_by_station`): epicentral great-circle distance
+  ``<= R(M)`` with ``R`` the Dobrovolsky radius ``10 ** (0.43 M)`` km or a fixed radius;
+  optional magnitude floor and depth cut (unknown depth passes, since catalogs without
+  depth would otherwise have no events).
+* **Declustering scope** (:func:`declustered`): the catalog's own ``mainshock`` column wins;
+  otherwise the events of ``M >= min_magnitude`` (the target magnitude) are declustered
+  among themselves and smaller events are never mainshocks. For Gardner-Knopoff windows the
+  scope changes nothing for targets (events are taken in decreasing magnitude, so a smaller
+  event never absorbs a larger one); for the nearest-neighbour method it keeps the target
+  set from depending on how complete the catalog is below the target magnitude.
+* **Labels** (:func:`window_labels`, the rule of :mod:`geoanom.windows`' module docstring):
+  *seismic* (1) when the window end lies ``lead_min .. lead_max`` days before a target event
+  (seen, ``M >= m_min``, depth cut, mainshock), carrying the nearest in time (ties: larger
+  magnitude, then smaller event id); *normal* (0) when no *blocking* event (seen,
+  ``M >= m_min - normal_margin_magnitude``, no depth cut, aftershocks included) has its
+  origin in ``[start - post_event_exclusion_days, end + lead_max + buffer_days]`` and, with
+  ``require_catalog_coverage``, that interval lies inside the catalog's time span;
+  *excluded* (-1) otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
+from geoanom.errors import ConfigError, ValidationError
+
+__all__ = ["LabelRule", "WindowLabels", "declustered", "mainshock_flags", "seen_by_station",
+           "station_distance_km", "window_labels"]
+
+_DAY_NS = 86_400 * 10**9
+
+
+def station_distance_km(catalog: pd.DataFrame, lat: float, lon: float) -> np.ndarray:
+    """Epicentral great-circle distance (km) of every catalog event from the station."""
+    return great_circle_km(float(lat), float(lon), catalog["latitude_deg"].to_numpy(float),
+                           catalog["longitude_deg"].to_numpy(float))
+
+
+def seen_by_station(catalog: pd.DataFrame, lat: float, lon: float, *,
+                    radius: str | float = "dobrovolsky", min_magnitude: float = -np.inf,
+                    max_depth_km: float | None = None, beyond_factor: float | None = None
+                    ) -> np.ndarray:
+    """THE "seen by the station" rule: which catalog events the station can see.
+
+    Parameters
+    ----------
+    catalog
+        Catalog frame (:mod:`geoanom.catalog_frame`).
+    lat, lon
+        Station coordinates, degrees.
+    radius
+        ``"dobrovolsky"`` (``R(M) = 10 ** (0.43 M)`` km) or a fixed radius in km.
+    min_magnitude
+        Only events of ``M >= min_magnitude``.
+    max_depth_km
+        Depth cut (km); ``None``: no cut. Unknown depth (NaN) always passes.
+    beyond_factor
+        If given, the events *beyond* ``beyond_factor * R(M)`` instead (the far placebo).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask over the catalog's rows.
+    """
+    mag = catalog["magnitude"].to_numpy(float)
+    dist = station_distance_km(catalog, lat, lon)
+    if isinstance(radius, str):
+        if radius != "dobrovolsky":
+            raise ConfigError("unknown radius rule", expected="'dobrovolsky' or km > 0",
+                              found=radius)
+        r = dobrovolsky_radius_km(mag)
+    else:
+        r = np.full(mag.shape, float(radius))
+    ok = mag >= min_magnitude
+    if max_depth_km is not None:
+        ok &= ~(catalog["depth_km"].to_numpy(float) > max_depth_km)
+    if beyond_factor is None:
+        return ok & (dist <= r)
+    return ok & (dist > beyond_factor * r)
+
+
+def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf
+                ) -> pd.DataFrame:
+    """The catalog with ``mainshock`` and ``sequence_id`` columns: THE declustering scope.
+
+    A ``mainshock`` column already in the catalog is used as given (``sequence_id`` then
+    defaults to each mainshock's own id). Otherwise ``method`` (``"gardner_knopoff"``,
+    ``"nearest_neighbour"`` or ``"none"``) is applied to the events of
+    ``M >= min_magnitude`` only; smaller events get ``mainshock = False`` and
+    ``sequence_id = ""``. ``attrs["declustering"]`` says which.
+    """
+    out = catalog.copy()
+    out.attrs = dict(catalog.attrs)
+    if "mainshock" in catalog.columns:
+        out["mainshock"] = catalog["mainshock"].to_numpy(bool)
+        if "sequence_id" not in catalog.columns:
+            out["sequence_id"] = np.where(out["mainshock"], out["event_id"].astype(str), "")
+        out.attrs.setdefault("declustering", "given by the catalog's mainshock column")
+        return out
+    sel = catalog["magnitude"].to_numpy(float) >= min_magnitude
+    main = np.zeros(len(catalog), bool)
+    seq = np.full(len(catalog), "", dtype=object)
+    scope = f" of the events of M >= {min_magnitude:g}" if np.isfinite(min_magnitude) else ""
+    if method == "none":
+        main[sel] = True
+        seq[sel] = catalog["event_id"].astype(str).to_numpy()[sel]
+        desc = "none"
+    else:
+        try:
+            from geoanom.decluster import decluster
+        except ImportError as exc:  # pragma: no cover - the module ships with geoanom
+            raise ConfigError("declustering is not available in this installation",
+                              expected="geoanom.decluster", found=str(exc)) from exc
+        sub = catalog.loc[sel].reset_index(drop=True)
+        sub.attrs = dict(catalog.attrs)
+        desc = method
+        if len(sub):
+            d = decluster(sub, method)
+            main[sel] = d["mainshock"].to_numpy(bool)
+            seq[sel] = d["sequence_id"].astype(str).to_numpy()
+            desc = str(d.attrs.get("declustering", method))
+    out["mainshock"] = main
+    out["sequence_id"] = seq
+    # "none" needs no scope: every event is its own sequence
+    out.attrs["declustering"] = desc if method == "none" else desc + scope
+    return out
+
+
+def mainshock_flags(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf
+                    ) -> np.ndarray:
+    """``mainshock`` flags of :func:`declustered` (the same scope), as a boolean array."""
+    if "mainshock" in catalog.columns:
+        return catalog["mainshock"].to_numpy(bool)
+    return declustered(catalog, method, min_magnitude)["mainshock"].to_numpy(bool)
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """The fields that decide a window's label (units: days, km, magnitude units).
+
+    The defaults are those of :class:`geoanom.windows.WindowConfig` (tested to agree).
+    """
+
+    m_min: float = 5.0
+    max_depth_km: float = 100.0
+    radius: str | float = "dobrovolsky"
+    lead_days: tuple[float, float] = (1.0, 30.0)
+    buffer_days: float = 5.0
+    normal_margin_magnitude: float = 0.5
+    post_event_exclusion_days: float = 30.0
+    require_catalog_coverage: bool = True
+    decluster: str = "gardner_knopoff"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lead_days", tuple(float(v) for v in self.lead_days))
+        if not isinstance(self.radius, str):
+            object.__setattr__(self, "radius", float(self.radius))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["lead_days"] = list(self.lead_days)
+        return d
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LabelRule:
+        """The label fields of a window config (a ``WindowConfig`` or its dict)."""
+        d = cfg if isinstance(cfg, dict) else cfg.to_dict()
+        names = [f.name for f in fields(cls)]
+        kw = {k: d[k] for k in names if k in d}
+        if "lead_days" in kw:
+            kw["lead_days"] = tuple(kw["lead_days"])
+        return cls(**kw)
+
+    @classmethod
+    def from_protocol(cls, protocol: Any) -> LabelRule:
+        """The protocol's target definition with the window-config defaults for the rest
+        (``buffer_days``, ``normal_margin_magnitude``, ``require_catalog_coverage``)."""
+        p = protocol
+        return cls(m_min=p.target_min_magnitude, max_depth_km=p.target_max_depth_km,
+                   radius=p.target_radius, lead_days=(p.lead_min_days, p.lead_max_days),
+                   post_event_exclusion_days=p.lead_post_event_exclusion_days,
+                   decluster=p.target_declustering)
+
+
+@dataclass
+class WindowLabels:
+    """Output of :func:`window_labels` (arrays over windows in the order given).
+
+    ``event`` is the catalog row (of ``catalog``, the declustered copy) of a seismic
+    window's event, -1 otherwise; ``lead_ns`` its lead (event time minus window end, ns),
+    -1 otherwise; ``distance_km`` and ``target`` are over the catalog's rows.
+    """
+
+    label: np.ndarray
+    event: np.ndarray
+    lead_ns: np.ndarray
+    catalog: pd.DataFrame
+    distance_km: np.ndarray
+    target: np.ndarray
+    declustering: str
+
+
+def _nearest_target(e: np.ndarray, t_ev, mag, ids, target, lead_min: int, lead_max: int):
+    """Per window the nearest target in time whose lead window holds the window end."""
+    W = e.size
+    best = np.full(W, -1, np.int64)
+    best_lead = np.full(W, np.iinfo(np.int64).max, np.int64)
+    for j in np.flatnonzero(target):
+        lo = np.searchsorted(e, t_ev[j] - lead_max, "left")
+        hi = np.searchsorted(e, t_ev[j] - lead_min, "right")
+        if hi <= lo:
+            continue
+        idx = np.arange(lo, hi)
+        lead = t_ev[j] - e[idx]
+        cur = best[idx]
+        better = lead < best_lead[idx]
+        tie = (lead == best_lead[idx]) & (cur >= 0)
+        if tie.any():
+            cm = mag[np.where(cur >= 0, cur, 0)]
+            cid = ids[np.where(cur >= 0, cur, 0)]
+            better |= tie & ((mag[j] > cm) | ((mag[j] == cm) & (ids[j] < cid)))
+        best[idx[better]] = j
+        best_lead[idx[better]] = lead[better]
+    return best, np.where(best >= 0, best_lead, -1)
+
+
+def window_labels(start_ns, end_ns, catalog: pd.DataFrame, lat: float, lon: float,
+                  rule: LabelRule) -> WindowLabels:
+    """THE label rule: seismic (1), normal (0) or excluded (-1) for each window.
+
+    Parameters
+    ----------
+    start_ns, end_ns
+        Window starts and (exclusive) ends, int64 ns since the epoch or datetime64; in
+        chronological order (ends and starts both non-decreasing).
+    catalog
+        Catalog frame, time-sorted; declustered here with :func:`declustered` (scope: the
+        events of ``M >= rule.m_min``) unless it carries a ``mainshock`` column.
+    lat, lon
+        Station coordinates, degrees.
+    rule
+        The label fields.
+
+    Returns
+    -------
+    WindowLabels
+    """
+    s = np.asarray(start_ns).astype("datetime64[ns]").astype(np.int64)
+    e = np.asarray(end_ns).astype("datetime64[ns]").astype(np.int64)
+    if np.any(np.diff(e) < 0) or np.any(np.diff(s) < 0):
+        raise ValidationError("windows must be in chronological order to be labelled",
+                              expected="non-decreasing starts and ends")
+    cat = declustered(catalog, rule.decluster, rule.m_min)
+    t_ev = cat["time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    mag = cat["magnitude"].to_numpy(float)
+    dist = station_distance_km(cat, lat, lon)
+    ids = cat["event_id"].astype(str).to_numpy()
+    seen = seen_by_station(cat, lat, lon, radius=rule.radius)
+    target = seen_by_station(cat, lat, lon, radius=rule.radius, min_magnitude=rule.m_min,
+                             max_depth_km=rule.max_depth_km) & cat["mainshock"].to_numpy(bool)
+    blocker = seen & (mag >= rule.m_min - rule.normal_margin_magnitude)
+    lead_min, lead_max = (int(round(v * _DAY_NS)) for v in rule.lead_days)
+    best, best_lead = _nearest_target(e, t_ev, mag, ids, target, lead_min, lead_max)
+    seismic = best >= 0
+    # normal: no blocking event in [start - post_exclusion, end + lead_max + buffer]
+    post = int(round(rule.post_event_exclusion_days * _DAY_NS))
+    ahead = lead_max + int(round(rule.buffer_days * _DAY_NS))
+    hits = np.zeros(e.size + 1, np.int64)
+    for j in np.flatnonzero(blocker):
+        # windows with end >= t - ahead and start <= t + post (starts and ends both increase)
+        lo = np.searchsorted(e, t_ev[j] - ahead, "left")
+        hi = np.searchsorted(s, t_ev[j] + post, "right")
+        if hi > lo:
+            hits[lo] += 1
+            hits[hi] -= 1
+    normal = ~(np.cumsum(hits[:-1]) > 0) & ~seismic
+    if rule.require_catalog_coverage:
+        if t_ev.size:
+            normal &= (s - post >= t_ev.min()) & (e + ahead <= t_ev.max())
+        else:
+            normal[:] = False
+    label = np.full(e.size, -1, np.int8)
+    label[normal] = 0
+    label[seismic] = 1
+    return WindowLabels(label=label, event=best, lead_ns=best_lead, catalog=cat,
+                        distance_km=dist, target=target,
+                        declustering=str(cat.attrs.get("declustering", rule.decluster)))
