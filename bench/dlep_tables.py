@@ -80,34 +80,38 @@ def run(args: argparse.Namespace) -> None:
           file=sys.stderr)
     cfg = DLEPConfig(epochs=args.epochs, indim=args.indim)
     seeds = list(range(args.seeds))
-    results: dict = {"kfold": {}, "chrono": {}}
+    protocols = args.protocols.split(",")
+    results: dict = {p: {} for p in protocols}
     timing = {}
     cache: dict = {}
-    for protocol in ("kfold", "chrono"):
+    config = {"setup": {k: v for k, v in SETUPS[args.region].items() if k != "ack"},
+              "region": reg.to_dict(), "segmentation": samples.config, "dlep": cfg.to_dict(),
+              "threads": args.threads, "tag": args.tag}
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for protocol in protocols:
         for m in args.methods.split(","):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             results[protocol][m] = evaluate(samples, m, protocol, seeds=seeds, config=cfg,
-                                            progress=False, cache=cache)
-            timing[f"{protocol}/{m}"] = round(time.perf_counter() - t0, 1)
+                                            progress=True, cache=cache)
+            timing[f"{protocol}/{m}"] = {"wall_s": round(time.perf_counter() - t0, 1),
+                                         "cpu_s": round(time.process_time() - c0, 1)}
             r = results[protocol][m]
             print(f"{protocol:6s} {m:9s} ACC {100 * r.acc_mean:6.2f}±{100 * r.acc_std:5.2f} "
                   f"MAUC {100 * r.mauc_mean:6.2f}±{100 * r.mauc_std:5.2f} "
-                  f"({timing[f'{protocol}/{m}']} s)", file=sys.stderr, flush=True)
+                  f"({timing[f'{protocol}/{m}']})", file=sys.stderr, flush=True)
             if m == "dlep" and r.features and args.tsne:
                 from geoanom.dlep.evaluate import write_tsne_png
 
                 write_tsne_png(r, RUNS / f"{args.region}{args.tag}_{protocol}_tsne.png")
-    config = {"setup": {k: v for k, v in SETUPS[args.region].items() if k != "ack"},
-              "region": reg.to_dict(), "segmentation": samples.config, "dlep": cfg.to_dict(),
-              "threads": args.threads, "tag": args.tag}
-    prov = provenance(config=config, inputs=[path], seeds={f"seed{i}": s for i, s in
-                                                             enumerate(seeds)},
-                      extra={"type": "geoanom.DLEPResults", "timing_s": timing,
-                             "acknowledgement": SETUPS[args.region]["ack"]})
-    res = DLEPResults(region=reg.name, samples=samples_summary(samples), results=results,
-                      config=config, provenance=prov)
-    RUNS.mkdir(parents=True, exist_ok=True)
-    out = res.write(RUNS / f"{args.region}{args.tag}.json")
+            # written after every method: a run cut short keeps what finished
+            prov = provenance(config=config, inputs=[path],
+                              seeds={f"seed{i}": s for i, s in enumerate(seeds)},
+                              extra={"type": "geoanom.DLEPResults", "timing_s": timing,
+                                     "acknowledgement": SETUPS[args.region]["ack"]})
+            res = DLEPResults(region=reg.name, samples=samples_summary(samples),
+                              results=results, config=config, provenance=prov)
+            out = res.write(RUNS / f"{args.region}{args.tag}.json")
     print(f"wrote {out}", file=sys.stderr)
 
 
@@ -238,6 +242,7 @@ def main() -> None:
     r.add_argument("--methods", default=",".join(METHODS))
     r.add_argument("--tsne", action="store_true", help="Write t-SNE PNGs of DLEP features.")
     r.add_argument("--tag", default="", help="Suffix of the output names (e.g. _e65).")
+    r.add_argument("--protocols", default="chrono,kfold")
     r.set_defaults(fn=run)
     lc = sub.add_parser("leak-check")
     lc.add_argument("--region", choices=sorted(SETUPS), default="japan")

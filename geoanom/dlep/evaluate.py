@@ -486,7 +486,7 @@ def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: 
 
     cfg = config
     cache = {} if cache is None else cache
-    sub_seed = int(seed) * 1000 + int(fold)
+    sub_seed = job_seed(seed, fold)
     train_counts = np.bincount(y[train_idx], minlength=N_CLASSES)
     if method in ("2016n", "2019f"):
         if method == "2016n":
@@ -550,6 +550,12 @@ def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: 
 GROUPED_METHODS = ("dlep", "dlep-att", "dlep-dyn")
 
 
+def job_seed(seed: int, fold: int) -> int:
+    """The seed of one (seed, fold) training job: initial weights, batch order and dropout
+    of that job derive from it alone (never from which other jobs run beside it)."""
+    return int(seed) * 1000 + int(fold)
+
+
 def fit_predict_grouped(samples: Samples, method: str,
                         jobs: Sequence[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]],
                         config: DLEPConfig, *, bar=None
@@ -558,16 +564,31 @@ def fit_predict_grouped(samples: Samples, method: str,
     by side (:class:`geoanom.dlep.model.GroupedDLEP`) and return, per job, the test
     probabilities and fused test features.
 
-    Each job keeps its own scalers (fitted on its training fold), its own batch order
-    (``numpy`` generator seeded by ``seed * 1000 + fold``), its own dynamic-loss counts and
-    its own Adam state; a job with fewer batches in an epoch sits out the remaining steps
-    (:class:`geoanom.dlep.model.GroupAdam`). The batch size is capped at the smallest
-    training fold.
+    Each job's numbers depend on that job alone (tested: one seed run alone equals the same
+    seed run beside others, to the last digit): its initial weights, batch order and dropout
+    masks derive from :func:`job_seed`; it keeps its own scalers (fitted on its training
+    fold), dynamic-loss counts, Adam state and batch size (``min(batch_size, n_train)``;
+    jobs are grouped by batch size); a job with fewer batches in an epoch sits out the
+    remaining steps (:class:`geoanom.dlep.model.GroupAdam`).
     """
+    cfg = config
+    sizes = [max(2, min(int(cfg.batch_size), len(j[2]))) for j in jobs]
+    out: list = [None] * len(jobs)
+    if bar is not None and getattr(bar, "total", None) is not None:
+        bar.total = max(1, int(cfg.epochs) * len(set(sizes)))
+    for bs in sorted(set(sizes)):
+        part = [k for k, b in enumerate(sizes) if b == bs]
+        res = _fit_group(samples, method, [jobs[k] for k in part], cfg, bs, bar=bar)
+        for k, r in zip(part, res, strict=True):
+            out[k] = r
+    return out
+
+
+def _fit_group(samples: Samples, method: str, jobs, cfg: DLEPConfig, bs: int, *, bar=None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
     from geoanom.dlep.loss import dynamic_class_weights
     from geoanom.dlep.model import GroupAdam, GroupedDLEP
 
-    cfg = config
     g = len(jobs)
     catalog, gated, _ = _streams_of(method, None)
     ef, efm, pat, ys = [], [], [], []
@@ -579,20 +600,19 @@ def fit_predict_grouped(samples: Samples, method: str,
         ys.append(np.asarray(y, np.int64))
     t_ef, t_efm = torch.as_tensor(np.stack(ef)), torch.as_tensor(np.stack(efm))
     t_pat, t_y = torch.as_tensor(np.stack(pat)), torch.as_tensor(np.stack(ys))
-    torch.manual_seed(int(jobs[0][0]) * 1000 + 7919 * g)
+    seeds = [job_seed(sd, fd) for sd, fd, *_ in jobs]
     model = GroupedDLEP(g, len(INDICATOR_NAMES), samples.pattern.shape[-1], samples.w,
                         indim=cfg.indim, gated=gated, hidden=cfg.hidden, dropout=cfg.dropout,
-                        channels=tuple(cfg.channels))
+                        channels=tuple(cfg.channels), seeds=seeds)
     opt = GroupAdam(model.parameters(), lr=cfg.lr)
     train_counts = torch.as_tensor(np.stack([
         np.bincount(y[tr], minlength=N_CLASSES) for (_, _, tr, _, y) in jobs]))
-    rngs = [np.random.default_rng(int(sd) * 1000 + int(fd)) for sd, fd, *_ in jobs]
-    bs = max(2, min(int(cfg.batch_size), min(len(j[2]) for j in jobs)))
+    rngs = [np.random.default_rng(sd) for sd in seeds]
     n_batches = np.array([len(j[2]) // bs for j in jobs])
     rows = torch.arange(g)[:, None]
     dynamic = method != "dlep-dyn"
     model.train()
-    for _ in range(int(cfg.epochs)):
+    for epoch in range(int(cfg.epochs)):
         perms = [rng.permutation(np.asarray(j[2])) for rng, j in zip(rngs, jobs, strict=True)]
         for step in range(int(n_batches.max())):
             active_np = step < n_batches
@@ -600,6 +620,7 @@ def fit_predict_grouped(samples: Samples, method: str,
                             for p, a in zip(perms, active_np, strict=True)])
             active = torch.as_tensor(active_np)
             model.set_active(active)
+            model.set_step(epoch * 100_003 + step)
             bi = torch.as_tensor(idx)
             logits = model({"EF": t_ef[rows, bi], "EF_mask": t_efm[rows, bi],
                             "IF": t_pat[rows, bi]})
@@ -638,11 +659,66 @@ def fit_predict_grouped(samples: Samples, method: str,
     return out
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from geoanom._progress import Progress
+class LineProgress:
+    """Progress as plain lines on stderr for logs and redirected output (no terminal): one
+    line at most every ``interval_s`` seconds and one at the end, e.g.
+    ``dlep chrono: 12/65 (18%) 0:41 elapsed, eta 3:05 seed 0 fold 3/5``."""
 
-    # None: the shared rule (a terminal, not -q, GEOANOM_PROGRESS)
-    return Progress(total, desc, None if enabled else False)
+    def __init__(self, total: int, desc: str, *, interval_s: float = 5.0, stream=None) -> None:
+        import time
+
+        self.total, self.desc, self.n, self.note = max(int(total), 1), desc, 0, ""
+        self.interval_s = float(interval_s)
+        self._stream = stream
+        self.t0 = self._last = time.perf_counter()
+
+    def update(self, k: int = 1, note: str | None = None) -> None:
+        """Advance by ``k``; print a line when ``interval_s`` has passed or at the end."""
+        import time
+
+        self.n += k
+        if note is not None:
+            self.note = note
+        now = time.perf_counter()
+        if now - self._last >= self.interval_s or self.n >= self.total:
+            self._last = now
+            self._line(now)
+
+    def _line(self, now: float) -> None:
+        import sys
+
+        el = now - self.t0
+        eta = el / self.n * (self.total - self.n) if self.n else float("nan")
+
+        def fmt(x: float) -> str:
+            return f"{int(x) // 60}:{int(x) % 60:02d}" if np.isfinite(x) else "?"
+
+        stream = sys.stderr if self._stream is None else self._stream
+        stream.write(f"{self.desc}: {self.n}/{self.total} ({100 * self.n / self.total:.0f}%) "
+                     f"{fmt(el)} elapsed, eta {fmt(eta)} {self.note}".rstrip() + "\n")
+        stream.flush()
+
+    def close(self) -> None:
+        """Nothing to end (lines are complete)."""
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    """A terminal bar (the shared rule of :mod:`geoanom._progress`), or plain lines on
+    stderr when stderr is no terminal (a log, a pipe), unless progress is off (``enabled``
+    False, ``geoanom -q``, ``GEOANOM_PROGRESS=0``)."""
+    import sys
+
+    from geoanom import _progress as gp
+
+    if not enabled or gp._state["quiet"] or os.environ.get("GEOANOM_PROGRESS", "") == "0":
+        return gp.Progress(total, desc, False)
+    if gp.progress_enabled(None):
+        return gp.Progress(total, desc, None)
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return LineProgress(total, desc) if not tty else gp.Progress(total, desc, None)
 
 
 def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[int] = (0,),

@@ -242,15 +242,30 @@ def build_dlep(n_indicators: int, n_pattern_features: int, w: int, *, indim: int
 # --------------------------------------------------------------------------- fold-parallel
 
 
+def _uniform_groups(shape: tuple[int, ...], bound: float,
+                    generators: list[torch.Generator] | None) -> torch.Tensor:
+    """U(-bound, bound) of ``shape`` (leading group axis); with ``generators`` group ``g``
+    is drawn from ``generators[g]`` alone, so its values do not depend on the other groups."""
+    if generators is None:
+        return torch.empty(shape).uniform_(-bound, bound)
+    if len(generators) != shape[0]:
+        raise ValidationError("one generator per group", expected=str(shape[0]),
+                              found=str(len(generators)))
+    return torch.stack([torch.empty(shape[1:]).uniform_(-bound, bound, generator=gen)
+                        for gen in generators])
+
+
 class _GLinear(nn.Module):
     """``G`` independent linear layers applied to ``(G, N, in)`` at once (one batched
-    matrix product). Initialised like ``nn.Linear``: U(-1/sqrt(in), 1/sqrt(in))."""
+    matrix product). Initialised like ``nn.Linear``: U(-1/sqrt(in), 1/sqrt(in)), group ``g``
+    from ``generators[g]`` when given."""
 
-    def __init__(self, groups: int, d_in: int, d_out: int) -> None:
+    def __init__(self, groups: int, d_in: int, d_out: int,
+                 generators: list[torch.Generator] | None = None) -> None:
         super().__init__()
         bound = 1.0 / d_in ** 0.5
-        self.weight = nn.Parameter(torch.empty(groups, d_in, d_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(groups, 1, d_out).uniform_(-bound, bound))
+        self.weight = nn.Parameter(_uniform_groups((groups, d_in, d_out), bound, generators))
+        self.bias = nn.Parameter(_uniform_groups((groups, 1, d_out), bound, generators))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -289,6 +304,34 @@ class _GBatchNorm(nn.Module):
         return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
 
 
+_MASK32 = 0xFFFFFFFF
+_HASH_MUL = 0x45D9F3B
+
+
+def _hash32(x):
+    """A 32-bit integer mixing function (works on Python ints and int64 tensors holding
+    values below 2**32; products stay below 2**63)."""
+    x = ((x >> 16) ^ x) * _HASH_MUL & _MASK32
+    x = ((x >> 16) ^ x) * _HASH_MUL & _MASK32
+    return (x >> 16) ^ x
+
+
+def group_uniform(keys: torch.Tensor, counter: int, shape: tuple[int, ...] | torch.Size
+                  ) -> torch.Tensor:
+    """Uniform numbers in [0, 1) of shape ``(len(keys), *shape)``: row ``g`` is a function
+    of ``keys[g]``, ``counter`` and the element position only (counter-based hashing), so
+    it does not depend on the other rows or on any global generator state."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    c = _hash32(int(counter) & _MASK32)
+    base = _hash32(keys.to(torch.int64) ^ c)  # (G,)
+    idx = torch.arange(n, dtype=torch.int64)
+    h = _hash32((base[:, None] + idx[None, :] * 0x9E3779B1) & _MASK32)
+    h = _hash32(h ^ (idx[None, :] >> 16))
+    return (h.to(torch.float32) * (1.0 / 4294967296.0)).view(len(keys), *shape)
+
+
 class GroupedDLEP(nn.Module):
     """``G`` independent DLEP (or DLEP(-Att)) networks trained side by side, one per
     (seed, fold): the same layers as :func:`build_dlep`'s :class:`FusionNet`, with every
@@ -299,31 +342,51 @@ class GroupedDLEP(nn.Module):
 
     Inputs: ``{"EF": (G, B, k), "EF_mask": (G, B, k), "IF": (G, B, w, F)}``; output logits
     ``(G, B, n_classes)``.
+
+    Seeds belong to groups: with ``seeds`` (one integer per group), group ``g``'s initial
+    weights come from a generator seeded with ``seeds[g]`` and its dropout masks from a
+    counter-based hash of ``(seeds[g], step, layer, element)`` (:meth:`set_step`), so a
+    group's numbers are the same whether it is trained alone or beside others. Without
+    ``seeds`` the weights come from torch's global generator and dropout from
+    ``nn.functional.dropout`` (group results then depend on the grouping).
     """
 
     def __init__(self, groups: int, n_indicators: int, n_pattern_features: int, w: int, *,
                  indim: int = 600, gated: bool = True, hidden: int = 128,
                  dropout: float = 0.3, channels: tuple[int, int] = (32, 64),
-                 kernel_size: int = 3, pooled: int = 4, n_classes: int = 5) -> None:
+                 kernel_size: int = 3, pooled: int = 4, n_classes: int = 5,
+                 seeds: list[int] | None = None) -> None:
         super().__init__()
         g, c1, c2 = int(groups), channels[0], channels[1]
         self.groups, self.w, self.k, self.gated = g, int(w), int(kernel_size), bool(gated)
         self.dropout = float(dropout)
-        self.ef = _GLinear(g, 2 * n_indicators, indim)
+        gens = None
+        if seeds is not None:
+            if len(seeds) != g:
+                raise ValidationError("one seed per group", expected=str(g),
+                                      found=str(len(seeds)))
+            gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
+            self.register_buffer("noise_keys", torch.as_tensor(
+                [_hash32(int(sd) & _MASK32) for sd in seeds], dtype=torch.int64),
+                persistent=False)
+        else:
+            self.noise_keys = None
+        self._step = 0
+        self.ef = _GLinear(g, 2 * n_indicators, indim, gens)
         self.ef_bn = _GBatchNorm(g, indim)
-        self.conv1 = _GLinear(g, n_pattern_features * self.k, c1)
+        self.conv1 = _GLinear(g, n_pattern_features * self.k, c1, gens)
         self.bn1 = _GBatchNorm(g, c1)
-        self.conv2 = _GLinear(g, c1 * self.k, c2)
+        self.conv2 = _GLinear(g, c1 * self.k, c2, gens)
         self.bn2 = _GBatchNorm(g, c2)
         pooled = max(1, min(int(pooled), self.w))
         self.register_buffer("pool", _pool_matrix(self.w, pooled), persistent=False)
-        self.if_lin = _GLinear(g, c2 * pooled, indim)
+        self.if_lin = _GLinear(g, c2 * pooled, indim, gens)
         self.if_bn = _GBatchNorm(g, indim)
         if self.gated:
-            self.gate_ef = _GLinear(g, 2 * indim, indim)
-            self.gate_if = _GLinear(g, 2 * indim, indim)
-        self.fc1 = _GLinear(g, 2 * indim, hidden)
-        self.fc2 = _GLinear(g, hidden, n_classes)
+            self.gate_ef = _GLinear(g, 2 * indim, indim, gens)
+            self.gate_if = _GLinear(g, 2 * indim, indim, gens)
+        self.fc1 = _GLinear(g, 2 * indim, hidden, gens)
+        self.fc2 = _GLinear(g, hidden, n_classes, gens)
         self.init_args = dict(n_indicators=n_indicators, n_pattern_features=n_pattern_features,
                               w=self.w, indim=indim, gated=self.gated, hidden=hidden,
                               dropout=self.dropout, channels=(c1, c2))
@@ -334,8 +397,19 @@ class GroupedDLEP(nn.Module):
             if isinstance(mod, _GBatchNorm):
                 mod.active = active
 
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.dropout(x, self.dropout, self.training)
+    def set_step(self, step: int) -> None:
+        """The training step number that keys the next forward's dropout masks (with
+        ``seeds``); callers number steps the same way whatever the grouping."""
+        self._step = int(step)
+
+    def _drop(self, x: torch.Tensor, layer: int) -> torch.Tensor:
+        if not self.training or self.dropout <= 0.0:
+            return x
+        if self.noise_keys is None:
+            return nn.functional.dropout(x, self.dropout, True)
+        u = group_uniform(self.noise_keys, self._step * 16 + layer, x.shape[1:])
+        keep = (u >= self.dropout).to(x.dtype)
+        return x * keep / (1.0 - self.dropout)
 
     def _conv(self, lin: _GLinear, x: torch.Tensor) -> torch.Tensor:
         # x: (G, B, w, c) -> windows (G, B*w, k*c), same layout as _EventConv
@@ -352,7 +426,7 @@ class GroupedDLEP(nn.Module):
         mask = inputs.get("EF_mask")
         if mask is None:
             mask = torch.ones_like(x_ef)
-        ef = self._drop(self.ef_bn(torch.relu(self.ef(torch.cat([x_ef, mask], dim=2)))))
+        ef = self._drop(self.ef_bn(torch.relu(self.ef(torch.cat([x_ef, mask], dim=2)))), 0)
         pat = inputs["IF"]
         g, b, w, _ = pat.shape
         if w != self.w:
@@ -361,7 +435,7 @@ class GroupedDLEP(nn.Module):
         h = self.bn1(torch.relu(self._conv(self.conv1, pat))).reshape(g, b, w, -1)
         h = self.bn2(torch.relu(self._conv(self.conv2, h))).reshape(g, b, w, -1)
         h = torch.matmul(self.pool, h).reshape(g, b, -1)
-        f_if = self._drop(self.if_bn(torch.relu(self.if_lin(h))))
+        f_if = self._drop(self.if_bn(torch.relu(self.if_lin(h))), 1)
         f_c = torch.cat([ef, f_if], dim=2)
         if not self.gated:
             return f_c
@@ -370,7 +444,7 @@ class GroupedDLEP(nn.Module):
 
     def classify(self, ff: torch.Tensor) -> torch.Tensor:
         """Logits from fused features."""
-        return self.fc2(self._drop(torch.relu(self.fc1(ff))))
+        return self.fc2(self._drop(torch.relu(self.fc1(ff)), 2))
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.classify(self.fuse(inputs))
@@ -413,7 +487,12 @@ class GroupedDLEP(nn.Module):
 class GroupAdam:
     """Adam (as ``torch.optim.Adam``, no weight decay) over parameters with a leading group
     axis, updating only the groups marked active at each step, with a step count per group
-    (so a group that sits out a step is left exactly as it was)."""
+    (so a group that sits out a step is left exactly as it was).
+
+    Uses torch's fused CPU Adam kernel on the per-group slices when available (about 6x
+    faster than element-wise tensor code; the update of a group depends on that group's
+    slices only), else the same update written with tensor operations.
+    """
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
@@ -421,7 +500,10 @@ class GroupAdam:
         self.lr, self.b1, self.b2, self.eps = lr, betas[0], betas[1], eps
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
-        self.t = torch.zeros(self.params[0].shape[0], dtype=torch.float64)
+        n_groups = self.params[0].shape[0]
+        self.t = torch.zeros(n_groups, dtype=torch.float64)
+        self._steps = [torch.zeros((), dtype=torch.float32) for _ in range(n_groups)]
+        self._fused = hasattr(torch, "_fused_adam_")
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -434,6 +516,31 @@ class GroupAdam:
         if not bool(active.any()):
             return
         self.t += active.to(torch.float64)
+        if self._fused:
+            self._step_fused(active)
+        else:
+            self._step_tensor(active)
+
+    def _step_fused(self, active: torch.Tensor) -> None:
+        groups = torch.nonzero(active).flatten().tolist()
+        for g in groups:
+            self._steps[g].add_(1.0)
+        ps, gs, ms, vs, ts = [], [], [], [], []
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            for g in groups:
+                ps.append(p.data[g])
+                gs.append(p.grad[g])
+                ms.append(m[g])
+                vs.append(v[g])
+                ts.append(self._steps[g])
+        if ps:
+            torch._fused_adam_(ps, gs, ms, vs, [], ts, lr=self.lr, beta1=self.b1,
+                               beta2=self.b2, weight_decay=0.0, eps=self.eps, amsgrad=False,
+                               maximize=False)
+
+    def _step_tensor(self, active: torch.Tensor) -> None:
         everyone = bool(active.all())
         sel = None if everyone else torch.nonzero(active).flatten()
         t = self.t if everyone else self.t[sel]
@@ -445,7 +552,6 @@ class GroupAdam:
                 continue
             shape = (-1,) + (1,) * (p.dim() - 1)
             if everyone:
-                # in place, as torch's single-tensor Adam (few temporaries: 17M+ parameters)
                 g = p.grad
                 m.mul_(self.b1).add_(g, alpha=1 - self.b1)
                 v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
