@@ -12,7 +12,8 @@ Formats (name used by :func:`read_catalog` in brackets):
 * the pyCSEP JMA semicolon format with ``+0900`` offsets [``jma``];
 * the AETA competition earthquake list (UTF-8 byte-order mark, UTC+8 wall times) [``aeta``];
 * QuakeML through the optional ``obspy`` extra [``quakeml``];
-* any other delimited text through an explicit :class:`ColumnMapping` [``mapped``];
+* any other delimited text through a table mapping (:mod:`geoanom.io.table`; ``ColumnMapping``
+  is its :class:`~geoanom.io.table.TableMapping`) [``mapped``];
 * geoanom's own catalog CSV (the frame's columns, UTC), written by :func:`write_catalog_csv`
   with its provenance in leading ``#`` lines [``geoanom``].
 
@@ -33,7 +34,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,40 +94,42 @@ _EXPLOSION_RE = re.compile(r"explosion|blast", re.IGNORECASE)
 # Reading and tokenising text
 # --------------------------------------------------------------------------------------------
 
-def _read_text(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[Path, str]:
-    """Decoded text of ``path`` (gzip transparently, byte-order mark dropped)."""
+def _read_text(path: str | os.PathLike, encoding: str = "utf-8", what: str = "catalog"
+               ) -> tuple[Path, str]:
+    """Decoded text of ``path`` (gzip transparently, byte-order mark dropped); ``what``
+    names the kind of file in messages ("catalog", "table")."""
     p = Path(path)
     if p.is_dir():
-        raise FormatError("a catalog must be a file", path=p, expected="a catalog file",
+        raise FormatError(f"a {what} must be a file", path=p, expected=f"a {what} file",
                           found="a directory")
     if not p.exists():
-        raise FormatError("catalog file not found", path=p, expected="an existing file",
+        raise FormatError(f"{what} file not found", path=p, expected="an existing file",
                           found="no such file")
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise FormatError("catalog file cannot be read", path=p, expected="a readable file",
+        raise FormatError(f"{what} file cannot be read", path=p, expected="a readable file",
                           found=f"{type(exc).__name__}: {exc.strerror or exc}") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise FormatError("corrupt gzip catalog", path=p, expected="a complete gzip stream",
+            raise FormatError(f"corrupt gzip {what}", path=p, expected="a complete gzip stream",
                               found=str(exc)) from None
     if not raw.replace(b"\xef\xbb\xbf", b"").strip():
-        raise FormatError("empty catalog file", path=p, line=1,
+        raise FormatError(f"empty {what} file", path=p, line=1,
                           expected="a header line followed by events", found="nothing")
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
-        raise FormatError("binary data in a catalog file", path=p, line=line,
+        raise FormatError(f"binary data in a {what} file", path=p, line=line,
                           expected="delimited text", found=repr(raw[max(0, nul - 8):nul + 8]))
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
         text = raw.decode(enc)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise FormatError("catalog is not valid text in its encoding", path=p, line=line,
+        raise FormatError(f"{what} is not valid text in its encoding", path=p, line=line,
                           expected=f"{encoding} text",
                           found=repr(raw[max(0, exc.start - 8):exc.start + 8])) from None
     except LookupError:
@@ -696,96 +699,18 @@ def read_aeta_eqlst(path: str | os.PathLike) -> pd.DataFrame:
                      attrs={"file_time_zone": "UTC+08:00"})
 
 
-@dataclass(frozen=True)
-class ColumnMapping:
-    """How to read a delimited catalog nobody wrote a reader for.
+def read_csv_mapped(path: str | os.PathLike, mapping: Any) -> pd.DataFrame:
+    """Read any delimited catalog through a column mapping.
 
-    Parameters
-    ----------
-    time
-        The time column, or several (e.g. ``("date", "time")``) joined with one space.
-    latitude, longitude, magnitude
-        Column names (degrees; longitude in -180..180).
-    depth, magnitude_type, event_id
-        Optional column names (depth positive down in ``depth_unit``).
-    time_format
-        ``strftime`` pattern of the (joined) time text; ISO 8601 when None.
-    tz
-        Zone of times that carry none: ``"UTC"``, an offset such as ``"+08:00"`` or an IANA
-        name such as ``"Asia/Tokyo"``. Required when the file's times have no zone.
-    delimiter
-        Field separator.
-    depth_unit
-        ``"km"`` or ``"m"``.
-    longitude_0_360
-        Longitudes are east-positive 0..360; those above 180 become ``lon - 360``.
-    encoding
-        Text encoding (a byte-order mark is dropped for UTF-8).
+    The mapping is geoanom's one table mapping (:class:`geoanom.io.table.TableMapping`,
+    also importable here as ``ColumnMapping``), given as an object, a dict, a TOML file or
+    a shipped name; this is :func:`geoanom.io.table.read_catalog_table`. Times carrying a
+    zone are converted from it; times without one are read in the mapping's ``tz``, and if
+    no ``tz`` was given that is a FormatError at the first such line.
     """
+    from geoanom.io.table import read_catalog_table
 
-    time: str | Sequence[str]
-    latitude: str
-    longitude: str
-    magnitude: str
-    depth: str | None = None
-    magnitude_type: str | None = None
-    event_id: str | None = None
-    time_format: str | None = None
-    tz: str | None = None
-    delimiter: str = ","
-    depth_unit: str = "km"
-    longitude_0_360: bool = False
-    encoding: str = "utf-8"
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | ColumnMapping) -> ColumnMapping:
-        """A ColumnMapping from a dict; unknown or missing keys are a ConfigError."""
-        if isinstance(mapping, ColumnMapping):
-            return mapping
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(mapping) - set(names))
-        if unknown:
-            raise ConfigError("unknown catalog mapping key", expected=", ".join(names),
-                              found=", ".join(unknown))
-        missing = [k for k in ("time", "latitude", "longitude", "magnitude") if k not in mapping]
-        if missing:
-            raise ConfigError("catalog mapping lacks required keys",
-                              expected="time, latitude, longitude, magnitude",
-                              found="missing " + ", ".join(missing))
-        return cls(**dict(mapping))
-
-
-def read_csv_mapped(path: str | os.PathLike,
-                    mapping: Mapping[str, Any] | ColumnMapping) -> pd.DataFrame:
-    """Read any delimited catalog through an explicit :class:`ColumnMapping` (or a dict).
-
-    Times carrying a zone are converted from it; times without one are read in
-    ``mapping.tz``, and if no ``tz`` was given that is a FormatError at the first such line.
-    """
-    m = ColumnMapping.from_mapping(mapping)
-    if m.depth_unit not in ("km", "m"):
-        raise ConfigError("unknown depth unit", expected="'km' or 'm'", found=str(m.depth_unit))
-    if m.tz is not None:
-        _resolve_tz(m.tz)  # a bad zone is a config error before the file is read
-    p, text = _read_text(path, m.encoding)
-    table = _tokenise(p, text, m.delimiter)
-    cols = [m.time] if isinstance(m.time, str) else list(m.time)
-    if not cols:
-        raise ConfigError("catalog mapping names no time column", expected="one or more names",
-                          found="none")
-    joined = table.column(cols[0], "time")
-    for c in cols[1:]:
-        joined = joined + " " + table.column(c, "time")
-    what = "column " + " + ".join(repr(c) for c in cols)
-    t = _times(table, joined, what, fmt=m.time_format, tz=m.tz,
-               zone_hint="a time with a zone (Z, +09:00), or the mapping's tz "
-                         "(e.g. tz='UTC' or tz='Asia/Tokyo')")
-    return _assemble(table, fmt_name="mapped", time=t, lat_col=m.latitude,
-                     lon_col=m.longitude, mag_col=m.magnitude, depth_col=m.depth,
-                     depth_scale=1e-3 if m.depth_unit == "m" else 1.0,
-                     magtype_col=m.magnitude_type, id_col=m.event_id,
-                     wrap_longitude=m.longitude_0_360,
-                     attrs={"mapping": {k: v for k, v in vars(m).items() if v is not None}})
+    return read_catalog_table(path, mapping)
 
 
 def read_quakeml(path: str | os.PathLike, *, include_explosions: bool = False) -> pd.DataFrame:
@@ -1040,3 +965,8 @@ def read_catalog(path: str | os.PathLike, format: str = "auto", **kw: Any) -> pd
         raise ConfigError(f"bad options for the {name} catalog reader",
                           expected="the reader's keyword arguments", found=str(exc)) from None
     return reader(path, **kw)
+
+
+# the one mapping format of geoanom (records and catalogs); imported last because
+# geoanom.io.table uses this module's tokeniser and column parsers
+from geoanom.io.table import TableMapping as ColumnMapping  # noqa: E402
