@@ -198,9 +198,19 @@ def completion(shell: str) -> None:
 
 
 def _register() -> None:
-    from geoanom.cli import data, demo, detector, dlep, fetch, significance, synth
+    from geoanom.cli import (
+        config,
+        data,
+        demo,
+        detector,
+        dlep,
+        fetch,
+        significance,
+        study,
+        synth,
+    )
 
-    for module in (data, synth, detector, significance, dlep, fetch, demo):
+    for module in (data, synth, config, detector, significance, dlep, fetch, demo, study):
         for cmd in module.commands:
             main.add_command(cmd)
     main.add_command(completion)

@@ -63,7 +63,9 @@ def _load_activity(path: Path):
               help="Earthquake catalog file (any format geoanom reads).")
 @click.option("--protocol", "protocol_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Protocol TOML (default: the packaged PROTOCOL.md defaults).")
+              help="Protocol TOML. Default: ./protocol.toml, else protocol.toml beside "
+                   "SCORES (geoanom synth and geoanom config suggest write one), else the "
+                   "packaged defaults (geoanom docs protocol prints the protocol document).")
 @click.option("--activity", "activity_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Activity index CSV (time plus e.g. kp or dst) for baseline and guard-rail.")
@@ -89,10 +91,18 @@ def test(scores_path, catalog_path, protocol_path, activity_path, remote_path, g
     """
     from geoanom.io.catalog import read_catalog
     from geoanom.stats.protocol import load_protocol, run_test, summary_text
+    from geoanom.suggest import find_config, protocol_fit_error
 
+    found = find_config("protocol.toml", protocol_path, [str(scores_path)])
+    if found is not None and protocol_path is None:
+        click.echo(f"geoanom: using protocol {found}", err=True)
+    protocol_path = found
     proto = load_protocol(protocol_path)
     var = proto.binning_score_variable
     scores = _load_scores(scores_path, var)
+    err = protocol_fit_error(scores, proto, path=protocol_path)
+    if err is not None:
+        raise err
     catalog = read_catalog(catalog_path)
     activity = _load_activity(activity_path) if activity_path else None
     remote = _load_scores(remote_path, var) if remote_path else None

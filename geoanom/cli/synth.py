@@ -22,12 +22,18 @@ from geoanom.errors import ConfigError
 @click.option("--precursor-strength", "strength", default=0.0, show_default=True, type=float,
               help="Strength of precursor signatures before events (0: the null world).")
 @click.option("--start", default="2020-01-01", show_default=True, help="First day (UTC).")
+@click.option("--max-epochs", "max_epochs", default=None, type=click.IntRange(min=1),
+              help="[train] max_epochs written into detector.toml (default: the package's).")
+@click.option("--no-configs", is_flag=True,
+              help="Do not write detector.toml and protocol.toml.")
 def synth(output: str, seed: int, days: float, cadence: float, stations: int, strength: float,
-          start: str) -> None:
+          start: str, max_epochs: int | None, no_configs: bool) -> None:
     """Build a synthetic world (station records, ETAS catalog, activity index, truth).
 
     Writes one netCDF record per station (<CODE>.nc), catalog.csv, activity.csv,
-    stations.csv and truth.json (with provenance) into OUTPUT.
+    stations.csv and truth.json (with provenance) into OUTPUT, and detector.toml and
+    protocol.toml fitted to the first station's record (geoanom config suggest), which
+    geoanom train and geoanom test pick up when run in OUTPUT or on its files.
     """
     from geoanom.synthetic import make_world
 
@@ -38,12 +44,25 @@ def synth(output: str, seed: int, days: float, cadence: float, stations: int, st
     world = make_world(seed, days, cadence_s=cadence, n_stations=stations,
                        precursor_strength=strength, start=start)
     paths = world.save(Path(output))
+    counts = None
+    if not no_configs:
+        from geoanom.suggest import suggest_configs, write_configs
+
+        code = sorted(world.records)[0]
+        sug = suggest_configs(world.records[code], world.catalog)
+        if max_epochs is not None:
+            sug.train["max_epochs"] = int(max_epochs)
+        paths = [*paths, *write_configs(
+            sug, Path(output), header=f"Written by geoanom synth for station {code} "
+                                      f"(seed {seed}, {days:g} days).")]
+        counts = sug.counts
     summary = {
         "output": str(Path(output)),
         "files": [p.name for p in paths],
         "events": int(len(world.catalog)),
         "precursor_windows": int(len(world.truth["precursors"])),
         "signal_added": world.truth["signal_added"],
+        "window_counts": counts,
     }
     click.echo(json.dumps(summary))
 

@@ -120,6 +120,27 @@ def save_model(directory: str | os.PathLike, model: BiLSTMAutoencoder, meta: dic
     return d
 
 
+def add_model_meta(directory: str | os.PathLike, entries: dict) -> Path:
+    """Add (or replace) top-level ``entries`` in an existing ``model.json``, atomically.
+
+    Used for what is decided outside the training loop (e.g. the fitted ``preprocess``
+    chain and the raw ``record`` description that ``geoanom score`` checks). The format
+    keys written by :func:`save_model` cannot be replaced.
+    """
+    d = Path(directory)
+    doc = read_model_json(d)
+    reserved = {"format", "format_version", "geoanom_version", "min_geoanom_version",
+                "architecture", "weights_file", "weights_sha256"}
+    bad = sorted(set(entries) & reserved)
+    if bad:
+        raise ModelError("cannot overwrite model.json format keys", path=d / MODEL_JSON,
+                         found=", ".join(bad))
+    doc.update(_json_safe(json.loads(json.dumps(entries, default=str))))
+    atomic_write_text(d / MODEL_JSON, json.dumps(doc, indent=1, sort_keys=True,
+                                                 allow_nan=False))
+    return d / MODEL_JSON
+
+
 def read_model_json(directory: str | os.PathLike) -> dict:
     """Read and check ``model.json``; raise ModelError if it is missing or incompatible."""
     path = Path(directory) / MODEL_JSON
