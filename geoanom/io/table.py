@@ -549,43 +549,33 @@ def _tokenise(path: str | os.PathLike, m: TableMapping, what: str):
 
     p, text = _read_text(path, m.encoding, what=what)
     lines = _LINE_END_RE.split(text)
-    if m.skip_lines >= len(lines) or not any(ln.strip() for ln in lines[m.skip_lines:]):
+    if m.skip_lines >= len(lines):
         raise FormatError(f"nothing left after skipping {m.skip_lines} lines", path=p,
                           line=min(m.skip_lines, len(lines)), expected="a header or data "
                           "lines after the skipped ones", found=f"{len(lines)} lines in all")
-    kept: list[str] = []
-    numbers: list[int] = []
-    for i in range(m.skip_lines, len(lines)):
-        s = lines[i].strip()
-        if not s or (m.comment is not None and s.startswith(m.comment)):
-            continue
-        kept.append(lines[i])
-        numbers.append(i + 1)
+    body = lines[m.skip_lines:]
+    com = m.comment
+    keep = [i for i, ln in enumerate(body, start=m.skip_lines + 1)
+            if ln and not ln.isspace() and not (com is not None and ln.lstrip().startswith(com))]
+    kept = [lines[i - 1] for i in keep]
+    numbers = keep
     if not kept:
-        raise FormatError("no header or data lines", path=p, line=m.skip_lines + 1,
-                          expected="delimited text", found="only blank or comment lines")
+        raise FormatError(f"nothing left after skipping {m.skip_lines} lines and blank or "
+                          "comment lines", path=p, line=m.skip_lines + 1,
+                          expected="a header or data lines", found="only blank or comment "
+                          "lines")
     if m.delimiter == "whitespace":
         rows = [ln.split() for ln in kept]
         where = numbers
     else:
-        rows, where = [], []
-        reader = csv.reader(kept, delimiter=m.delimiter)
-        prev = 0
+        rows = []
         try:
-            for rec in reader:
-                if reader.line_num - prev > 1:
-                    raise FormatError("a quoted field runs over several lines (unbalanced "
-                                      "quote?)", path=p, line=numbers[prev],
-                                      expected="one record per line, quotes closed on the "
-                                      "line", found=kept[prev])
-                rows.append(rec)
-                where.append(numbers[reader.line_num - 1])
-                prev = reader.line_num
-        except csv.Error as exc:
-            ln = numbers[min(prev, len(numbers) - 1)]
-            raise FormatError("line cannot be split into fields", path=p, line=ln,
-                              expected=f"{m.delimiter!r}-delimited fields",
-                              found=f"{exc}: {_line_of(text, ln)}") from None
+            rows = list(csv.reader(kept, delimiter=m.delimiter))
+        except csv.Error:
+            rows = []
+        where = numbers
+        if len(rows) != len(kept):  # a record ran over a line end, or csv refused a line
+            rows, where = _csv_rows_slow(p, text, kept, numbers, m.delimiter)
     if m.header:
         header = [h.strip() for h in rows[0]]
         header_line = where[0]
@@ -622,6 +612,32 @@ def _tokenise(path: str | os.PathLike, m: TableMapping, what: str):
     frame = pd.DataFrame(rows, columns=header, dtype=str)
     return _Table(p, text, header, header_line, frame, np.asarray(where, dtype=np.int64),
                   m.delimiter)
+
+
+def _csv_rows_slow(p: Path, text: str, kept: list[str], numbers: list[int], delimiter: str
+                   ) -> tuple[list[list[str]], list[int]]:
+    """Split line by line to find the line that breaks the csv rules (error path only)."""
+    from geoanom.io.catalog import _line_of
+
+    rows, where = [], []
+    reader = csv.reader(kept, delimiter=delimiter)
+    prev = 0
+    try:
+        for rec in reader:
+            if reader.line_num - prev > 1:
+                raise FormatError("a quoted field runs over several lines (unbalanced quote?)",
+                                  path=p, line=numbers[prev],
+                                  expected="one record per line, quotes closed on the line",
+                                  found=kept[prev])
+            rows.append(rec)
+            where.append(numbers[reader.line_num - 1])
+            prev = reader.line_num
+    except csv.Error as exc:
+        ln = numbers[min(prev, len(numbers) - 1)]
+        raise FormatError("line cannot be split into fields", path=p, line=ln,
+                          expected=f"{delimiter!r}-delimited fields",
+                          found=f"{exc}: {_line_of(text, ln)}") from None
+    return rows, where
 
 
 def _column(table, name: str, what: str) -> pd.Series:
