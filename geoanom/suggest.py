@@ -180,10 +180,10 @@ def _counts(ws: xr.Dataset) -> dict[str, dict[str, int]]:
 
 
 def _usable(c: dict) -> tuple[bool, int]:
-    ok = c["train"]["normal"] > 0 and all(c[s]["normal"] > 0 and c[s]["seismic"] > 0
-                                          for s in ("val", "test"))
-    return ok, min(c["train"]["normal"], c["val"]["normal"], c["val"]["seismic"],
-                   c["test"]["normal"], c["test"]["seismic"])
+    # negative learning needs both classes in train; model selection and the held-out
+    # numbers need both in val and test
+    ok = all(c[s]["normal"] > 0 and c[s]["seismic"] > 0 for s in ("train", "val", "test"))
+    return ok, min(v for s in c.values() for v in s.values())
 
 
 def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
@@ -248,11 +248,11 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     (ok, _, _), cfg, counts = best
     comments["split_fractions"] = (
         f"chronological train/val/test shares {list(cfg.split_fractions)}: of the layouts "
-        "tried (train 0.3-0.7, val 0.1-0.35, test >= 0.2), the one with normal training "
-        "windows, both classes in val and test, and the most windows in the rarest of them"
+        "tried (train 0.3-0.7, val 0.1-0.35, test >= 0.2), the one with both classes in "
+        "train, val and test and the most windows in the rarest of them"
         if ok else
         f"no layout tried leaves both classes in val and test; {list(cfg.split_fractions)} "
-        "leaves the most: held-out numbers rest on very few windows")
+        "leaves the most: training or held-out numbers rest on very few windows")
     comments["stride_s"] = f"{_fmt_s(cfg.stride_s)}: gives {n_windows} windows with enough data"
     comments["embargo_days"] = (f"default: window + lead max + buffer = "
                                 f"{cfg.embargo_resolved_days:g} days between splits")
@@ -262,7 +262,7 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
         "its own sequence; aftershocks then count as targets")
     comments["components"] = "every component of the record"
     if not ok:
-        warnings.append("no split layout leaves both classes in val and test: " +
+        warnings.append("no split layout leaves both classes in train, val and test: " +
                         ", ".join(f"{s} {v['normal']} normal / {v['seismic']} seismic"
                                   for s, v in counts.items()))
     tdict = {"seed": 0}
