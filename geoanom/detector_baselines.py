@@ -25,7 +25,8 @@ import pandas as pd
 import xarray as xr
 
 from geoanom.errors import ConfigError, ValidationError
-from geoanom.score import score_attrs, score_record, window_grid
+from geoanom.score import score_attrs, score_record
+from geoanom.windows import sample_valid, window_grid, window_is_valid
 
 Scorer = Callable[[xr.Dataset], xr.Dataset]
 
@@ -66,12 +67,21 @@ def _scores_dataset(record: xr.Dataset, n_windows: int, L: int, S: int, period: 
 def _component_windows(record: xr.Dataset, comp: str, a: int, b: int, L: int,
                        S: int) -> tuple[np.ndarray, np.ndarray]:
     vals = np.asarray(record[comp].isel(time=slice(a, b)).values, np.float64)
-    ok = np.isfinite(vals)
-    if f"{comp}_flag" in record:
-        ok &= np.asarray(record[f"{comp}_flag"].isel(time=slice(a, b)).values) == 0
+    flag = f"{comp}_flag"
+    ok = sample_valid(vals, np.asarray(record[flag].isel(time=slice(a, b)).values)
+                      if flag in record else None)
     vals = np.where(ok, vals, 0.0)
     sw = np.lib.stride_tricks.sliding_window_view
     return sw(vals, L)[::S], sw(ok, L)[::S]
+
+
+def _grid(record: xr.Dataset, window_length_s: float,
+          stride_s: float) -> tuple[int, int, int, float]:
+    """``(n_windows, length, stride, period_s)`` of :func:`geoanom.windows.window_grid`."""
+    g = window_grid(int(record.sizes["time"]),
+                    float(record.attrs.get("sampling_period_s", float("nan"))),
+                    window_length_s, stride_s)
+    return g.n_windows, g.length, g.stride, g.period_s
 
 
 def default_ulf_band(period_s: float) -> tuple[float, float]:
@@ -147,7 +157,7 @@ def zh_ratio_scores(
     if missing:
         raise ValidationError("the Z/H ratio needs a vertical and horizontal components",
                               expected=", ".join(need), found="missing " + ", ".join(missing))
-    n_windows, L, S, period = window_grid(record, window_length_s, stride_s)
+    n_windows, L, S, period = _grid(record, window_length_s, stride_s)
     band = tuple(band_hz) if band_hz is not None else default_ulf_band(period)
     pz = np.full(n_windows, np.nan)
     ph = np.full(n_windows, np.nan)
@@ -158,16 +168,16 @@ def zh_ratio_scores(
         xz, okz = _component_windows(record, vertical, a, b, L, S)
         powz = _band_power(xz, okz, period, band)
         powh = np.zeros_like(powz)
-        frac = okz.mean(axis=1)
-        share = okz.sum(axis=1).astype(float)
+        n_valid = [okz.sum(axis=1)]
         for c in horizontal:
             xh, okh = _component_windows(record, c, a, b, L, S)
             powh += _band_power(xh, okh, period, band)
-            frac = np.minimum(frac, okh.mean(axis=1))
-            share += okh.sum(axis=1)
+            n_valid.append(okh.sum(axis=1))
         pz[w0:w1], ph[w0:w1] = powz, powh
-        vf[w0:w1] = share / (L * len(need))
-        low = frac < min_valid_fraction
+        n_valid = np.stack(n_valid, axis=1)
+        vf[w0:w1] = n_valid.sum(axis=1) / (L * len(need))
+        # the windows' validity rule, with a missing share of 1 - min_valid_fraction
+        low = ~window_is_valid(n_valid, L, 1.0 - min_valid_fraction)
         pz[w0:w1][low] = np.nan
         ph[w0:w1][low] = np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -242,7 +252,7 @@ def activity_scores(
     if how not in ("max", "mean"):
         raise ConfigError("activity aggregation must be max or mean", found=str(how))
     t, v = _activity_series(activity, variable)
-    n_windows, L, S, period = window_grid(record, window_length_s, stride_s)
+    n_windows, L, S, period = _grid(record, window_length_s, stride_s)
     n = int(record.sizes["time"])
     pns = int(round(period * 1e9))
     t0 = np.asarray(record["time"].isel(time=0).values, "datetime64[ns]").astype(np.int64) \

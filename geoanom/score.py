@@ -16,8 +16,10 @@ of 1-s data is never materialised as windows. The result is a scores dataset (di
 ``err_<comp>``
     RMSE of each component.
 ``valid_fraction``
-    Share of valid samples in the window; windows below the artifact's minimum are not
-    scored (NaN).
+    Share of valid samples in the window (all steps and components). A window is scored
+    only if it passes the validity rule the training windows passed
+    (:func:`geoanom.windows.window_is_valid`: every component at most the model's
+    ``max_missing_fraction`` missing); others have NaN scores.
 
 With ``residuals=True`` it adds ``residual_<comp>`` (dim ``time``, in the component's units):
 measured minus reconstructed, averaged over the windows covering each sample.
@@ -49,6 +51,13 @@ from geoanom.nn.artifact import LoadedModel, load_model
 from geoanom.nn.bilstm import window_errors
 from geoanom.preprocess import RobustScaler
 from geoanom.provenance import canonical_json, config_hash, file_sha256, provenance
+from geoanom.windows import (
+    sample_valid,
+    scale_samples,
+    valid_fraction,
+    window_grid,
+    window_is_valid,
+)
 
 #: Default budget of window-steps per chunk. It bounds the working memory: the LSTM's input
 #: projections and outputs take about 2^16 x 8 x hidden x 4 bytes (70 MB at hidden 32).
@@ -56,36 +65,6 @@ CHUNK_WINDOW_STEPS = 1 << 16
 #: Default windows per forward pass (on 2 CPU cores, batches of about 256 one-hour 1-minute
 #: windows were faster than both smaller and larger ones).
 BATCH_WINDOWS = 256
-
-
-def _flag_ok(record: xr.Dataset, comp: str, a: int, b: int, vals: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(vals)
-    flag = f"{comp}_flag"
-    if flag in record:
-        ok &= np.asarray(record[flag].isel(time=slice(a, b)).values) == 0
-    return ok
-
-
-def window_grid(record: xr.Dataset, window_length_s: float,
-                stride_s: float) -> tuple[int, int, int, float]:
-    """Window positions of a record: ``(n_windows, length, stride, period_s)`` in samples.
-
-    Windows start at the first sample and every ``stride`` samples after it, and must fit
-    entirely in the record.
-    """
-    period = float(record.attrs.get("sampling_period_s", float("nan")))
-    if not np.isfinite(period) or period <= 0:
-        raise ValidationError("record has no valid sampling_period_s attr",
-                              found=str(record.attrs.get("sampling_period_s")))
-    L = int(round(window_length_s / period))
-    S = int(round(stride_s / period))
-    if L < 1 or S < 1 or abs(L * period - window_length_s) > 1e-6 * window_length_s:
-        raise ValidationError("window length is not a whole number of samples of this record",
-                              expected=f"a multiple of {period:g} s",
-                              found=f"{window_length_s:g} s")
-    n = int(record.sizes["time"])
-    n_windows = 0 if n < L else (n - L) // S + 1
-    return n_windows, L, S, period
 
 
 def _check_model_fits(lm: LoadedModel, record: xr.Dataset) -> tuple[list[str], RobustScaler]:
@@ -128,7 +107,13 @@ class ScorePlan:
     period_s: float
     chunk_windows: int
     batch_size: int
-    min_valid_fraction: float | None
+    max_missing_fraction: float | None
+
+    def scaler(self) -> RobustScaler:
+        """The model's scaler (fitted on its training split)."""
+        return RobustScaler(center=np.asarray(self.center, np.float64),
+                            scale=np.asarray(self.scale, np.float64),
+                            components=self.components, fitted_on="train")
 
     def chunks(self) -> list[tuple[int, int, int, int]]:
         """``(w0, w1, a, b)`` per chunk: its windows ``[w0, w1)`` and samples ``[a, b)``."""
@@ -147,8 +132,10 @@ def plan_scoring(lm: LoadedModel, record: xr.Dataset, *, chunk_windows: int | No
     """
     comps, scaler = _check_model_fits(lm, record)
     w = lm.meta["windows"]
-    n_windows, L, S, period = window_grid(record, float(w["window_length_s"]),
-                                          float(w["stride_s"]))
+    grid = window_grid(int(record.sizes["time"]),
+                       float(record.attrs.get("sampling_period_s", float("nan"))),
+                       float(w["window_length_s"]), float(w["stride_s"]))
+    n_windows, L, S, period = grid.n_windows, grid.length, grid.stride, grid.period_s
     if L != int(w.get("n_steps", L)):
         raise ValidationError("window length in samples disagrees with the model",
                               expected=str(w.get("n_steps")), found=str(L))
@@ -157,11 +144,20 @@ def plan_scoring(lm: LoadedModel, record: xr.Dataset, *, chunk_windows: int | No
     if cw < 1 or bs < 1:
         raise ValidationError("chunk_windows and batch_size must be >= 1",
                               found=f"{cw}, {bs}")
-    min_vf = w.get("min_valid_fraction")
     return ScorePlan(tuple(comps), tuple(float(c) for c in scaler.center),
                      tuple(float(c) for c in scaler.scale), int(record.sizes["time"]),
-                     n_windows, L, S, period, cw, bs,
-                     None if min_vf is None else float(min_vf))
+                     n_windows, L, S, period, cw, bs, model_max_missing_fraction(lm.meta))
+
+
+def model_max_missing_fraction(meta: dict) -> float | None:
+    """The ``max_missing_fraction`` of the window set a model was trained on (from
+    ``model.json``: the window config, else ``1 - min_valid_fraction`` of older artifacts);
+    None when the model records neither (every window is then scored)."""
+    w = meta.get("windows") or {}
+    mmf = (w.get("config") or {}).get("max_missing_fraction")
+    if mmf is None and w.get("min_valid_fraction") is not None:
+        mmf = 1.0 - float(w["min_valid_fraction"])
+    return None if mmf is None else float(mmf)
 
 
 def segment_arrays(record: xr.Dataset, components: Iterable[str], a: int,
@@ -174,7 +170,9 @@ def segment_arrays(record: xr.Dataset, components: Iterable[str], a: int,
     for j, c in enumerate(comps):
         v = np.asarray(record[c].isel(time=slice(a, b)).values, np.float64)
         vals[:, j] = v
-        ok[:, j] = _flag_ok(record, c, a, b, v)
+        flag = f"{c}_flag"
+        ok[:, j] = sample_valid(v, np.asarray(record[flag].isel(time=slice(a, b)).values)
+                                if flag in record else None)
     return vals, ok
 
 
@@ -200,19 +198,17 @@ def score_segment(model: torch.nn.Module, vals: np.ndarray, ok: np.ndarray, plan
     Returns
     -------
     dict
-        ``rmse``, ``mae``, ``valid_fraction`` ``(n_windows,)`` and ``err`` ``(n_windows, C)``,
-        float64 (before the minimum valid fraction is applied); ``r_sum``, ``r_cnt`` with
-        ``residuals``.
+        ``rmse``, ``mae`` ``(n_windows,)`` and ``err`` ``(n_windows, C)``, float64, and
+        ``n_valid`` ``(n_windows, C)``, the valid samples per window and component (before
+        the validity rule is applied); ``r_sum``, ``r_cnt`` with ``residuals``.
     """
     L, S, C, bs = plan.length, plan.stride, len(plan.components), plan.batch_size
-    center = np.asarray(plan.center, np.float64)
-    scale = np.asarray(plan.scale, np.float64)
-    seg = np.where(ok, (vals - center) / scale, 0.0).astype(np.float32)
+    seg = scale_samples(vals, ok, plan.scaler())
     rmse = np.empty(n_windows, np.float64)
     mae = np.empty(n_windows, np.float64)
     err = np.empty((n_windows, C), np.float64)
-    vfrac = np.empty(n_windows, np.float64)
-    out = {"rmse": rmse, "mae": mae, "err": err, "valid_fraction": vfrac}
+    n_valid = np.empty((n_windows, C), np.int64)
+    out = {"rmse": rmse, "mae": mae, "err": err, "n_valid": n_valid}
     if residuals:
         r_sum = np.zeros(seg.shape, np.float32)
         r_cnt = np.zeros(seg.shape, np.uint16)
@@ -236,14 +232,13 @@ def score_segment(model: torch.nn.Module, vals: np.ndarray, ok: np.ndarray, plan
                 x, v = x.to(dev), v.to(dev)
             x_hat = model(x, v)
             e, e_comp = window_errors(x, x_hat, v)
-            vf = v.sum(dim=(1, 2)).double() / (L * C)
             cnt = v.sum(dim=(1, 2))
             diff = x_hat - x
             ab = (diff.abs() * v).sum(dim=(1, 2)) / cnt.clamp(min=1)
             rmse[i0:i1] = torch.sqrt(e).double().cpu().numpy()
             mae[i0:i1] = torch.where(cnt > 0, ab, torch.nan).double().cpu().numpy()
             err[i0:i1] = torch.sqrt(e_comp).double().cpu().numpy()
-            vfrac[i0:i1] = vf.cpu().numpy()
+            n_valid[i0:i1] = v.sum(dim=1).cpu().numpy()
             if residuals:
                 res = (-diff * v).cpu().numpy()
                 vv = v.cpu().numpy()
@@ -269,7 +264,7 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
     rmse = np.full(n_windows, np.nan, np.float64)
     mae = np.full(n_windows, np.nan, np.float64)
     err = np.full((n_windows, C), np.nan, np.float64)
-    vfrac = np.zeros(n_windows, np.float64)
+    n_valid = np.zeros((n_windows, C), np.int64)
     if residuals:
         r_sum = np.zeros((n, C), np.float32)
         r_cnt = np.zeros((n, C), np.uint16)
@@ -280,13 +275,16 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
                               found=str(len(parts)))
     for (w0, w1, a, b), p in zip(chunks, parts, strict=True):
         rmse[w0:w1], mae[w0:w1] = p["rmse"], p["mae"]
-        err[w0:w1], vfrac[w0:w1] = p["err"], p["valid_fraction"]
+        err[w0:w1], n_valid[w0:w1] = p["err"], p["n_valid"]
         if residuals:
             # chunk by chunk, in order: the serial and the dask paths add in the same order
             r_sum[a:b] += p["r_sum"]
             r_cnt[a:b] += p["r_cnt"]
-    if plan.min_valid_fraction is not None:
-        low = vfrac < plan.min_valid_fraction
+    vfrac = valid_fraction(n_valid, L)
+    # THE validity rule of the training windows: a window the model could not have been
+    # trained on (a component missing more than max_missing_fraction) is not scored
+    low = ~window_is_valid(n_valid, L, plan.max_missing_fraction)
+    if low.any():
         rmse[low] = np.nan
         mae[low] = np.nan
         err[low] = np.nan
@@ -341,7 +339,9 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
                   "training_config_hash": config_hash(lm.meta.get("training")),
                   "geoanom_version": lm.meta.get("geoanom_version")},
         "windows": {k: w[k] for k in ("window_length_s", "stride_s", "sampling_period_s",
-                                      "components", "min_valid_fraction") if k in w},
+                                      "components", "min_valid_fraction") if k in w}
+        | {"max_missing_fraction": plan.max_missing_fraction,
+           "validity_rule": "geoanom.windows.window_is_valid"},
         "options": options,
         "record": {"components_sha256": record_sha256, "n_samples": n,
                    "history": str(record.attrs.get("history", ""))},

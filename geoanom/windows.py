@@ -319,6 +319,123 @@ def label_counts(ws: xr.Dataset) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
+# the window grid, the validity rule and the scaling (used by training and by scoring)
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """Where the windows of a record lie, in samples.
+
+    Window ``i`` covers samples ``[i * stride, i * stride + length)``: windows start at the
+    record's first sample and every ``stride`` samples after it, and must fit entirely in the
+    record. ``period_s`` is the sampling period in seconds.
+    """
+
+    n_windows: int
+    length: int
+    stride: int
+    period_s: float
+
+    def first_samples(self) -> np.ndarray:
+        """Index of the first sample of every window (int64, ``(n_windows,)``)."""
+        return np.arange(self.n_windows, dtype=np.int64) * self.stride
+
+
+def window_grid(n_samples: int, period_s: float, length_s: float,
+                stride_s: float) -> WindowGrid:
+    """THE window grid of a record of ``n_samples`` samples every ``period_s`` seconds.
+
+    Parameters
+    ----------
+    n_samples
+        Samples in the record.
+    period_s
+        Sampling period, seconds.
+    length_s, stride_s
+        Window length and stride, seconds; positive whole multiples of ``period_s``.
+
+    Returns
+    -------
+    WindowGrid
+        Window count, length and stride in samples.
+
+    Raises
+    ------
+    ValidationError
+        ``period_s`` is not a positive finite number.
+    ConfigError
+        The length or stride is not a positive whole number of samples.
+    """
+    period = float(period_s)
+    if not np.isfinite(period) or period <= 0:
+        raise ValidationError("record has no usable sampling_period_s", found=str(period_s))
+    sizes = []
+    for what, secs in (("length", float(length_s)), ("stride", float(stride_s))):
+        n = secs / period
+        if not np.isfinite(n) or abs(n - round(n)) > 1e-9 or round(n) < 1:
+            raise ConfigError(f"window {what} must be a positive multiple of the sampling "
+                              "period", expected=f"a multiple of {period:g} s",
+                              found=f"{secs:g} s")
+        sizes.append(int(round(n)))
+    L, S = sizes
+    n = int(n_samples)
+    return WindowGrid(0 if n < L else (n - L) // S + 1, L, S, period)
+
+
+def sample_valid(values: np.ndarray, flags: np.ndarray | None = None) -> np.ndarray:
+    """THE per-sample validity rule: the value is finite and (when flags are given) its flag
+    is :data:`~geoanom.record.FLAG_VALID`. Same shape as ``values``."""
+    ok = np.isfinite(np.asarray(values, dtype=np.float64))
+    if flags is not None:
+        ok &= np.asarray(flags) == FLAG_VALID
+    return ok
+
+
+def window_is_valid(n_valid: np.ndarray, length: int,
+                    max_missing_fraction: float | None) -> np.ndarray:
+    """THE window validity rule: a window is usable only if *every* component has at most
+    ``max_missing_fraction`` of its ``length`` samples missing.
+
+    Training keeps only such windows (:func:`make_windows`) and scoring scores only such
+    windows (:mod:`geoanom.score`), so no window the model refused is scored or tested.
+
+    Parameters
+    ----------
+    n_valid
+        Valid samples per window and component, ``(n_windows, n_components)``.
+    length
+        Samples per window.
+    max_missing_fraction
+        Largest share of missing samples a component may have (``None``: every window is
+        usable).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(n_windows,)``.
+    """
+    n_valid = np.asarray(n_valid)
+    if max_missing_fraction is None:
+        return np.ones(n_valid.shape[0], bool)
+    miss = 1.0 - n_valid / float(length)
+    return np.all(miss <= float(max_missing_fraction) + 1e-12, axis=1)
+
+
+def valid_fraction(n_valid: np.ndarray, length: int) -> np.ndarray:
+    """Share of valid samples over all steps and components of each window (float64)."""
+    n_valid = np.asarray(n_valid)
+    if n_valid.shape[0] == 0:
+        return np.zeros(0, np.float64)
+    return n_valid.sum(axis=1) / float(length * n_valid.shape[1])
+
+
+def scale_samples(values: np.ndarray, valid: np.ndarray, scaler: RobustScaler) -> np.ndarray:
+    """THE scaling of samples for the model: ``scaler.transform`` in float64, 0.0 where
+    invalid, returned as float32 (what the network sees, in training and in scoring)."""
+    return np.where(valid, scaler.transform(values), 0.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
 # windows
 
 
@@ -351,8 +468,6 @@ def make_windows(
     """
     validate_record(record)
     period = float(record.attrs["sampling_period_s"])
-    if not np.isfinite(period) or period <= 0:
-        raise ValidationError("record has no usable sampling_period_s", found=str(period))
     comps = component_names(record) if components is None else [str(c) for c in components]
     if not comps:
         raise ValidationError("no components to window", expected="at least one component")
@@ -360,32 +475,22 @@ def make_windows(
     if absent:
         raise ValidationError("record lacks components", expected=", ".join(comps),
                               found="components " + ", ".join(component_names(record)))
-    n_len = length_s / period
-    n_str = stride_s / period
-    if abs(n_len - round(n_len)) > 1e-9 or round(n_len) < 1:
-        raise ConfigError("window length must be a positive multiple of the sampling period",
-                          expected=f"a multiple of {period:g} s", found=f"{length_s:g} s")
-    if abs(n_str - round(n_str)) > 1e-9 or round(n_str) < 1:
-        raise ConfigError("window stride must be a positive multiple of the sampling period",
-                          expected=f"a multiple of {period:g} s", found=f"{stride_s:g} s")
     if not (0.0 <= max_missing_fraction < 1.0):
         raise ConfigError("max_missing_fraction", expected="0 <= value < 1",
                           found=str(max_missing_fraction))
-    L, S = int(round(n_len)), int(round(n_str))
     t = record["time"].values.astype("datetime64[ns]").astype(np.int64)
-    n = t.size
-    n_all = 0 if n < L else (n - L) // S + 1
-    first = np.arange(n_all, dtype=np.int64) * S
+    grid = window_grid(t.size, period, length_s, stride_s)
+    L, S, n_all = grid.length, grid.stride, grid.n_windows
+    first = grid.first_samples()
 
-    # validity per sample and component; missing counts per window from cumulative sums,
+    # validity per sample and component; valid counts per window from cumulative sums,
     # so the boolean mask is never windowed before we know which windows survive
-    valid = np.stack([(record[f"{c}_flag"].values == FLAG_VALID) & np.isfinite(record[c].values)
+    valid = np.stack([sample_valid(record[c].values, record[f"{c}_flag"].values)
                       for c in comps], axis=-1)
     cs = np.concatenate([np.zeros((1, len(comps)), np.int64),
                          np.cumsum(valid, axis=0, dtype=np.int64)])
     n_valid = cs[first + L] - cs[first] if n_all else np.zeros((0, len(comps)), np.int64)
-    miss_frac = 1.0 - n_valid / L
-    keep = np.all(miss_frac <= max_missing_fraction + 1e-12, axis=1)
+    keep = window_is_valid(n_valid, L, max_missing_fraction)
     first = first[keep]
     n_valid = n_valid[keep]
     W = first.size
@@ -404,7 +509,7 @@ def make_windows(
     period_ns = _s_ns(period)
     start = t[first]
     end = t[first + L - 1] + period_ns
-    vf = n_valid.sum(axis=1) / float(L * len(comps)) if W else np.zeros(0)
+    vf = valid_fraction(n_valid, L)
 
     ws = xr.Dataset(
         {
@@ -636,8 +741,7 @@ def apply_scaler(ws: xr.Dataset, scaler: RobustScaler) -> xr.Dataset:
     block = 4096
     raw = ws["data"].values
     for i in range(0, raw.shape[0], block):
-        zi = scaler.transform(raw[i:i + block])
-        z[i:i + block] = np.where(valid[i:i + block], zi, 0.0)
+        z[i:i + block] = scale_samples(raw[i:i + block], valid[i:i + block], scaler)
     out = ws.copy()
     out.attrs = dict(ws.attrs)
     out["data"] = (("window", "step", "component"), z,

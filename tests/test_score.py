@@ -65,21 +65,31 @@ def _direct(model_dir, rec, sc):
     return np.sqrt(e.numpy()), np.sqrt(ec.numpy()), xs, vs, x_hat.numpy()
 
 
+def _usable(vs, max_missing_fraction):
+    """Windows whose every component misses at most ``max_missing_fraction``, computed here
+    by hand (the rule of geoanom.windows.window_is_valid)."""
+    return np.all(1.0 - vs.mean(axis=1) <= max_missing_fraction + 1e-12, axis=1)
+
+
 def test_chunked_scores_equal_a_direct_forward_pass(tmp_path):
     rec = _record()
     mdir, sc = _artifact(tmp_path, rec)
     rmse, ec, _, vs, _ = _direct(mdir, rec, sc)
     ds = score_record(mdir, rec, chunk_windows=7, device="cpu")
     assert ds.sizes["window"] == (1000 - L) // S + 1 == len(rmse)
-    np.testing.assert_allclose(ds["rmse"].values, rmse, rtol=1e-5)
-    np.testing.assert_allclose(ds["err_Z"].values, ec[:, 2], rtol=1e-5)
+    ok = _usable(vs, 0.5)
+    assert (~ok).sum() >= 1  # windows inside the Z gap are not scored
+    np.testing.assert_allclose(ds["rmse"].values[ok], rmse[ok], rtol=1e-5)
+    np.testing.assert_allclose(ds["err_Z"].values[ok], ec[ok, 2], rtol=1e-5)
+    assert np.all(np.isnan(ds["rmse"].values[~ok]))
     np.testing.assert_allclose(ds["valid_fraction"].values, vs.mean(axis=(1, 2)), rtol=1e-12)
-    assert np.array_equal(ds["score"].values, ds["rmse"].values)
+    assert np.array_equal(ds["score"].values, ds["rmse"].values, equal_nan=True)
     assert ds["start"].values[3] == np.datetime64("2020-01-01T00:30", "ns")
     assert ds["end"].values[3] - ds["start"].values[3] == np.timedelta64(L * 60, "s")
     # the chunk size changes nothing
     other = score_record(mdir, rec, chunk_windows=1000, device="cpu")
-    np.testing.assert_allclose(other["rmse"].values, ds["rmse"].values, rtol=1e-5)
+    np.testing.assert_allclose(other["rmse"].values, ds["rmse"].values, rtol=1e-5,
+                               equal_nan=True)
     assert ds.attrs["iaga_code"] == "TST" and ds.attrs["window_length_s"] == L * PERIOD_S
     prov = json.loads(ds.attrs["geoanom_provenance"])
     assert prov["config"]["model"]["weights_sha256"] == load_model(mdir).weights_sha256
@@ -112,11 +122,43 @@ def test_invalid_samples_do_not_change_scores_and_sparse_windows_are_not_scored(
     rec2["Z_flag"].values[200:230] = 1
     ds2 = score_record(mdir, rec2)
     np.testing.assert_array_equal(ds["rmse"].values, ds2["rmse"].values)
-    # windows overlapping the 30-min Z gap by more than 20 % of their samples: NaN
+    # windows whose Z misses more than 20 % of its samples (the 30-min gap): NaN, even
+    # where the share valid over all components is above 0.8
+    _, _, _, vs, _ = _direct(mdir, rec, RobustScaler.from_dict(load_model(mdir).meta["scaler"]))
+    ok = _usable(vs, 0.2)
     vf = ds["valid_fraction"].values
-    assert np.all(np.isnan(ds["rmse"].values[vf < 0.8]))
-    assert np.all(np.isfinite(ds["rmse"].values[vf >= 0.8]))
-    assert (vf < 0.8).sum() >= 1
+    assert np.all(np.isnan(ds["rmse"].values[~ok]))
+    assert np.all(np.isfinite(ds["rmse"].values[ok]))
+    assert (~ok & (vf >= 0.8)).sum() >= 1
+
+
+def test_scoring_keeps_exactly_the_windows_training_keeps(tmp_path):
+    """Issue 15, defect 3: training keeps a window only if every component misses at most
+    max_missing_fraction; scoring used the overall valid share, so windows training refused
+    (Z missing 4 of 30 samples: 13 %, overall 96 % valid) were scored and tested."""
+    from geoanom.windows import make_windows
+
+    rec = _record(gap=(205, 209))
+    ws = make_windows(rec, length_s=L * PERIOD_S, stride_s=S * PERIOD_S,
+                      max_missing_fraction=0.1)
+    torch.manual_seed(0)
+    m = BiLSTMAutoencoder(3, hidden_size=6, latent_size=3, output_bound=5.0)
+    sc = RobustScaler.fit(np.stack([rec[c].values for c in "XYZ"], axis=1)[:500],
+                          components=["X", "Y", "Z"])
+    # what geoanom.nn.train writes into model.json for this window set
+    meta = {"scaler": sc.to_dict(), "training": {"seed": 0},
+            "windows": {"components": ["X", "Y", "Z"], "sampling_period_s": PERIOD_S,
+                        "window_length_s": L * PERIOD_S, "stride_s": S * PERIOD_S,
+                        "n_steps": L, "min_valid_fraction": 0.9,
+                        "config": json.loads(ws.attrs["config"])}}
+    ds = score_record(save_model(tmp_path / "model", m, meta), rec)
+    scored = ds["start"].values[np.isfinite(ds["rmse"].values)]
+    refused = np.setdiff1d(ds["start"].values, ws["start"].values)
+    assert refused.size >= 1 and np.all(ds["valid_fraction"].values[
+        np.isin(ds["start"].values, refused)] > 0.9)
+    np.testing.assert_array_equal(scored, ws["start"].values)
+    assert json.loads(ds.attrs["geoanom_provenance"])["config"]["windows"][
+        "max_missing_fraction"] == pytest.approx(0.1)
 
 
 def test_residuals_are_the_mean_over_covering_windows(tmp_path):
