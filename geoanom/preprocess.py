@@ -1121,67 +1121,71 @@ class FittedPreprocess:
                    source=dict(d.get("source") or {}))
 
 
-def activity_series(activity, index: str | None = None) -> tuple[str, pd.Series]:
-    """An activity index as ``(name, Series)`` indexed by UTC interval start.
+def activity_index(activity, index: str | None = None) -> tuple[str, xr.Dataset]:
+    """An activity index as ``(variable name, index Dataset)`` for
+    :func:`geoanom.io.indices.align_index`.
 
     Parameters
     ----------
     activity
-        A DataFrame with a ``time`` column and numeric columns (e.g. ``kp``, ``dst_nT``), an
-        :class:`xarray.Dataset` with dim ``time`` (:func:`geoanom.io.indices.read_index`), or
-        a Series indexed by time.
+        An index from :func:`geoanom.io.indices.read_index`, or a DataFrame with a ``time``
+        column (interval starts, UTC) and numeric columns (e.g. ``kp``, ``dst_nT``; the
+        cadence is the median time step).
     index
-        Column/variable to use (case-insensitive); default the first numeric one.
+        Variable/column to use (case-insensitive); default the index's primary variable,
+        else the first numeric column.
     """
-    if isinstance(activity, pd.Series):
-        s = activity
-        name = str(s.name or "activity")
-    else:
-        if isinstance(activity, xr.Dataset):
-            df = activity.to_dataframe().reset_index()
-        elif isinstance(activity, pd.DataFrame):
-            df = activity
-        else:
-            raise ValidationError("activity must be a DataFrame, Dataset or Series",
-                                  found=type(activity).__name__)
-        cols = {str(c).lower(): c for c in df.columns}
+    if isinstance(activity, pd.DataFrame):
+        cols = {str(c).lower(): c for c in activity.columns}
         tcol = cols.get("time")
         if tcol is None:
             raise ValidationError("activity has no time column", expected="time",
-                                  found=", ".join(map(str, df.columns)))
-        num = [c for c in df.columns if c != tcol and pd.api.types.is_numeric_dtype(df[c])]
-        if index is not None:
-            hit = cols.get(index.lower())
-            if hit is None or hit not in num:
-                raise ValidationError("activity lacks the index named in [preprocess.regression]",
-                                      expected=index, found=", ".join(map(str, num)))
-            col = hit
-        elif num:
-            col = num[0]
-        else:
-            raise ValidationError("activity has no numeric column", expected="e.g. kp or dst",
-                                  found=", ".join(map(str, df.columns)))
-        t = pd.to_datetime(df[tcol], utc=True).dt.tz_localize(None)
-        s = pd.Series(df[col].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(t))
-        name = str(col)
-    s = s.sort_index()
-    return name, s
+                                  found=", ".join(map(str, activity.columns)))
+        t = pd.to_datetime(activity[tcol], utc=True).dt.tz_localize(None).to_numpy(
+            "datetime64[ns]")
+        order = np.argsort(t, kind="stable")
+        num = [c for c in activity.columns
+               if c != tcol and pd.api.types.is_numeric_dtype(activity[c])]
+        ds = xr.Dataset({str(c): ("time", activity[c].to_numpy(np.float64)[order])
+                         for c in num}, coords={"time": t[order]})
+        step = np.diff(t[order].astype(np.int64))
+        ds.attrs["cadence_s"] = float(np.median(step)) / 1e9 if step.size else 86_400.0
+        ds.attrs["primary_variable"] = str(num[0]) if num else ""
+        activity = ds
+    if not isinstance(activity, xr.Dataset):
+        raise ValidationError("activity must be an index Dataset or a DataFrame",
+                              found=type(activity).__name__)
+    names = {str(v).lower(): str(v) for v in activity.data_vars}
+    if index is not None:
+        var = names.get(index.lower())
+        if var is None:
+            raise ValidationError("activity lacks the index named in [preprocess.regression]",
+                                  expected=index, found=", ".join(names.values()))
+    else:
+        var = str(activity.attrs.get("primary_variable") or "") or next(iter(names.values()),
+                                                                        "")
+        if var not in activity.data_vars:
+            raise ValidationError("activity has no numeric variable", expected="e.g. Kp or Dst",
+                                  found=", ".join(names.values()))
+    return var, activity
 
 
-def align_activity(series: pd.Series, time) -> np.ndarray:
-    """Value of an activity index at each of ``time``: the latest value stamped at or before
-    the sample (an index value covers ``[stamp, next stamp)``); NaN before the first stamp
-    and more than one index interval after the last."""
-    tt = np.asarray(time).astype("datetime64[ns]").astype(np.int64)
-    ts = series.index.values.astype("datetime64[ns]").astype(np.int64)
-    v = series.to_numpy(dtype=np.float64)
-    if ts.size == 0:
-        return np.full(tt.size, np.nan)
-    pos = np.searchsorted(ts, tt, side="right") - 1
-    out = np.where(pos >= 0, v[np.clip(pos, 0, None)], np.nan)
-    step = int(np.median(np.diff(ts))) if ts.size > 1 else 0
-    out[tt >= ts[-1] + max(step, 1)] = np.nan
-    return out
+def align_activity(index: xr.Dataset, variable: str, record: xr.Dataset, *,
+                   by_end: bool = False) -> np.ndarray:
+    """The index at each sample of ``record``: the overlap-weighted mean over the interval
+    the sample covers, ``[t, t + period)`` (``by_end=True``: ``[t - period, t)``, a record
+    resampled with bins labelled by their end), by :func:`geoanom.io.indices.align_index`."""
+    from geoanom.io.indices import align_index
+
+    t = record["time"].values.astype("datetime64[ns]")
+    p = np.timedelta64(int(round(_period_s(record) * 1e9)), "ns")
+    start, end = (t - p, t) if by_end else (t, t + p)
+    return align_index(index, start, end, how="mean", variable=variable)
+
+
+def _by_end(cfg: PreprocessConfig) -> bool:
+    s = cfg.step("resample")
+    return s is not None and s.get("label", "right") == "right"
 
 
 def _stateless(record: xr.Dataset, cfg: PreprocessConfig) -> xr.Dataset:
@@ -1235,7 +1239,7 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
         sample at or after it. ``None`` raises :class:`~geoanom.errors.LeakageError` when a
         fitted step runs.
     activity
-        Activity index (see :func:`activity_series`); needed by ``regression.on = "activity"``.
+        Activity index (see :func:`activity_index`); needed by ``regression.on = "activity"``.
     reference
         Raw record of a remote reference station; needed by ``regression.on = "reference"``.
 
@@ -1259,8 +1263,8 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
     if reg is not None:
         if reg["on"] == "activity":
             _need("an activity index", activity)
-            name, s = activity_series(activity, reg.get("index"))
-            a = align_activity(s, r["time"].values)
+            name, idx = activity_index(activity, reg.get("index"))
+            a = align_activity(idx, name, r, by_end=_by_end(config))
             keep = _times_ns(r) < _to_ns(train_end)
             fit = {"index": name, "intercept": {}, "slope": {}, "n_train": {}}
             for c in component_names(r):
@@ -1292,8 +1296,8 @@ def _regress(r: xr.Dataset, fitted: FittedPreprocess, activity, reference) -> xr
     if reg["on"] == "activity":
         _need("an activity index", activity)
         fit = fitted.activity or {}
-        name, s = activity_series(activity, fit.get("index"))
-        a = align_activity(s, r["time"].values)
+        name, idx = activity_index(activity, fit.get("index"))
+        a = align_activity(idx, name, r, by_end=_by_end(fitted.config))
         values, flags = {}, {}
         for c in fit["slope"]:
             _components(r, [c])

@@ -18,7 +18,7 @@ from geoanom.nn.artifact import load_model, read_model_json
 from geoanom.preprocess import (
     FittedPreprocess,
     PreprocessConfig,
-    activity_series,
+    activity_index,
     apply_preprocess,
     fit_preprocess,
 )
@@ -136,16 +136,20 @@ def test_reference_regression_uses_the_training_period_only(world):
         fit_preprocess(rec, cfg, end)
 
 
-def test_activity_alignment_is_a_step_function():
-    s = pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(
-        ["2020-01-01 00:00", "2020-01-01 03:00", "2020-01-01 06:00"]))
-    name, s2 = activity_series(s)
+def test_activity_alignment_covers_each_sample_interval(world):
+    df = pd.DataFrame({"time": ["2020-01-01 00:00", "2020-01-01 03:00", "2020-01-01 06:00"],
+                       "Kp": [1.0, 2.0, 3.0]})
+    name, idx = activity_index(df, "kp")
+    assert name == "Kp" and idx.attrs["cadence_s"] == 10800.0
     from geoanom.preprocess import align_activity
 
-    t = pd.to_datetime(["2019-12-31 23:00", "2020-01-01 00:00", "2020-01-01 02:59",
-                        "2020-01-01 03:00", "2020-01-01 08:59", "2020-01-01 09:00"]).values
-    got = align_activity(s2, t)
-    np.testing.assert_array_equal(got, [np.nan, 1.0, 1.0, 2.0, 3.0, np.nan])
+    rec = read_record([str(world / "SYA.nc")]).isel(time=slice(0, 600))
+    got = align_activity(idx, name, rec)
+    np.testing.assert_array_equal(got[[0, 179, 180, 359, 360, 539, 540]],
+                                  [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, np.nan])
+    # labelled by the end of its interval, the sample at 03:00 covers 02:59-03:00
+    by_end = align_activity(idx, name, rec, by_end=True)
+    np.testing.assert_array_equal(by_end[[0, 180, 181]], [np.nan, 1.0, 2.0])
 
 
 def test_resample_and_night_steps_run_in_order(world):

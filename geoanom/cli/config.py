@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from geoanom.cli._table_options import map_option
+
 
 @click.group("config")
 def config() -> None:
@@ -34,8 +36,9 @@ def config() -> None:
               help="A detector TOML whose [preprocess] table is applied before fitting and "
                    "copied into the new detector.toml.")
 @click.option("--force", is_flag=True, help="Overwrite existing detector.toml/protocol.toml.")
+@map_option(station=True)
 def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
-            preprocess_from: str | None, force: bool) -> None:
+            preprocess_from: str | None, force: bool, table_map) -> None:
     """Write detector.toml and protocol.toml fitted to RECORD and CATALOG.
 
     Window length, stride, lead window, splits, embargo, declustering, bins and surrogate
@@ -52,8 +55,8 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
         if (out / name).exists() and not force:
             raise ConfigError("the output folder already holds a config; give --force to "
                               "replace it", path=out / name, expected="no existing file")
-    record = _open_record(records)
-    cat = _open_catalog(catalog)
+    record = _open_record(records, table_map)
+    cat = _open_catalog(catalog, table_map)
     pre = None
     if preprocess_from is not None:
         pre = read_detector_tables(preprocess_from)["preprocess"]

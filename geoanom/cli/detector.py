@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from geoanom.errors import ConfigError, GeoanomError, LeakageError
+from geoanom.cli._table_options import TableMaps, map_option
+from geoanom.errors import ConfigError, LeakageError
 
 CONFIG_SECTIONS = ("windows", "train", "preprocess")
 
@@ -58,34 +59,25 @@ def read_detector_config(path: str | Path | None) -> tuple[dict, dict]:
 
 
 def _read_activity(path: str | None):
-    """An activity index file: geoanom.io.indices when it knows the file, else a CSV with a
-    time column and numeric columns (e.g. activity.csv of geoanom synth)."""
+    """An activity index file (:func:`geoanom.io.indices.read_index`: Kp, ap, Dst, RC,
+    OMNI, or a table with a time column and named value columns)."""
     if path is None:
         return None
-    try:
-        from geoanom.io.indices import read_index
-    except ImportError:  # pragma: no cover - until geoanom.io.indices is installed
-        read_index = None
-    if read_index is not None:
-        try:
-            return read_index(path)
-        except GeoanomError:
-            pass
-    from geoanom.cli.significance import _load_activity
+    from geoanom.io.indices import read_index
 
-    return _load_activity(Path(path))
+    return read_index(path)
 
 
-def _open_record(records: tuple[str, ...] | list[str]):
-    from geoanom.io import read_record
+def _open_record(records, table_map: TableMaps | None = None):
+    from geoanom.cli._table_options import open_record
 
-    return read_record(list(records))
+    return open_record(list(records), table_map)
 
 
-def _open_catalog(path: str):
-    from geoanom.io.catalog import read_catalog
+def _open_catalog(path: str, table_map: TableMaps | None = None):
+    from geoanom.cli._table_options import open_catalog
 
-    return read_catalog(path)
+    return open_catalog(path, table_map)
 
 
 def _record_source(record) -> dict:
@@ -133,9 +125,11 @@ def _training_period_end(record, catalog, wcfg):
 @click.option("--seed", type=int, default=None, help="Override [train] seed.")
 @click.option("--no-resume", is_flag=True, help="Ignore a checkpoint in the model folder.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@map_option(station=True)
 def train(records: tuple[str, ...], catalog: str, config_path: str | None,
           activity_path: str | None, reference_paths: tuple[str, ...], output: str,
-          device: str | None, seed: int | None, no_resume: bool, no_progress: bool) -> None:
+          device: str | None, seed: int | None, no_resume: bool, no_progress: bool,
+          table_map: TableMaps) -> None:
     """Train the negative-learning BiLSTM detector on RECORD(s) labelled with CATALOG.
 
     The record's span and cadence are checked against the window settings first; settings
@@ -171,10 +165,11 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
         if cfg_file is not None and exc.path is None:
             exc.path = str(cfg_file)
         raise
-    raw = _open_record(records)
-    cat = _open_catalog(catalog)
+    raw = _open_record(records, table_map)
+    cat = _open_catalog(catalog, table_map)
     activity = _read_activity(activity_path)
-    reference = _open_record(reference_paths) if reference_paths else None
+    reference = _open_record(reference_paths, TableMaps(table_map.record)) \
+        if reference_paths else None
     fitted = FittedPreprocess(config=pcfg, source=_record_source(raw))
     record = raw
     if not pcfg.empty:
@@ -273,10 +268,11 @@ def _warn_other_record(meta: dict, record) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes of a local dask cluster (1 torch thread each).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@map_option(station=True)
 def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
           reference_paths: tuple[str, ...], output: str, residuals: bool,
           chunk_windows: int | None, device: str | None, scheduler: str | None,
-          workers: int, no_progress: bool) -> None:
+          workers: int, no_progress: bool, table_map: TableMaps) -> None:
     """Score RECORD(s) with a trained model; write per-window errors as netCDF."""
     import numpy as np
 
@@ -295,7 +291,7 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
         if not pre:
             return rec
         return apply_preprocess(rec, fitted, activity=_read_activity(activity_path),
-                                reference=_open_record(reference_paths)
+                                reference=_open_record(reference_paths, TableMaps(table_map.record))
                                 if reference_paths else None)
 
     if scheduler is not None:
@@ -303,7 +299,9 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
 
         lm = load_model(model_dir, device="cpu")
         # preprocessing needs the samples: a preprocessed record is scored from memory
-        record = prepared(_open_record(records) if pre else open_record_lazy(list(records)))
+        lazy = not pre and table_map.record is None
+        record = prepared(open_record_lazy(list(records)) if lazy
+                          else _open_record(records, table_map))
         client = get_client(scheduler, workers=workers)
         try:
             [ds] = score_records(lm, [record], client, chunk_windows=chunk_windows,
@@ -314,7 +312,7 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
                 client.cluster.close()
     else:
         lm = load_model(model_dir, device=resolve_device(device))
-        record = prepared(_open_record(records))
+        record = prepared(_open_record(records, table_map))
         ds = score_record(lm, record, chunk_windows=chunk_windows, residuals=residuals,
                           inputs=inputs, progress=False if no_progress else None)
     path = write_scores(ds, output)
