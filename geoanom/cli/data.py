@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from geoanom.cli._table_options import map_option
+from geoanom.errors import ConfigError
+
 if TYPE_CHECKING:  # numpy and xarray are imported where used: `--help` and completion stay fast
     import numpy as np
     import xarray as xr
@@ -169,41 +172,80 @@ def _read_checked(files: tuple[str, ...]) -> tuple[xr.Dataset, list[str]]:
 
 @click.command("info")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info(files: tuple[str, ...], as_json: bool) -> None:
-    """Describe a station record read from FILES (one file, or daily files of one station):
-    station, span, cadence, components with units, gap and fill counts, data type."""
-    rec, warns = _read_checked(files)
-    s = record_summary(rec)
-    s["files"] = list(files)
-    s["warnings"] = warns
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a list of them "
+              "for a long-format table of several stations).")
+@map_option(station=True)
+def info(files: tuple[str, ...], as_json: bool, table_map) -> None:
+    """Describe a station record read from FILES (one file, or daily files of one station;
+    with --map, a delimited table: every station of a long-format one): station, span,
+    cadence, components with units, gap and fill counts, data type."""
+    from geoanom.cli._table_options import read_records_checked
+
+    recs, warns = read_records_checked(files, table_map)
+    out = []
+    for rec in recs.values():
+        s = record_summary(rec)
+        s["files"] = list(files)
+        s["warnings"] = warns
+        out.append(s)
     for w in warns:
         click.echo(f"geoanom: warning: {w}", err=True)
     if as_json:
-        click.echo(json.dumps(s, indent=2, sort_keys=False))
+        click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2, sort_keys=False))
     else:
-        click.echo(_text_summary(s))
+        click.echo("\n".join(_text_summary(s) for s in out))
 
 
 @click.command("convert")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Output netCDF file (written atomically; left untouched on failure).")
-def convert(files: tuple[str, ...], output: str) -> None:
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str),
+              help="Output netCDF file (written atomically; left untouched on failure); a "
+                   "folder for a long-format table of several stations (one CODE.nc each); "
+                   "a catalog CSV for a catalog mapping.")
+@map_option(station=True)
+def convert(files: tuple[str, ...], output: str, table_map) -> None:
     """Convert FILES (IAGA-2002, ImagCDF or netCDF; several daily files join into one
-    record) to the canonical CF netCDF form."""
+    record; with --map, a delimited table) to the canonical CF netCDF form. A catalog read
+    through a catalog mapping is written as geoanom catalog CSV."""
+    from geoanom.cli._table_options import read_records_checked
     from geoanom.io.netcdf import write_netcdf
     from geoanom.record import append_history
 
-    rec, warns = _read_checked(files)
+    config = {"command": "convert", "files": [str(f) for f in files]}
+    if table_map.catalog is not None and table_map.record is None:
+        from geoanom.cli._table_options import open_catalog
+        from geoanom.io.catalog import write_catalog_csv
+
+        if len(files) != 1:
+            raise ConfigError("a mapped catalog is read from one file", expected="one file",
+                              found=f"{len(files)} files")
+        df = open_catalog(files[0], table_map)
+        config["mapping"] = table_map.catalog.to_dict()
+        write_catalog_csv(df, output, config=config, inputs=files)
+        click.echo(f"wrote {output} ({len(df)} events, "
+                   f"{_iso(df['time'].min().to_datetime64()) if len(df) else '-'} .. "
+                   f"{_iso(df['time'].max().to_datetime64()) if len(df) else '-'})")
+        return
+    recs, warns = read_records_checked(files, table_map)
     for w in warns:
         click.echo(f"geoanom: warning: {w}", err=True)
-    rec = append_history(rec, f"geoanom convert {' '.join(Path(f).name for f in files)} "
-                              f"-o {Path(output).name}")
-    write_netcdf(rec, output, config={"command": "convert", "files": [str(f) for f in files]},
-                 inputs=files)
-    click.echo(f"wrote {output} ({rec.sizes['time']} samples, "
-               f"{rec['time'].values[0]} .. {rec['time'].values[-1]})")
+    many = table_map.record is not None and table_map.record.station_column is not None \
+        and table_map.station is None
+    if table_map.record is not None:
+        config["mapping"] = table_map.record.to_dict()
+    for code, rec in recs.items():
+        out = str(Path(output) / f"{code}.nc") if many else output
+        if many and Path(output).exists() and not Path(output).is_dir():
+            raise ConfigError("a long-format table of several stations converts into a "
+                              "folder", path=output, expected="a folder (one CODE.nc per "
+                              "station) or --station CODE", found="an existing file")
+        rec = append_history(rec, f"geoanom convert {' '.join(Path(f).name for f in files)} "
+                                  f"-o {Path(out).name}")
+        write_netcdf(rec, out, config=config, inputs=files)
+        valid = sum(v["valid"] for v in record_summary(rec)["components"].values())
+        t = rec["time"].values
+        click.echo(f"wrote {out} ({rec.sizes['time']} samples, {valid} valid, "
+                   f"{_iso(t[0])} .. {_iso(t[-1])})")
 
 
 @click.group("stations")
