@@ -656,20 +656,17 @@ def run_demo(output: str | os.PathLike, config: DemoConfig | None = None, *,
 
 
 def _mainshock_flags(catalog: pd.DataFrame) -> np.ndarray:
-    from geoanom.stats.protocol import decluster_flags
+    from geoanom.labels import mainshock_flags
 
-    return np.asarray(decluster_flags(catalog, "gardner_knopoff", 4.5), bool)
+    return np.asarray(mainshock_flags(catalog, "gardner_knopoff", 4.5), bool)
 
 
 def _seen_by(catalog: pd.DataFrame, record: xr.Dataset, m_min: float = 4.5) -> np.ndarray:
     """Events of ``M >= m_min`` within the Dobrovolsky radius of the record's station."""
-    from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
+    from geoanom.labels import seen_by_station
 
-    d = great_circle_km(float(record.attrs["latitude_deg"]), float(record.attrs["longitude_deg"]),
-                        catalog["latitude_deg"].to_numpy(float),
-                        catalog["longitude_deg"].to_numpy(float))
-    m = catalog["magnitude"].to_numpy(float)
-    return (m >= m_min) & (d <= dobrovolsky_radius_km(m))
+    return seen_by_station(catalog, float(record.attrs["latitude_deg"]),
+                           float(record.attrs["longitude_deg"]), min_magnitude=m_min)
 
 
 def _dlep_figures(dl: dict, figdir: Path, rel) -> dict:

@@ -93,6 +93,55 @@ def test_cli_bad_inputs_exit_2(tmp_path):
     assert not out.exists()
 
 
+def _only_aftershock_in_test(cat: pd.DataFrame, test_start) -> pd.DataFrame:
+    """The catalog up to 70 days before the test period, plus an M6.5 mainshock 10 days
+    before it and an M5.5 aftershock (6 km away) 5 days into it: after declustering the only
+    seen event in the test period is an aftershock."""
+    from geoanom.catalog_frame import make_catalog
+
+    t_main = np.datetime64(test_start) - np.timedelta64(10, "D")
+    t_after = np.datetime64(test_start) + np.timedelta64(5, "D")
+    old = cat[cat["time"] < t_main - np.timedelta64(60, "D")]
+    lat0, lon0 = calibration.STATION
+    extra = make_catalog(np.array([t_main, t_after], "datetime64[ns]"),
+                         np.array([lat0 + 0.2, lat0 + 0.25]), np.array([lon0, lon0]),
+                         np.array([6.5, 5.5]), depth_km=np.array([10.0, 10.0]))
+    both = pd.concat([old.drop(columns=["mainshock"]), extra], ignore_index=True)
+    return make_catalog(both["time"].to_numpy(), both["latitude_deg"].to_numpy(),
+                        both["longitude_deg"].to_numpy(), both["magnitude"].to_numpy(),
+                        depth_km=both["depth_km"].to_numpy())
+
+
+def test_no_independent_test_event_is_not_assessable_exit_0(tmp_path):
+    """Issue 15 defect 1: no independent target event on a test bin (the catalog ends
+    before the test period; the only test event is an aftershock) used to crash with a
+    broadcast ValueError and exit 1."""
+    from geoanom.stats.protocol import Protocol, bin_scores
+
+    sc, cf, pf, ds = _files(tmp_path)
+    _, cat = calibration.null_world(np.random.default_rng(3))
+    b = bin_scores(ds, Protocol())
+    test_start = b.bin_start(int(np.floor(b.n * 0.7)))
+    ended = cat[cat["time"] < test_start - np.timedelta64(100, "D")]
+    after = _only_aftershock_in_test(cat, test_start)
+    for name, c, why in (("ended", ended, "catalog ends before the test period"),
+                         ("aftershock", after, "aftershocks or foreshocks after declustering")):
+        cfile = _comcat_csv(c, tmp_path / f"{name}.csv")
+        out = tmp_path / f"{name}.json"
+        r = CliRunner().invoke(main, ["test", "--scores", str(sc), "--catalog", str(cfile),
+                                      "--protocol", str(pf), "-o", str(out),
+                                      "--figures", str(tmp_path / f"fig_{name}")])
+        assert r.exit_code == 0, (name, r.output, r.exception)
+        d = json.loads(out.read_text())
+        assert set(d) == set(RESULT_KEYS)
+        assert d["primary"]["n_independent_events"] == 0
+        assert d["primary"]["significant"] is None
+        assert d["primary"]["verdict"].startswith("not assessable")
+        assert why in d["primary"]["verdict"] and why in d["guardrails"]["no_events_reason"]
+        assert "0 independent target events" in d["guardrails"]["scope"]
+        assert d["legacy"]["n_seismic"] >= 0 and "not assessable" in r.output
+
+
 def test_real_japan_catalog_declustered_around_memambetsu(catalogs_dir, tmp_path):
     """The real Japan catalog (USGS ComCat extract, EarthquakeNPP) against a null score at
     Memambetsu (MMB) for 2008-2011: Tohoku's aftershocks are declustered away."""
@@ -117,11 +166,12 @@ def test_real_japan_catalog_declustered_around_memambetsu(catalogs_dir, tmp_path
     # independent events: at most one event on 2011-03-11..2011-04-10
     assert d["guardrails"]["declustering"] == "gardner_knopoff"
     from geoanom.io.catalog import read_catalog
-    from geoanom.stats.protocol import Protocol, decluster_flags, seen_mask
+    from geoanom.labels import mainshock_flags, seen_by_station
 
     cat = read_catalog(catalogs_dir / "japan_usgs_1990_2019_EarthquakeNPP.csv")
-    seen = seen_mask(cat, 43.910, 144.189, Protocol(target_radius=500.0))
-    main_ = decluster_flags(cat, "gardner_knopoff", 5.0)
+    seen = seen_by_station(cat, 43.910, 144.189, radius=500.0, min_magnitude=5.0,
+                           max_depth_km=100.0)
+    main_ = mainshock_flags(cat, "gardner_knopoff", 5.0)
     t = cat["time"].to_numpy()
     w = (t >= np.datetime64("2011-03-11")) & (t < np.datetime64("2011-04-11"))
     assert (seen & w).sum() >= 20            # the Tohoku sequence within 500 km of MMB
