@@ -36,13 +36,14 @@ def catalog_csv(tmp_path_factory):
 def test_evaluate_prints_tables_and_writes_results(catalog_csv, tmp_path):
     out = tmp_path / "results.json"
     r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
-                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--region", "custom", "--box", "30,31,100,101",
                                   "--edges", "3.3,3.6,4.0,4.5", "--protocol", "both",
                                   "--methods", "dlep,dlep-att,2019f", "--seeds", "2",
                                   *FAST, "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert "Table III" in r.output and "Table IV" in r.output
-    assert "custom (kfold)" in r.output and "custom (chrono)" in r.output
+    assert "custom (kfold (leaky))" in r.output and "custom (chrono)" in r.output
+    assert "LEAKY" in r.output
     d = json.loads(out.read_text())
     assert d["type"] == "geoanom.DLEPResults"
     assert set(d["results"]) == {"kfold", "chrono"}
@@ -57,9 +58,10 @@ def test_evaluate_prints_tables_and_writes_results(catalog_csv, tmp_path):
 def test_json_output_and_tsne(catalog_csv, tmp_path):
     out, png = tmp_path / "r.json", tmp_path / "tsne.png"
     r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
-                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--region", "custom", "--box", "30,31,100,101",
                                   "--edges", "quantiles", "--methods", "dlep",
-                                  "--protocol", "chrono", *FAST, "--json", "--tsne", str(png),
+                                  "--protocol", "chrono", *FAST, "--seeds", "1", "--json",
+                                  "--tsne", str(png),
                                   "-o", str(out)])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
@@ -70,7 +72,9 @@ def test_json_output_and_tsne(catalog_csv, tmp_path):
 @pytest.mark.parametrize("args, needle", [
     (["--region", "atlantis"], "unknown DLEP region"),
     (["--region", "custom", "--edges", "3,4,5,6"], "--box"),
-    (["--region", "custom", "--box", "100,101,30", "--edges", "3,4,5,6"], "--box"),
+    (["--region", "custom", "--box", "30,31,100", "--edges", "3,4,5,6"], "--box"),
+    (["--region", "custom", "--box", "31,30,100,101", "--edges", "3,4,5,6"], "latitude"),
+    (["--region", "custom", "--lat", "30,31", "--edges", "3,4,5,6"], "--lon"),
     (["--region", "japan", "--methods", "dlep,magic"], "unknown method"),
     (["--region", "japan", "--methods", "geomag-only"], "--geomag-scores"),
 ])
@@ -110,9 +114,9 @@ def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
     scores = write_scores(ds, tmp_path / "scores.nc")
     out = tmp_path / "r.json"
     r = CliRunner().invoke(main, ["dlep", "evaluate", "--catalog", str(catalog_csv),
-                                  "--region", "custom", "--box", "100,101,30,31",
+                                  "--region", "custom", "--box", "30,31,100,101",
                                   "--edges", "3.3,3.6,4.0,4.5", "--methods", "dlep",
-                                  "--protocol", "chrono", *FAST,
+                                  "--protocol", "chrono", *FAST, "--seeds", "1",
                                   "--geomag-scores", str(scores), "-o", str(out)])
     assert r.exit_code == 0, r.output
     d = json.loads(out.read_text())

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from geoanom.catalog_frame import make_catalog
+from geoanom.cli._box import parse_box
 from geoanom.cli.dlep import region_from_options
 from geoanom.dlep.segment import (
     PATTERN_FEATURES,
@@ -20,7 +21,7 @@ from geoanom.dlep.segment import (
     quantile_edges,
     segment_catalog,
 )
-from geoanom.errors import ValidationError
+from geoanom.errors import ConfigError, ValidationError
 
 BOX = (100.0, 101.0, 30.0, 31.0)
 REGION = custom_region(BOX, (3.0, 4.0, 4.5, 5.0, 5.5))
@@ -116,19 +117,26 @@ def test_all_eight_presets_of_table_1():
 
 
 def test_custom_region_from_cli_options():
-    r4 = region_from_options("custom", "-117,-116,33,34", "3.5,4,4.5,5")
+    box = parse_box("33,34,-117,-116")  # LAT0,LAT1,LON0,LON1 as geoanom fetch
+    assert box == parse_box(None, "33,34", "-117,-116")
+    r4 = region_from_options("custom", box, "3.5,4,4.5,5")
     assert r4.box == (-117, -116, 33, 34)
     assert classify([1.0, 3.5, 4.2, 6.0], r4.edges).tolist() == [0, 1, 2, 4]
     assert r4.min_magnitude == -math.inf
-    r5 = region_from_options("custom", "-117,-116,33,34", "2,3,3.5,4,4.5")
+    assert region_from_options("custom", box, "3.5,4,4.5,5", 3.0).min_magnitude == 3.0
+    r5 = region_from_options("custom", box, "2,3,3.5,4,4.5")
     assert r5.min_magnitude == 2.0
-    rq = region_from_options("custom", "-117,-116,33,34", "quantiles")
-    assert rq.quantile_edges
+    rq = region_from_options("custom", box, "quantiles", 2.5)
+    assert rq.quantile_edges and rq.min_magnitude == 2.5
     assert region_from_options("japan", None, "quantiles").quantile_edges
-    for box, edges in (("1,2,3", "3,4,5,6"), ("a,b,c,d", "3,4,5,6"), (None, "3,4,5,6"),
-                       ("-117,-116,33,34", "3,4,5")):
+    assert region_from_options("japan", None, None, 4.0).min_magnitude == 4.0
+    for b, edges in (([1, 2, 3], "3,4,5,6"), (None, "3,4,5,6"), (box, "3,4,5")):
         with pytest.raises(ValidationError):
-            region_from_options("custom", box, edges)
+            region_from_options("custom", b, edges)
+    for args in (("1,2,3",), ("a,b,c,d",), ("34,33,-117,-116",), ("33,34,-116,-117",),
+                 ("33,34,-117,-116", "33,34", None), (None, "33,34", None)):
+        with pytest.raises(ConfigError):
+            parse_box(*args)
 
 
 def test_quantile_edges_use_training_magnitudes_only():

@@ -195,13 +195,14 @@ def fetch_catalog(start: str, end: str, min_magnitude: float | None,
                   output: Path, client) -> None:
     """Fetch an earthquake catalog from an FDSN event service (default USGS ComCat) and
     write it as geoanom catalog CSV."""
+    from geoanom.cli._box import parse_box
     from geoanom.io.catalog import write_catalog_csv
     from geoanom.io.web import fetch_catalog as fetch_events
 
     df = fetch_events(start, end, base_url=base_url, format=fmt, client=client,
                       min_magnitude=min_magnitude, max_magnitude=max_magnitude,
                       min_depth_km=min_depth_km, max_depth_km=max_depth_km,
-                      box=_floats(box, 4, "--box"), circle=_floats(circle, 3, "--circle"),
+                      box=parse_box(box), circle=_floats(circle, 3, "--circle"),
                       limit=limit, chunk_days=chunk_days,
                       progress=False if no_progress else None)
     config = {"command": "fetch catalog", "service": base_url, "format": fmt, "start": start,

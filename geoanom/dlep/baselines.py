@@ -27,11 +27,13 @@ from geoanom.dlep.segment import DAY_NS, Samples
 
 
 def _window_bounds(samples: Samples, days: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row ranges ``[lo, hi)`` of ``samples.events`` in ``[t_main - days, t_main)``."""
+    """Row ranges ``[lo, hi)`` of ``samples.events`` in ``[t_end - days, t_end)`` where
+    ``t_end`` is the sample's end of information (:attr:`Samples.info_end_time`: the main
+    shock in the DLEP design, just after the forecast time in the operational one)."""
     t = samples.events["time"].to_numpy("datetime64[ns]").astype(np.int64)
-    tm = samples.mainshock_time.astype("datetime64[ns]").astype(np.int64)
+    tm = samples.info_end_time.astype("datetime64[ns]").astype(np.int64)
     lo = np.searchsorted(t, tm - int(round(days * DAY_NS)), side="left")
-    hi = np.searchsorted(t, tm, side="left")  # strictly before the main shock
+    hi = np.searchsorted(t, tm, side="left")  # strictly before t_end
     return lo, hi
 
 

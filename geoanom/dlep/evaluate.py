@@ -44,9 +44,16 @@ from geoanom.dlep.segment import N_CLASSES, Samples
 from geoanom.errors import FormatError, LeakageError, ValidationError
 
 METHODS = ("dlep", "dlep-att", "dlep-dyn", "2016n", "2019f", "2018cnn")
+#: Trivial references every table carries: the training fold's commonest class, the class
+#: of the largest event of the pattern, and the training fold's class frequencies
+#: (climatology, a constant probabilistic forecast: its MAUC is 50 % by construction, its
+#: Brier score is the reference a forecast must beat).
+TRIVIAL_METHODS = ("majority", "pattern-max", "climatology")
 TABLE3_METHODS = ("2016n", "2018cnn", "2019f", "dlep")
 TABLE4_METHODS = ("dlep", "dlep-att", "dlep-dyn")
-METHOD_LABELS = {"dlep": "DLEP", "dlep-att": "DLEP(-Att)", "dlep-dyn": "DLEP(-Dyn)",
+METHOD_LABELS = {"majority": "majority", "pattern-max": "pattern max",
+                 "climatology": "climatology",
+                 "dlep": "DLEP", "dlep-att": "DLEP(-Att)", "dlep-dyn": "DLEP(-Dyn)",
                  "2016n": "2016N", "2019f": "2019F", "2018cnn": "2018CNN"}
 PROTOCOLS = ("kfold", "chrono")
 PAPER_INDIM = 600
@@ -170,7 +177,8 @@ def make_folds(samples: Samples, protocol: str, seed: int = 0,
         kf = KFold(n_splits=k, shuffle=True, random_state=seed)
         return [(tr, te) for tr, te in kf.split(np.arange(n))]
     if protocol == "chrono":
-        order = np.argsort(samples.mainshock_time, kind="stable")
+        known = samples.label_known_time
+        order = np.argsort(known, kind="stable")
         n_test = int(round(n * cfg.chrono_test_fraction))
         k = min(cfg.chrono_folds, n_test)
         if k < 1 or n - n_test < 2:
@@ -183,7 +191,7 @@ def make_folds(samples: Samples, protocol: str, seed: int = 0,
             t_pred = samples.pattern_end_time[te].min()
             earlier = order[:start]
             # a training label must be known before the block's first prediction time
-            tr = earlier[samples.mainshock_time[earlier] < t_pred]
+            tr = earlier[known[earlier] < t_pred]
             if tr.size < 2:
                 continue
             out.append((np.sort(tr), np.sort(te)))
@@ -192,12 +200,13 @@ def make_folds(samples: Samples, protocol: str, seed: int = 0,
 
 
 def check_chronological(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray) -> None:
-    """Raise LeakageError if a training main shock is not before every test prediction
-    time (``pattern_end_time``)."""
+    """Raise LeakageError if a training label (main shock, or the end of the operational
+    target window) is not known before every test prediction time (``pattern_end_time``)."""
     if len(train_idx) and len(test_idx):
-        if samples.mainshock_time[train_idx].max() >= samples.pattern_end_time[test_idx].min():
-            raise LeakageError("training main shock at or after a test prediction time",
-                               expected="train mainshock_time < test pattern_end_time")
+        if (samples.label_known_time[train_idx].max()
+                >= samples.pattern_end_time[test_idx].min()):
+            raise LeakageError("training label known at or after a test prediction time",
+                               expected="train label time < test pattern_end_time")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -262,7 +271,8 @@ def _mean_std(x: Sequence[float]) -> tuple[float, float]:
     a = np.asarray([v for v in x if v is not None and np.isfinite(v)], float)
     if a.size == 0:
         return float("nan"), float("nan")
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+    # one seed has no spread: NaN (printed "n/a"), never a misleading 0
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else float("nan")
 
 
 @dataclass
@@ -319,7 +329,8 @@ class MethodResult:
         """JSON-safe dict (``type`` = ``geoanom.DLEPMethodResult``)."""
         return _jsonable({
             "type": "geoanom.DLEPMethodResult", "method": self.method,
-            "protocol": self.protocol, "note": self.note, "seeds": self.seeds,
+            "protocol": self.protocol, "leaky": self.protocol == "kfold",
+            "note": self.note, "seeds": self.seeds,
             "n_samples": self.n_samples, "acc_mean": self.acc_mean, "acc_std": self.acc_std,
             "mauc_mean": self.mauc_mean, "mauc_std": self.mauc_std, "per_seed": self.per_seed})
 
@@ -353,10 +364,23 @@ class DLEPResults:
             "config": self.config,
             "results": {p: {m: r.to_dict() for m, r in rs.items()}
                         for p, rs in self.results.items()},
+            "records": self.records(),
             "notes": {"kfold": KFOLD_NOTE, "chrono": CHRONO_NOTE},
             "paper": {"table3": PAPER_TABLE3.get(self.region),
                       "table4": PAPER_TABLE4.get(self.region)},
             "provenance": self.provenance})
+
+    def records(self) -> list[dict]:
+        """One flat record per method, protocol and seed: ``method``, ``protocol``,
+        ``leaky``, ``seed``, ``acc``, ``mauc``, ``brier`` (fractions)."""
+        out = []
+        for p, rs in self.results.items():
+            for m, r in rs.items():
+                for d in r.per_seed:
+                    out.append({"method": m, "protocol": p, "leaky": p == "kfold",
+                                "seed": d["seed"], "acc": d["acc"], "mauc": d["mauc"],
+                                "brier": d.get("brier")})
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> DLEPResults:
@@ -443,6 +467,46 @@ def predict_net(model: torch.nn.Module, inputs: Mapping[str, np.ndarray], idx: n
     return proba, (np.concatenate(feats) if feats else None)
 
 
+def trivial_proba(samples: Samples, method: str, train_idx: np.ndarray,
+                  test_idx: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Probabilities (len(test_idx), 5) of a trivial reference (:data:`TRIVIAL_METHODS`),
+    from the training fold only.
+
+    ``majority``: one-hot on the commonest training class (ties: the lower class);
+    ``pattern-max``: one-hot on the class of the largest magnitude in the sample's own
+    pattern (class edges of the training fold); ``climatology``: the training class
+    frequencies for every test sample.
+    """
+    from geoanom.dlep.segment import classify
+
+    tr, te = np.asarray(train_idx), np.asarray(test_idx)
+    freq = np.bincount(np.asarray(y)[tr], minlength=N_CLASSES).astype(float)
+    p = np.zeros((te.size, N_CLASSES))
+    if method == "majority":
+        p[:, int(np.argmax(freq))] = 1.0
+    elif method == "climatology":
+        p[:] = freq / max(freq.sum(), 1.0)
+    elif method == "pattern-max":
+        pmax = np.nanmax(samples.pattern[te, :, 0], axis=1)
+        p[np.arange(te.size), classify(pmax, samples.edges_for(tr))] = 1.0
+    else:
+        raise ValidationError("unknown trivial method", expected=", ".join(TRIVIAL_METHODS),
+                              found=method)
+    return p
+
+
+def brier(y: np.ndarray, proba: np.ndarray) -> float:
+    """Multi-class Brier score: mean over samples of ``sum_k (p_k - [y = k])**2`` (0 best,
+    2 worst; lower is better)."""
+    y = np.asarray(y, int)
+    p = np.asarray(proba, float)
+    if y.size == 0:
+        return float("nan")
+    onehot = np.zeros_like(p)
+    onehot[np.arange(y.size), y] = 1.0
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
 def _full_proba(clf, x: np.ndarray) -> np.ndarray:
     """sklearn ``predict_proba`` spread over all 5 classes (absent classes get 0)."""
     p = np.zeros((x.shape[0], N_CLASSES))
@@ -488,6 +552,8 @@ def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: 
     cache = {} if cache is None else cache
     sub_seed = job_seed(seed, fold)
     train_counts = np.bincount(y[train_idx], minlength=N_CLASSES)
+    if method in TRIVIAL_METHODS:
+        return trivial_proba(samples, method, train_idx, test_idx, y), None
     if method in ("2016n", "2019f"):
         if method == "2016n":
             raw = samples.indicators
@@ -758,7 +824,7 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
     if len(samples) < 4:
         raise ValidationError("too few DLEP samples to evaluate", expected=">= 4",
                               found=str(len(samples)))
-    if method not in METHODS:
+    if method not in METHODS and method not in TRIVIAL_METHODS:
         _streams_of(method, extra_streams)  # validates the name early
     cache = {} if cache is None else cache
     fold_sets = {s: make_folds(samples, protocol, s, cfg) for s in seeds}
@@ -789,7 +855,7 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
             bar.close()
     per_seed, features = [], None
     for seed in seeds:
-        rows, ys, ps, accs, aucs = [], [], [], [], []
+        rows, ys, ps, accs, aucs, briers = [], [], [], [], [], []
         mine = [(j, o) for j, o in zip(jobs, outs, strict=True) if j[0] == seed]
         for (_, fold, tr, te, y), (proba, ff) in mine:
             yt = y[te]
@@ -797,8 +863,9 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
             auc = mauc(yt, proba)
             accs.append(acc)
             aucs.append(auc)
+            briers.append(brier(yt, proba))
             rows.append({"fold": fold, "n_train": int(len(tr)), "n_test": int(len(te)),
-                         "acc": acc, "mauc": auc,
+                         "acc": acc, "mauc": auc, "brier": briers[-1],
                          "classes_present": sorted(int(c) for c in np.unique(yt))})
             ys.append(yt)
             ps.append(proba)
@@ -809,6 +876,7 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
         per_seed.append({
             "seed": seed, "acc": float(np.mean(accs)),
             "mauc": float(np.mean(fin)) if fin else float("nan"),
+            "brier": float(np.mean(briers)),
             "acc_pooled": float(np.mean(p_all.argmax(1) == y_all)),
             "mauc_pooled": mauc(y_all, p_all),
             "confusion": confusion(y_all, p_all.argmax(1)).tolist(), "folds": rows})
@@ -845,24 +913,38 @@ def samples_summary(samples: Samples) -> dict:
 # --------------------------------------------------------------------------- tables
 
 
+def protocol_label(protocol: str) -> str:
+    """How a protocol is named in tables: the shuffled 10-fold one carries "(leaky)"."""
+    return "kfold (leaky)" if protocol == "kfold" else protocol
+
+
 def _cell(r: MethodResult | None, what: str) -> str:
     if r is None:
         return "-"
     m, s = (r.acc_mean, r.acc_std) if what == "acc" else (r.mauc_mean, r.mauc_std)
     if not np.isfinite(m):
         return "n/a"
-    return f"{100 * m:.2f}±{100 * s:.2f}"
+    spread = f"{100 * s:.2f}" if np.isfinite(s) else "n/a"
+    return f"{100 * m:.2f}±{spread}"
+
+
+def _columns(results: Mapping[str, MethodResult], first: Sequence[str]) -> list[str]:
+    cols = [m for m in first if m in results or m in TABLE3_METHODS]
+    cols += [m for m in results if m not in cols and m not in TABLE4_METHODS[1:]
+             and m not in TRIVIAL_METHODS]
+    cols += [m for m in TRIVIAL_METHODS if m in results]
+    return cols
 
 
 def format_table3(results: Mapping[str, MethodResult], region: str, protocol: str) -> str:
-    """Text table shaped like the paper's Table III (ACC and MAUC, percent, mean±std), with
-    the paper's row under ours when the region is one of its eight."""
-    cols = [m for m in TABLE3_METHODS]
-    extra = [m for m in results if m not in TABLE3_METHODS and m not in TABLE4_METHODS]
-    cols += extra
+    """Text table shaped like the paper's Table III (ACC and MAUC, percent, mean±std over
+    seeds, "n/a" spread for one seed), with the trivial references beside and the paper's
+    row under ours when the region is one of its eight."""
+    cols = _columns(results, TABLE3_METHODS)
     head = ["Region", *[f"ACC {METHOD_LABELS.get(m, m)}" for m in cols],
             *[f"MAUC {METHOD_LABELS.get(m, m)}" for m in cols]]
-    ours = [f"{region} ({protocol})", *[_cell(results.get(m), "acc") for m in cols],
+    ours = [f"{region} ({protocol_label(protocol)})",
+            *[_cell(results.get(m), "acc") for m in cols],
             *[_cell(results.get(m), "mauc") for m in cols]]
     rows = [head, ours]
     paper = PAPER_TABLE3.get(region)
@@ -877,11 +959,50 @@ def format_table4(results: Mapping[str, MethodResult], region: str, protocol: st
     """Text table shaped like the paper's Table IV (MAUC of DLEP and its ablations)."""
     cols = list(TABLE4_METHODS)
     rows = [["Region", *[f"MAUC {METHOD_LABELS[m]}" for m in cols]],
-            [f"{region} ({protocol})", *[_cell(results.get(m), "mauc") for m in cols]]]
+            [f"{region} ({protocol_label(protocol)})",
+             *[_cell(results.get(m), "mauc") for m in cols]]]
     paper = PAPER_TABLE4.get(region)
     if paper:
         rows.append([f"{region} (paper)", *[f"{paper[m]:.2f}" for m in cols]])
     return _render("Table IV: MAUC (%)", rows)
+
+
+def compare(a: MethodResult, b: MethodResult, what: str = "mauc") -> dict:
+    """Difference of two methods' per-seed means (``a - b``, fraction) and whether it is an
+    effect: only when it exceeds the larger of the two seed spreads (sample standard
+    deviations over seeds). With fewer than two seeds the spread is unknown and no effect
+    is claimed."""
+    va = np.asarray([v for v in (a.acc if what == "acc" else a.mauc) if v is not None], float)
+    vb = np.asarray([v for v in (b.acc if what == "acc" else b.mauc) if v is not None], float)
+    diff = float(np.nanmean(va) - np.nanmean(vb))
+    if min(va.size, vb.size) < 2:
+        return {"a": a.method, "b": b.method, "metric": what, "diff": diff, "spread": None,
+                "effect": False, "verdict": "one seed: spread unknown, no effect claimed"}
+    spread = float(max(np.nanstd(va, ddof=1), np.nanstd(vb, ddof=1)))
+    effect = abs(diff) > spread
+    return {"a": a.method, "b": b.method, "metric": what, "diff": diff, "spread": spread,
+            "effect": bool(effect),
+            "verdict": ("larger than the seed spread" if effect
+                        else "within the seed spread: not an effect")}
+
+
+def format_effects(results: Mapping[str, MethodResult], reference: str = "dlep",
+                   what: str = "mauc") -> str:
+    """One line per method: ``reference`` minus that method (points) against the seed
+    spread, with the verdict of :func:`compare`."""
+    if reference not in results:
+        return ""
+    ref = results[reference]
+    lines = [f"{METHOD_LABELS.get(reference, reference)} minus each method ({what.upper()}, "
+             f"points; an effect only beyond the seed spread):"]
+    for m, r in results.items():
+        if m == reference:
+            continue
+        c = compare(ref, r, what)
+        sp = "n/a" if c["spread"] is None else f"{100 * c['spread']:.2f}"
+        lines.append(f"  vs {METHOD_LABELS.get(m, m)}: {100 * c['diff']:+.2f} "
+                     f"(seed spread {sp}): {c['verdict']}")
+    return "\n".join(lines)
 
 
 def _render(title: str, rows: list[list[str]]) -> str:

@@ -212,7 +212,14 @@ class Samples:
     indicator_mask : (n, 9) bool
         True where the indicator is defined.
     config : dict
-        How the samples were made (n_events / n_days, w, anchor).
+        How the samples were made (n_events / n_days, w, anchor, design, leak).
+    info_end : (n,) datetime64[ns] or None
+        Exclusive end of the information a sample's features may use (baselines' fixed-day
+        and map windows end here). Default (None): the main-shock time.
+    label_time : (n,) datetime64[ns] or None
+        When the label becomes known (the chronological protocol trains only on labels known
+        before a test sample's prediction time). Default (None): the main-shock time. The
+        operational design sets it to the end of the target window.
     """
 
     region: Region
@@ -228,6 +235,18 @@ class Samples:
     indicators: np.ndarray = field(repr=False)
     indicator_mask: np.ndarray = field(repr=False)
     config: dict = field(default_factory=dict)
+    info_end: np.ndarray | None = field(default=None, repr=False)
+    label_time: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def info_end_time(self) -> np.ndarray:
+        """Exclusive end of usable information per sample (datetime64[ns])."""
+        return self.mainshock_time if self.info_end is None else self.info_end
+
+    @property
+    def label_known_time(self) -> np.ndarray:
+        """When each label becomes known (datetime64[ns])."""
+        return self.mainshock_time if self.label_time is None else self.label_time
 
     def __len__(self) -> int:
         return int(self.mainshock_index.size)
@@ -251,6 +270,13 @@ class Samples:
             return self.label
         return classify(self.magnitude, quantile_edges(self.magnitude[train_idx]))
 
+    def edges_for(self, train_idx: np.ndarray) -> np.ndarray:
+        """Class edges known from the training samples ``train_idx`` (the fixed edges of a
+        preset or custom region, else the training quintiles)."""
+        if not self.region.quantile_edges:
+            return np.asarray(self.region.edges, dtype=float)
+        return quantile_edges(self.magnitude[np.asarray(train_idx)])
+
     def class_counts(self) -> np.ndarray:
         """Samples per class (length 5)."""
         return np.bincount(self.label, minlength=N_CLASSES)
@@ -262,6 +288,9 @@ class Samples:
             "mainshock_index", "pattern_index", "mainshock_time", "pattern_start_time",
             "pattern_end_time", "magnitude", "label", "pattern", "indicators",
             "indicator_mask")}
+        for k in ("info_end", "label_time"):
+            if getattr(self, k) is not None:
+                arrays[k] = getattr(self, k)[idx]
         return replace(self, **arrays)
 
 
@@ -413,3 +442,198 @@ def event_features(events: pd.DataFrame, region: Region) -> np.ndarray:
         (events["longitude_deg"].to_numpy(float) - lo0) / (lo1 - lo0),
         (events["latitude_deg"].to_numpy(float) - la0) / (la1 - la0),
     ])
+
+
+# --------------------------------------------------------------------------- Table I check
+
+
+def table1_check(catalog: pd.DataFrame, region: Region, samples: Samples | None = None
+                 ) -> dict:
+    """The class counts the catalog can give for a preset region beside the paper's Table I.
+
+    Every main shock is a distinct catalog event, so the number of samples in class ``k``
+    can never exceed the number of catalog events (in the box, at or above the region's
+    minimum magnitude) whose magnitude falls in class ``k``. Where the paper's count exceeds
+    that ceiling no segmentation of this catalog can reproduce it, and a warning says so.
+
+    Parameters
+    ----------
+    catalog
+        The catalog (filtered here to the region).
+    region
+        A region with fixed class edges.
+    samples
+        Our samples (their class counts are reported beside), optional.
+
+    Returns
+    -------
+    dict
+        ``paper_instances``, ``paper_counts``, ``catalog_events_per_class`` (the ceiling),
+        ``our_counts``, ``our_instances``, ``catalog_span``, ``unreachable_classes`` (1-based
+        class numbers), ``warnings`` (text).
+    """
+    out: dict = {"region": region.name, "paper_instances": region.paper_instances,
+                 "paper_counts": (list(region.paper_label_counts)
+                                  if region.paper_label_counts else None),
+                 "edges": None if region.quantile_edges else list(region.edges),
+                 "warnings": [], "unreachable_classes": []}
+    if samples is not None:
+        out["our_counts"] = [int(c) for c in samples.class_counts()]
+        out["our_instances"] = len(samples)
+    if region.quantile_edges:
+        out["warnings"].append("quantile class edges: Table I counts are not comparable")
+        return out
+    ev = region_events(catalog, region)
+    cls = classify(ev["magnitude"].to_numpy(float), region.edges)
+    ceiling = np.bincount(cls, minlength=N_CLASSES)
+    out["catalog_events_per_class"] = [int(c) for c in ceiling]
+    t = ev["time"]
+    out["catalog_span"] = ([str(t.iloc[0])[:10], str(t.iloc[-1])[:10]] if len(ev) else None)
+    if region.paper_label_counts is None:
+        return out
+    for k, (paper, cap) in enumerate(zip(region.paper_label_counts, ceiling, strict=True)):
+        if paper > cap:
+            out["unreachable_classes"].append(k + 1)
+            hi = (f"{region.edges[k + 1]}" if k + 1 < N_CLASSES else "max")
+            out["warnings"].append(
+                f"class {k + 1} (M {region.edges[k]}..{hi}): the paper has {paper} samples, "
+                f"this catalog holds only {int(cap)} events of that class in the box "
+                f"({out['catalog_span'][0] if out['catalog_span'] else '?'} to "
+                f"{out['catalog_span'][1] if out['catalog_span'] else '?'}): no segmentation "
+                f"can reach the paper's count")
+    if region.paper_instances and len(ev) < region.paper_instances:
+        out["warnings"].append(f"the paper has {region.paper_instances} samples, the catalog "
+                               f"only {len(ev)} events in the box")
+    return out
+
+
+# --------------------------------------------------------------------------- leak diagnostic
+
+LEAK_MODES = ("indicators", "cnn", "both")
+
+
+def leak_mainshock(samples: Samples, mode: str) -> Samples:
+    """DIAGNOSTIC ONLY: the same samples with the main shock let into its own features.
+
+    The pattern becomes the ``w`` events *ending with* the main shock (its oldest event
+    drops out). ``mode``: ``"indicators"`` (the nine indicators, hence DLEP's EF and 2016N;
+    2019F's fixed-day period then includes the main shock), ``"cnn"`` (the pattern event
+    features, DLEP's IF; 2018CNN's map then includes the main shock) or ``"both"``. The
+    paper's text puts the main shock outside the pattern; this measures what the slip
+    would do to the scores. Never a method.
+    """
+    from geoanom.dlep.indicators import compute_indicators
+
+    if mode not in LEAK_MODES:
+        raise ValidationError("unknown leak mode", expected=", ".join(LEAK_MODES), found=mode)
+    ev = samples.events
+    t = ev["time"].to_numpy("datetime64[ns]")
+    td = _days(t)
+    m = ev["magnitude"].to_numpy(float)
+    leaky = np.column_stack([samples.pattern_index[:, 1:], samples.mainshock_index])
+    changes: dict = {"config": dict(samples.config, leak=mode)}
+    if mode in ("indicators", "both"):
+        ind, mask = compute_indicators(td[leaky], m[leaky],
+                                       char_delta=samples.config.get("char_delta", 0.5))
+        changes.update(indicators=ind, indicator_mask=mask)
+    if mode in ("cnn", "both"):
+        changes["pattern"] = event_features(ev, samples.region)[leaky]
+    # windows of the baselines end just after the main shock (it enters them)
+    changes["info_end"] = samples.mainshock_time + np.timedelta64(1, "ns")
+    return replace(samples, **changes)
+
+
+# --------------------------------------------------------------------------- operational
+
+
+def segment_operational(
+    catalog: pd.DataFrame,
+    region: Region,
+    *,
+    n_events: int | None = None,
+    n_days: float | None = None,
+    w: int = 10,
+    char_delta: float = 0.5,
+) -> Samples:
+    """Samples of an operational forecast: nothing after the forecast time enters a sample.
+
+    The catalog (region box, minimum magnitude) is walked in steps: a forecast time ``t_f``
+    is the time of the last event of a pattern of ``w`` consecutive events; the label is the
+    class of the largest event of the *next* ``n_events`` events after ``t_f`` (or of the
+    events in ``(t_f, t_f + n_days]``). The next forecast time is the last event of the
+    target window, so target windows never overlap. A days window with no event gives no
+    sample (and the walk moves to the next event).
+
+    The returned :class:`Samples` keep the meaning of every field: ``mainshock_*`` is the
+    largest target event, ``pattern_end_time`` is ``t_f``, ``info_end`` is just after
+    ``t_f`` (the baselines' windows end there) and ``label_time`` is the end of the target
+    window (the chronological protocol trains only on labels known before a test sample's
+    forecast time).
+    """
+    from geoanom.dlep.indicators import compute_indicators
+
+    if n_events is None and n_days is None:
+        n_events, n_days = region.n_events, (None if region.n_events else region.n_days)
+    if (n_events is None) == (n_days is None):
+        raise ValidationError("give exactly one of n_events and n_days",
+                              found=f"n_events={n_events}, n_days={n_days}")
+    if int(w) < 1:
+        raise ValidationError("pattern length w must be positive", found=str(w))
+    w = int(w)
+    ev = region_events(catalog, region)
+    t = ev["time"].to_numpy("datetime64[ns]")
+    ti = t.astype(np.int64)
+    m = ev["magnitude"].to_numpy(float)
+    n = m.size
+    last, main, lab_t = [], [], []
+    i = w - 1  # index of the last pattern event
+    while i < n - 1:
+        if n_events is not None:
+            j1 = i + int(n_events)
+            if j1 >= n:
+                break
+            lo, hi = i + 1, j1 + 1
+            known = ti[j1]
+        else:
+            t_stop = ti[i] + int(round(float(n_days) * DAY_NS))
+            if t_stop > ti[-1]:
+                break
+            lo = i + 1
+            hi = int(np.searchsorted(ti, t_stop, side="right"))
+            known = t_stop
+            if hi <= lo:  # empty target window
+                i += 1
+                continue
+        j = lo + int(np.argmax(m[lo:hi]))
+        last.append(i)
+        main.append(j)
+        lab_t.append(known)
+        i = hi - 1
+    last_a = np.asarray(last, np.int64)
+    js = np.asarray(main, np.int64)
+    pidx = (last_a[:, None] - w + 1 + np.arange(w)[None, :]) if last_a.size else \
+        np.zeros((0, w), np.int64)
+    feats = event_features(ev, region)
+    td = _days(t)
+    mags = m[js]
+    label = (classify(mags, quantile_edges(mags)) if region.quantile_edges and mags.size
+             else classify(mags, region.edges) if not region.quantile_edges
+             else mags.astype(np.int64))
+    ind, mask = compute_indicators(td[pidx] if pidx.size else np.zeros((0, w)),
+                                   m[pidx] if pidx.size else np.zeros((0, w)),
+                                   char_delta=char_delta)
+    cfg = {"design": "operational",
+           "n_events": None if n_events is None else int(n_events),
+           "n_days": None if n_days is None else float(n_days), "w": w, "anchor": "forecast",
+           "char_delta": char_delta, "region": region.to_dict(),
+           "catalog_source": catalog.attrs.get("source", "unknown")}
+    t_f = t[last_a] if last_a.size else t[:0]
+    return Samples(
+        region=region, events=ev, mainshock_index=js, pattern_index=pidx,
+        mainshock_time=t[js] if js.size else t[:0],
+        pattern_start_time=t[pidx[:, 0]] if pidx.size else t[:0],
+        pattern_end_time=t_f, magnitude=mags, label=label,
+        pattern=feats[pidx] if pidx.size else np.zeros((0, w, len(PATTERN_FEATURES))),
+        indicators=ind, indicator_mask=mask, config=cfg,
+        info_end=t_f + np.timedelta64(1, "ns"),
+        label_time=np.asarray(lab_t, np.int64).astype("datetime64[ns]"))
