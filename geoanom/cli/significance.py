@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from geoanom.errors import FormatError
+from geoanom.cli._table_options import map_option
+from geoanom.errors import FormatError, GeoanomError
 
 log = logging.getLogger(__name__)
 
@@ -27,31 +28,22 @@ def _load_scores(path: Path, variable: str):
     return ds
 
 
-def _load_activity(path: Path):
-    import pandas as pd
+def _load_activity(path: Path, variable: str | None = None, bin_days: float | None = None,
+                   skip_bad_rows: bool = False):
+    """The activity table for run_test from an index file (:func:`geoanom.io.indices.
+    read_index`: CelesTrak/GFZ Kp, daily Kp/Ap, Dst, RC, OMNI, geoanom's fetched files, or
+    any CSV with a time column and value columns), one variable of it, repeated on bins of
+    ``bin_days`` where the index is coarser."""
+    from geoanom.io.indices import activity_frame, read_index
 
+    idx = read_index(path, skip_bad_rows=skip_bad_rows)
+    if idx.attrs.get("skipped_lines"):
+        log.warning("%s: skipped unreadable rows on lines %s", path, idx.attrs["skipped_lines"])
     try:
-        df = pd.read_csv(path, comment="#")
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise FormatError("cannot read the activity table (expected CSV)", path=path,
-                          found=str(exc)) from exc
-    cols = [c.strip().lower() for c in df.columns]
-    df.columns = cols
-    tcol = next((c for c in ("time", "date", "datetime") if c in cols), None)
-    if tcol is None:
-        raise FormatError("activity table has no time column", path=path, line=1,
-                          expected="a header with time and a value column (e.g. kp or dst)",
-                          found=",".join(cols))
-    try:
-        df["time"] = pd.to_datetime(df.pop(tcol), utc=True).dt.tz_localize(None)
-    except (ValueError, TypeError) as exc:
-        raise FormatError("activity table has unreadable times", path=path,
-                          expected="ISO 8601 UTC times", found=str(exc)) from exc
-    num = [c for c in df.columns if c != "time" and pd.api.types.is_numeric_dtype(df[c])]
-    if not num:
-        raise FormatError("activity table has no numeric column", path=path, line=1,
-                          expected="time plus e.g. kp or dst", found=",".join(cols))
-    return df[["time", num[0]]]
+        return activity_frame(idx, variable, None if bin_days is None else bin_days * 86400.0)
+    except GeoanomError as exc:
+        raise FormatError(f"--activity-variable: {exc.message}", path=path,
+                          expected=exc.expected, found=exc.found) from None
 
 
 @click.command("test")
@@ -68,7 +60,16 @@ def _load_activity(path: Path):
                    "packaged defaults (geoanom docs protocol prints the protocol document).")
 @click.option("--activity", "activity_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Activity index CSV (time plus e.g. kp or dst) for baseline and guard-rail.")
+              help="Activity index file for the baseline and guard-rail: Kp/ap (CelesTrak "
+                   "3-hourly or daily, GFZ via geoanom fetch indices), Dst, RC, OMNI hourly, "
+                   "or a CSV with a time column and value columns (kind recognised from the "
+                   "header; see docs/methods/io.md).")
+@click.option("--activity-variable", default=None, metavar="NAME",
+              help="Which variable of the activity file (e.g. Kp, ap, Dst_nT, AE_nT; "
+                   "default: the file's main one: Kp, Ap, Dst_nT, RC_nT or the first).")
+@click.option("--activity-skip-bad-rows", is_flag=True,
+              help="Drop unreadable rows of the activity file (listed in a warning) "
+                   "instead of failing.")
 @click.option("--remote-scores", "remote_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="SCORES of a remote station (baseline and placebo).")
@@ -82,14 +83,16 @@ def _load_activity(path: Path):
               help="Folder for the PNG figures.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as JSON (the content of OUTPUT) instead of the summary.")
-def test(scores_path, catalog_path, protocol_path, activity_path, remote_path, grid_paths,
-         seed, output, figures, as_json) -> None:
+@map_option
+def test(scores_path, catalog_path, protocol_path, activity_path, activity_variable,
+         activity_skip_bad_rows, remote_path, grid_paths, seed, output, figures, as_json,
+         table_map=None) -> None:
     """Event-level significance test of anomaly scores against a catalog (PROTOCOL.md),
     with the seed paper's window-level Mann-Whitney test beside it.
 
     A non-significant result is a normal outcome (exit 0); bad input exits with 2.
     """
-    from geoanom.io.catalog import read_catalog
+    from geoanom.cli._table_options import open_catalog
     from geoanom.stats.protocol import load_protocol, run_test, summary_text
     from geoanom.suggest import find_config, protocol_fit_error
 
@@ -103,8 +106,9 @@ def test(scores_path, catalog_path, protocol_path, activity_path, remote_path, g
     err = protocol_fit_error(scores, proto, path=protocol_path)
     if err is not None:
         raise err
-    catalog = read_catalog(catalog_path)
-    activity = _load_activity(activity_path) if activity_path else None
+    catalog = open_catalog(catalog_path, table_map)
+    activity = _load_activity(activity_path, activity_variable, proto.binning_bin_days,
+                              activity_skip_bad_rows) if activity_path else None
     remote = _load_scores(remote_path, var) if remote_path else None
     extra = [_load_scores(g, var) for g in grid_paths]
     inputs = [p for p in (scores_path, catalog_path, protocol_path, activity_path, remote_path,

@@ -161,6 +161,9 @@ def read_index(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> xr.Da
                     or len(skipped) >= 100:
                 if skip_bad_rows and len(skipped) >= 100:
                     exc.message += " (more than 100 bad rows skipped already)"
+                elif exc.line is not None and exc.line != table.header_line:
+                    exc.message += (" (to drop such rows: read_index(..., skip_bad_rows="
+                                    "True), geoanom test --activity-skip-bad-rows)")
                 raise
             skipped.append(int(exc.line))
             table = _subtable(table, table.lines != exc.line)
