@@ -99,6 +99,7 @@ __all__ = [
     "StationConfig", "PrecursorConfig", "World", "activity_index", "ap_from_kp", "kp_from_ap",
     "storm_disturbance", "dipole_field", "etas_catalog", "precursor_windows",
     "station_record", "iter_station_record", "make_world", "aki_utsu_b", "with_storm",
+    "precursor_envelope",
     "horizontal_intensity", "to_minutes", "day_metrics", "quiet_day_metrics", "storm_depression",
 ]
 
@@ -749,22 +750,7 @@ class _StationGenerator:
         return ns.astype("datetime64[ns]")
 
     def _precursor_envelope(self, ti: np.ndarray) -> np.ndarray:
-        power = np.zeros(ti.shape)
-        taper = self.prec_taper * NS_PER_DAY
-        for s, e, a in zip(self.prec["start"].values.astype(np.int64),
-                           self.prec["end"].values.astype(np.int64),
-                           self.prec["amplitude_nT"].to_numpy(float), strict=True):
-            i0, i1 = np.searchsorted(ti, [s, e], side="left")
-            if i1 <= i0:
-                continue
-            x = ti[i0:i1]
-            tp = min(taper, (e - s) / 2.0)
-            w = np.ones(x.shape)
-            if tp > 0:
-                w = np.minimum(w, 0.5 * (1 - np.cos(np.pi * np.clip((x - s) / tp, 0, 1))))
-                w = np.minimum(w, 0.5 * (1 - np.cos(np.pi * np.clip((e - x) / tp, 0, 1))))
-            power[i0:i1] += (a * w) ** 2
-        return np.sqrt(power)
+        return precursor_envelope(ti, self.prec, self.prec_taper)
 
     def next(self, n: int) -> tuple[np.ndarray, dict, dict]:
         n = min(n, self.n_total - self.pos)
@@ -1188,6 +1174,33 @@ def precursor_windows(
     df = df.sort_values(["event_time", "station"], kind="mergesort").reset_index(drop=True)
     df.attrs = {"horizontal_ratio": config.horizontal_ratio, "taper_days": config.taper_days}
     return df
+
+
+def precursor_envelope(times_ns: np.ndarray, windows: pd.DataFrame, taper_days: float
+                       ) -> np.ndarray:
+    """RMS amplitude envelope of the precursors of ``windows`` at ``times_ns`` (int64 ns).
+
+    ``windows`` has the columns ``start``, ``end`` and ``amplitude_nT`` of
+    :func:`precursor_windows`; each window ramps up and down with a raised cosine of
+    ``taper_days`` (at most half the window), and overlapping windows add in power.
+    """
+    ti = np.asarray(times_ns, np.int64)
+    power = np.zeros(ti.shape)
+    taper = taper_days * NS_PER_DAY
+    for s, e, a in zip(windows["start"].values.astype(np.int64),
+                       windows["end"].values.astype(np.int64),
+                       windows["amplitude_nT"].to_numpy(float), strict=True):
+        i0, i1 = np.searchsorted(ti, [s, e], side="left")
+        if i1 <= i0:
+            continue
+        x = ti[i0:i1]
+        tp = min(taper, (e - s) / 2.0)
+        w = np.ones(x.shape)
+        if tp > 0:
+            w = np.minimum(w, 0.5 * (1 - np.cos(np.pi * np.clip((x - s) / tp, 0, 1))))
+            w = np.minimum(w, 0.5 * (1 - np.cos(np.pi * np.clip((e - x) / tp, 0, 1))))
+        power[i0:i1] += (a * w) ** 2
+    return np.sqrt(power)
 
 
 # ------------------------------------------------------------------------------- world

@@ -1,0 +1,438 @@
+"""``geoanom study``: run a study configuration end to end and write its report folder.
+
+Layout of ``REPORT_DIR``::
+
+    results.json                  every number, with provenance
+    summary.md                    the verdicts in words, with the events they rest on
+    figures/                      timelines, Molchan curves, superposed epochs, forest plot
+    stations/<CODE>/scores_<detector>.nc   concatenated test-year scores per station
+    stations/<CODE>/test_<detector>.json   the event-level test (run_test)
+    units/...                     one file per unit (station x detector x test year
+                                  [x injection]); a rerun skips units whose file carries
+                                  the same unit hash, so a killed study continues
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from geoanom._atomic import atomic_write_text
+from geoanom.errors import ConfigError
+from geoanom.provenance import config_hash, file_sha256, provenance
+from geoanom.study.config import ACTIVITY_DETECTOR, SHORT, TRAINED_DETECTORS, StudyConfig
+from geoanom.study.units import SCORE_VAR, read_unit, run_unit, unit_done
+
+RESULT_TYPE = "geoanom.StudyResult"
+SCHEMA = 1
+
+
+class Progress:
+    """Progress lines on stderr: ``geoanom study [k/n] what (seconds)``."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, text: str) -> None:
+        if self.enabled:
+            print(f"geoanom study [{time.perf_counter() - self.t0:7.1f} s] {text}",
+                  file=sys.stderr, flush=True)
+
+
+def record_digest(record: xr.Dataset) -> str:
+    """Checksum of a record's values (the unit hash changes when the data do)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(np.asarray(record["time"].values, "datetime64[ns]").tobytes())
+    for c in sorted(map(str, record.data_vars)):
+        if not c.endswith("_flag"):
+            h.update(np.ascontiguousarray(record[c].values, np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def unit_seed(seed: int, station_index: int, year: int) -> int:
+    """Training seed of a unit: the same for every detector of a station-year (paired)."""
+    return int(seed) * 100_003 + station_index * 1_009 + int(year)
+
+
+def run_units(specs: list[dict], *, scheduler: str | None = None, workers: int = 2,
+              progress: Progress | None = None) -> list[dict]:
+    """Run unit specs serially or on ``dask.distributed``; units already done are skipped.
+
+    Results are identical either way: each unit is a pure function of its spec (seeded,
+    deterministic, one torch thread), and its output goes to its own file.
+    """
+    progress = progress or Progress(False)
+    todo = [s for s in specs if not unit_done(s["out"], s["unit_hash"])]
+    done_before = len(specs) - len(todo)
+    if done_before:
+        progress(f"{done_before} of {len(specs)} units already done (resumed)")
+    out: list[dict] = []
+    if not todo:
+        return out
+    if scheduler:
+        from geoanom.distributed import get_client
+
+        client = get_client(scheduler, workers=workers, threads_per_worker=1)
+        try:
+            from distributed import as_completed
+
+            futs = client.map(run_unit, todo, pure=False)
+            for k, f in enumerate(as_completed(futs), 1):
+                r = f.result()
+                out.append(r)
+                progress(f"unit {k}/{len(todo)}: {r.get('station')} {r.get('detector')} "
+                         f"{r.get('year', '')} {r['status']} ({r.get('seconds', 0):.1f} s)")
+        finally:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if scheduler == "local" and cluster is not None:
+                cluster.close()
+        return out
+    for k, s in enumerate(todo, 1):
+        r = run_unit(s)
+        out.append(r)
+        progress(f"unit {k}/{len(todo)}: {r.get('station')} {r.get('detector')} "
+                 f"{r.get('year', '')} {r['status']}"
+                 + (f" ({r['reason']})" if r.get("reason") else "")
+                 + f" ({r.get('seconds', 0):.1f} s)")
+    return out
+
+
+def station_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
+                   detector: str, extra: dict | None = None) -> xr.Dataset | None:
+    """Concatenate a station's unit files of one detector into one SCORES dataset (all
+    windows ``split = "test"``: every score is out of sample)."""
+    from geoanom.score import score_attrs
+
+    parts, infos = [], []
+    for p in unit_paths:
+        ds = read_unit(p)
+        if ds is None:
+            continue
+        infos.append(json.loads(ds.attrs.get("info", "{}")))
+        if ds.attrs.get("status") == "done" and ds.sizes["window"]:
+            parts.append(ds)
+    if not parts:
+        return None
+    start = np.concatenate([d["start"].values for d in parts])
+    end = np.concatenate([d["end"].values for d in parts])
+    sc = np.concatenate([d[SCORE_VAR].values for d in parts])
+    raw = np.concatenate([d["score_raw"].values for d in parts])
+    order = np.argsort(end, kind="mergesort")
+    wl = 86400.0 if detector == ACTIVITY_DETECTOR else float(
+        cfg.table("windows").get("window_length_s", 86400.0))
+    st = 86400.0 if detector == ACTIVITY_DETECTOR else float(
+        cfg.table("windows").get("stride_s", 86400.0))
+    ds = xr.Dataset({"start": ("window", start[order]), "end": ("window", end[order]),
+                     SCORE_VAR: ("window", sc[order], {"long_name": f"{detector} score"}),
+                     "score_raw": ("window", raw[order]),
+                     "split": ("window", np.full(order.size, "test", dtype=object))},
+                    coords={"window": np.arange(order.size)})
+    prov = provenance(config={"study": cfg.name, "study_config_hash": cfg.hash(),
+                              "detector": detector, "units": infos, **(extra or {})},
+                      seeds={"seed": cfg.seed})
+    ds.attrs = score_attrs(record, window_length_s=wl, stride_s=st,
+                           period=float(record.attrs.get("sampling_period_s", 86400.0)),
+                           kind=f"study_{detector}", prov=prov)
+    ds.attrs["detector"] = detector
+    return ds
+
+
+def _test_summary(r) -> dict:
+    pr, eff = r.primary, r.effect_sizes
+    act = (r.baselines or {}).get("activity") or {}
+    return {"auc": pr.get("auc"), "auc_ci95": eff.get("auc_ci95"), "p_value": pr.get("p_value"),
+            "p_value_basis": pr.get("p_value_basis"), "verdict": pr.get("verdict"),
+            "significant": pr.get("significant"),
+            "n_independent_events": pr.get("n_independent_events"), "n_bins": pr.get("n_bins"),
+            "critical_auc": pr.get("critical_auc"), "null": pr.get("null"),
+            "test_period": pr.get("test_period"),
+            "activity_baseline": {"name": act.get("name"), "ass": act.get("ass"),
+                                  "p_value": act.get("p_value")} if act else None,
+            "activity_correlation": r.guardrails.get("activity_correlation"),
+            "warnings": list(r.guardrails.get("warnings", []))}
+
+
+def test_station(cfg: StudyConfig, ds: xr.Dataset, catalog, activity, path: Path,
+                 seed: int, protocol=None):
+    """Run (or reuse) the event-level test of one station's scores; returns the TestResult."""
+    from geoanom.stats.protocol import protocol_hash, run_test
+    from geoanom.stats.result import TestResult
+
+    p = protocol or cfg.protocol()
+    h = config_hash({"scores": json.loads(ds.attrs["geoanom_provenance"])["config"],
+                     "protocol": protocol_hash(p), "seed": seed,
+                     "values": config_hash(np.nan_to_num(ds[SCORE_VAR].values).round(9)
+                                           .tolist())})
+    hp = path.with_suffix(".hash")
+    if path.is_file() and hp.is_file() and hp.read_text().strip() == h:
+        return TestResult.read(path)
+    r = run_test(ds, catalog, p, activity=activity, seed=seed)
+    r.write(path)
+    atomic_write_text(hp, h + "\n")
+    return r
+
+
+def _by(p: list[float]) -> list[float]:
+    from geoanom.stats.protocol import benjamini_yekutieli
+
+    return [float(x) for x in benjamini_yekutieli(np.asarray(p, float))]
+
+
+def paired_difference(a: dict, b: dict, seed: int = 0, n_boot: int = 9999) -> dict:
+    """``a - b`` of per-station AUCs, paired over stations where both exist: mean, bootstrap
+    95 % CI over stations, and how many stations favour ``a``."""
+    codes = [c for c in a if c in b and np.isfinite(a[c]) and np.isfinite(b[c])]
+    if not codes:
+        return {"n_stations": 0}
+    d = np.array([a[c] - b[c] for c in codes])
+    rng = np.random.default_rng(seed)
+    bs = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(axis=1)
+    return {"n_stations": len(codes), "stations": codes, "differences": d.tolist(),
+            "mean": float(d.mean()), "ci95": [float(np.percentile(bs, 2.5)),
+                                              float(np.percentile(bs, 97.5))],
+            "n_positive": int((d > 0).sum())}
+
+
+def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | None = None,
+              workers: int = 2, progress: bool = True, inject: bool = False,
+              figures: bool = True) -> dict:
+    """Run a study and write its report folder (see the module docstring).
+
+    Parameters
+    ----------
+    cfg
+        The validated study configuration (:func:`geoanom.study.config.load_study_config`).
+    output
+        Report folder (created; a rerun resumes from the unit files in it).
+    scheduler
+        ``None``: serial; ``"local"``: a LocalCluster of ``workers`` processes; else a
+        dask scheduler address.
+    workers
+        Workers of a local cluster.
+    progress
+        Progress lines on stderr.
+    inject
+        Also run the power study (the ``[power]`` table, :mod:`geoanom.study.power`).
+    figures
+        Draw the figures.
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    from geoanom.study import inputs
+
+    t_all = time.perf_counter()
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    say = Progress(progress)
+    timings: dict[str, float] = {}
+    files = inputs.input_files(cfg)
+    say(f"study {cfg.name!r}: checksumming {len(files)} input files")
+    sums = {str(f): file_sha256(f) for f in files}
+    if cfg.kind == "scores":
+        from geoanom.study.own_scores import run_scores_study
+
+        return run_scores_study(cfg, out, sums=sums, say=say, figures=figures)
+
+    t = time.perf_counter()
+    records = inputs.load_records(cfg)
+    catalog = inputs.load_catalog(cfg)
+    activity = inputs.load_activity(cfg)
+    timings["read_inputs"] = round(time.perf_counter() - t, 2)
+    say(f"read {len(records)} station records, {len(catalog)} catalog events "
+        f"({int(catalog['mainshock'].sum())} mainshocks), indices {sorted(activity)}")
+    act_tab = cfg.table("activity")
+    base_name = act_tab.get("baseline", "kp")
+    if base_name not in activity:
+        raise ConfigError("[activity] baseline names an index that is not given",
+                          path=cfg.path, expected=", ".join(activity) or "kp or dst",
+                          found=base_name)
+    years = cfg.test_years
+    wcfg = cfg.table("windows")
+    tcfg = cfg.table("train")
+    specs, unit_files = [], {}
+    digests = {c: record_digest(r) for c, r in records.items()}
+    cat_key = sums.get(str(cfg.resolve(cfg.table("catalog").get("file", ""))), "")
+    for si, st in enumerate(cfg.stations):
+        rec = records[st.code]
+        for det in cfg.detectors:
+            if det == ACTIVITY_DETECTOR:
+                idx = act_tab.get("score", "kp")
+                key = {"station": st.code, "detector": det, "years": [years[0], years[-1]],
+                       "index": idx, "index_sha": sums.get(str(cfg.resolve(act_tab[idx]))),
+                       "record": digests[st.code]}
+                path = out / "units" / st.code / det / "all_years.nc"
+                specs.append({"kind": "activity", "record": rec, "activity": activity[idx],
+                              "index": idx, "years": [years[0], years[-1]], "out": str(path),
+                              "unit_hash": config_hash(key)})
+                unit_files[(st.code, det)] = [path]
+                continue
+            unit_files[(st.code, det)] = []
+            for y in years:
+                seed = unit_seed(cfg.seed, si, y)
+                key = {"station": st.code, "detector": det, "year": y, "windows": wcfg,
+                       "train": tcfg, "seed": seed, "record": digests[st.code],
+                       "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
+                       "min_train_days": cfg.min_train_days}
+                path = out / "units" / st.code / det / f"{y}.nc"
+                specs.append({"kind": "detector", "record": rec, "catalog": catalog,
+                              "window_config": wcfg, "train_config": tcfg, "year": y,
+                              "detector": det, "lam": TRAINED_DETECTORS[det], "seed": seed,
+                              "out": str(path), "model_dir": str(out / "units" / st.code / det
+                                                                 / f"model_{y}"),
+                              "unit_hash": config_hash(key),
+                              "normalisation": cfg.study["score_normalisation"],
+                              "min_train_days": cfg.min_train_days, "threads": 1})
+                unit_files[(st.code, det)].append(path)
+    say(f"{len(specs)} units (stations x detectors x test years {years[0]}-{years[-1]})")
+    t = time.perf_counter()
+    unit_results = run_units(specs, scheduler=scheduler, workers=workers, progress=say)
+    timings["units"] = round(time.perf_counter() - t, 2)
+    timings["units_cpu_sum"] = round(sum(r.get("seconds", 0) for r in unit_results), 2)
+
+    # ---- per-station scores and tests
+    t = time.perf_counter()
+    proto = cfg.protocol()
+    base_act = activity[base_name]
+    stations_out: dict = {}
+    scores_by_det: dict[str, dict] = {d: {} for d in cfg.detectors}
+    results_obj: dict = {}
+    for si, st in enumerate(cfg.stations):
+        sd = out / "stations" / st.code
+        stations_out[st.code] = {"role": st.role, "latitude_deg": st.latitude_deg,
+                                 "longitude_deg": st.longitude_deg, "detectors": {}}
+        for det in cfg.detectors:
+            ds = station_scores(cfg, records[st.code], unit_files[(st.code, det)], det)
+            units = []
+            for p in unit_files[(st.code, det)]:
+                u = read_unit(p)
+                if u is not None:
+                    units.append(json.loads(u.attrs.get("info", "{}")))
+            entry: dict = {"units": [{k: u.get(k) for k in ("year", "status", "reason",
+                                                            "best_epoch", "val_metric",
+                                                            "n_train_seismic", "normaliser")
+                                      if k in u} for u in units]}
+            if ds is None:
+                entry["status"] = "no scores (every unit skipped)"
+                stations_out[st.code]["detectors"][det] = entry
+                continue
+            from geoanom.score import write_scores
+
+            sp = write_scores(ds, sd / f"scores_{det}.nc")
+            entry["scores"] = str(sp.relative_to(out))
+            say(f"testing {st.code} {det} ({ds.sizes['window']} windows)")
+            r = test_station(cfg, ds, catalog, base_act, sd / f"test_{det}.json",
+                             seed=cfg.seed + si)
+            entry["test"] = _test_summary(r)
+            entry["test_file"] = str((sd / f"test_{det}.json").relative_to(out))
+            stations_out[st.code]["detectors"][det] = entry
+            scores_by_det[det][st.code] = ds
+            results_obj[(st.code, det)] = r
+    timings["tests"] = round(time.perf_counter() - t, 2)
+
+    # ---- multiplicity and pooled
+    t = time.perf_counter()
+    from geoanom.study.pooled import pooled_test
+
+    seismic = [s.code for s in cfg.stations if s.role == "seismic"]
+    across: dict = {}
+    for det in cfg.detectors:
+        codes = [c for c in seismic if "test" in stations_out[c]["detectors"].get(det, {})]
+        pv = [stations_out[c]["detectors"][det]["test"]["p_value"] for c in codes]
+        pv = [float("nan") if v is None else float(v) for v in pv]
+        q = _by(pv) if codes else []
+        for c, qq in zip(codes, q, strict=True):
+            stations_out[c]["detectors"][det]["test"]["q_value_by"] = qq
+        say(f"pooled test {det} over {len(codes)} stations (joint catalog shifts)")
+        pooled = pooled_test({c: scores_by_det[det][c] for c in codes}, catalog, proto,
+                             seed=cfg.seed + 7919)
+        across[det] = {"stations": codes, "by_q_values": dict(zip(codes, q, strict=True)),
+                       "multiplicity": "Benjamini-Yekutieli over the seismic stations' "
+                                       "primary p-values (geoanom.stats)",
+                       "pooled": pooled}
+    aucs = {det: {c: (stations_out[c]["detectors"].get(det, {}).get("test") or {}).get("auc")
+                  for c in seismic} for det in cfg.detectors}
+    aucs = {d: {c: float(v) for c, v in m.items() if v is not None} for d, m in aucs.items()}
+    paired = {}
+    if {"negative_learning", "plain_autoencoder"} <= set(cfg.detectors):
+        paired["negative_learning_minus_plain_autoencoder"] = paired_difference(
+            aucs["negative_learning"], aucs["plain_autoencoder"], seed=cfg.seed)
+    for det in TRAINED_DETECTORS:
+        if det in cfg.detectors and ACTIVITY_DETECTOR in cfg.detectors:
+            paired[f"{det}_minus_activity"] = paired_difference(aucs[det], aucs["activity"],
+                                                                seed=cfg.seed)
+    timings["pooled"] = round(time.perf_counter() - t, 2)
+
+    power = None
+    if inject:
+        from geoanom.study.power import run_power
+
+        t = time.perf_counter()
+        power = run_power(cfg, out, records=records, catalog=catalog, activity=activity,
+                          scheduler=scheduler, workers=workers, say=say)
+        timings["power"] = round(time.perf_counter() - t, 2)
+
+    result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
+              "config": cfg.raw, "config_hash": cfg.hash(), "stations": stations_out,
+              "across_stations": across, "paired": paired, "power": power,
+              "catalog": {"n_events": int(len(catalog)),
+                          "n_mainshocks": int(catalog["mainshock"].sum()),
+                          "declustering": str(catalog.attrs.get("declustering", ""))},
+              "files": {}, "timings_s": timings, "provenance": {}}
+    if figures:
+        from geoanom.study.report import study_figures
+
+        t = time.perf_counter()
+        say("figures")
+        result["files"]["figures"] = study_figures(result, out, scores_by_det, results_obj,
+                                                   activity, catalog)
+        timings["figures"] = round(time.perf_counter() - t, 2)
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
+                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
+                                             "inputs_sha256": sums})
+    return finish_report(result, out, say)
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return _clean(o.tolist())
+    if isinstance(o, (pd.Timestamp, np.datetime64)):
+        return str(o)
+    return o
+
+
+def finish_report(result: dict, out: Path, say) -> dict:
+    """Write ``results.json`` and ``summary.md`` atomically; return the cleaned result."""
+    from geoanom.study.report import summary_markdown
+
+    result["files"].update({"results": "results.json", "summary": "summary.md"})
+    result = _clean(result)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "summary.md", summary_markdown(result))
+    say(f"report in {out}")
+    return result
+
+
+__all__ = ["run_study", "run_units", "station_scores", "paired_difference", "SHORT"]
