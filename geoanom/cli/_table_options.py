@@ -132,6 +132,20 @@ def map_option(f=None, *, station: bool = False):
     return wrapper
 
 
+def _as_maps(table_map: Any, want: str) -> TableMaps | None:
+    """``table_map`` as TableMaps: TableMaps and None pass; a mapping (file, shipped name,
+    dict, TableMapping) must be of kind ``want``."""
+    if table_map is None or isinstance(table_map, TableMaps):
+        return table_map
+    from geoanom.io.table import load_mapping
+
+    m = load_mapping(table_map)
+    if m.kind != want:
+        raise ConfigError(f"the mapping {m.label} is for {m.kind}s, not {want}s", path=m.path,
+                          expected=f"a mapping with kind = '{want}'", found=f"kind = {m.kind!r}")
+    return TableMaps(record=m) if want == "record" else TableMaps(catalog=m)
+
+
 def _one_path(paths, what: str) -> str:
     plist = [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") \
         else list(paths)
@@ -141,11 +155,12 @@ def _one_path(paths, what: str) -> str:
     return str(plist[0])
 
 
-def open_record(paths, table_map: TableMaps | None = None, station: str | None = None
-                ) -> xr.Dataset:
+def open_record(paths, table_map: Any = None, station: str | None = None) -> xr.Dataset:
     """One station record: through the record mapping when one is given (``station``, else
     ``--station``, picks a station of a long-format table), else :func:`geoanom.io.read_record`.
+    ``table_map`` may also be one record mapping (file, shipped name, TableMapping).
     """
+    table_map = _as_maps(table_map, "record")
     if table_map is None or table_map.record is None:
         from geoanom.io import read_record
 
@@ -159,10 +174,11 @@ def open_record(paths, table_map: TableMaps | None = None, station: str | None =
     return rec
 
 
-def read_records_checked(paths, table_map: TableMaps | None = None
+def read_records_checked(paths, table_map: Any = None
                          ) -> tuple[dict[str, xr.Dataset], list[str]]:
     """All records of the input (one, or one per station of a long-format table) and the
     station-registry warnings met on the way (code -> record, warning texts)."""
+    table_map = _as_maps(table_map, "record")
     from geoanom.stations import GeoanomWarning
 
     if table_map is None or table_map.record is None:
@@ -189,9 +205,11 @@ def read_records_checked(paths, table_map: TableMaps | None = None
     return recs, [str(w.message) for w in ours]
 
 
-def open_catalog(path, table_map: TableMaps | None = None) -> pd.DataFrame:
+def open_catalog(path, table_map: Any = None) -> pd.DataFrame:
     """A catalog: through the catalog mapping when one is given, else
-    :func:`geoanom.io.catalog.read_catalog` (format recognised from the header)."""
+    :func:`geoanom.io.catalog.read_catalog` (format recognised from the header).
+    ``table_map`` may also be one catalog mapping (file, shipped name, TableMapping)."""
+    table_map = _as_maps(table_map, "catalog")
     if table_map is not None and table_map.catalog is not None:
         from geoanom.io.table import read_catalog_table
 
