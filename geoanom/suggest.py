@@ -142,21 +142,30 @@ def _window_length(facts: RecordFacts) -> tuple[float, float, float, str]:
                            f"record has {100 * (1 - vf):.0f} % missing days")
 
 
-def _lead(span_days: float, window_days: float) -> tuple[tuple[float, float], float, float, str]:
-    """(lead_min, lead_max), buffer and post-event exclusion (days), with the reason."""
+def _lead_candidates(span_days: float, window_days: float
+                     ) -> list[tuple[tuple[float, float], float, float, str]]:
+    """Lead windows to try, longest first: ((lead_min, lead_max), buffer, post-event
+    exclusion, reason), all in days."""
+    out = []
     if span_days >= 365:
-        return (1.0, 30.0), 5.0, 30.0, ("METHODS.md defaults: seismic windows end 1-30 days "
-                                        "before a seen target, 5-day buffer, 30 days after an "
-                                        "event excluded")
+        out.append(((1.0, 30.0), 5.0, 30.0, "METHODS.md defaults: seismic windows end 1-30 "
+                    "days before a seen target, 5-day buffer, 30 days after an event excluded"))
+        for lmax in (10.0, 5.0):
+            out.append(((1.0, lmax), float(_nice(lmax / 4)), lmax,
+                        f"seismic windows end 1-{lmax:g} days before a seen target, "
+                        f"{_nice(lmax / 4):g}-day buffer, {lmax:g} days excluded after an "
+                        "event: the catalog's events are too dense for the 1-30 day default"))
+        return out
     # keep about 30 lead windows in the record so that splits and surrogates fit
     lmax = max(span_days / 30.0, 2 * window_days)
     lmax = float(_nice(min(lmax, 30.0)))
     lmin = float(_nice(lmax / 4))
-    return (lmin, lmax), float(_nice(lmax / 2)), lmax, (
+    out.append(((lmin, lmax), float(_nice(lmax / 2)), lmax, (
         f"the record spans {span_days:.1f} days, too short for the 1-30 day default (30 days "
         f"of lead plus 30 of exclusion per event would fill it): lead {lmin:g}-{lmax:g} days "
         f"(about 1/30 of the span), buffer {_nice(lmax / 2):g} d, {lmax:g} d excluded after "
-        "an event")
+        "an event")))
+    return out
 
 
 def _nice(x: float) -> float:
@@ -208,11 +217,8 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
 
     f = record_facts(record)
     length, stride, mmf, why_len = _window_length(f)
-    lead, buffer, post, why_lead = _lead(f.span_days, length / _DAY_S)
-    comments = {"window_length_s": why_len, "lead_days": why_lead}
-    base = WindowConfig(window_length_s=length, stride_s=stride, max_missing_fraction=mmf,
-                        m_min=m_min, lead_days=lead, buffer_days=buffer,
-                        post_event_exclusion_days=post)
+    leads = _lead_candidates(f.span_days, length / _DAY_S)
+    comments = {"window_length_s": why_len}
     ws0 = make_windows(record, length_s=length, stride_s=stride, max_missing_fraction=mmf)
     n_windows = int(ws0.sizes["window"])
     warnings: list[str] = []
@@ -222,30 +228,43 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
                                    "missing", found=f.describe())
     lat, lon = f.latitude_deg, f.longitude_deg
     best = None
-    for decl in ("gardner_knopoff", "none"):
-        cfg_d = replace(base, decluster=decl)
-        try:
-            lab = label_windows(ws0, catalog, station_lat=lat, station_lon=lon, config=cfg_d)
-        except GeoanomError as exc:
-            warnings.append(f"labelling with declustering {decl} failed: {exc}")
-            continue
-        for fr in split_candidates():
-            cfg = replace(cfg_d, split_fractions=fr)
-            c = _counts(split_windows(lab, config=cfg))
-            ok, score = _usable(c)
-            # usable first, then the most windows in the rarest class, then the layout
-            # closest to the default
-            dist = -sum(abs(a - b) for a, b in zip(fr, (0.6, 0.1, 0.3), strict=True))
-            key = (ok, score, dist)
-            if best is None or key > best[0]:
-                best = (key, cfg, c)
+    tried = []
+    for k, (lead, buffer, post, why_lead) in enumerate(leads):
+        base = WindowConfig(window_length_s=length, stride_s=stride, max_missing_fraction=mmf,
+                            m_min=m_min, lead_days=lead, buffer_days=buffer,
+                            post_event_exclusion_days=post)
+        for decl in ("gardner_knopoff", "none"):
+            cfg_d = replace(base, decluster=decl)
+            try:
+                lab = label_windows(ws0, catalog, station_lat=lat, station_lon=lon,
+                                    config=cfg_d)
+            except GeoanomError as exc:
+                warnings.append(f"labelling with declustering {decl} failed: {exc}")
+                continue
+            for fr in split_candidates():
+                cfg = replace(cfg_d, split_fractions=fr)
+                c = _counts(split_windows(lab, config=cfg))
+                ok, score = _usable(c)
+                # usable first, then the longest lead tried first, then the most windows
+                # in the rarest class, then the layout closest to the default
+                dist = -sum(abs(a - b) for a, b in zip(fr, (0.6, 0.1, 0.3), strict=True))
+                key = (ok, -k, score, dist)
+                if best is None or key > best[0]:
+                    best = (key, cfg, c, why_lead)
+            if best is not None and best[0][0]:
+                break
         if best is not None and best[0][0]:
             break
+        tried.append(f"{lead[0]:g}-{lead[1]:g} d")
     if best is None:
         raise ConfigError("cannot label windows of this record with this catalog",
                           expected="a record with station coordinates and a catalog",
                           found="; ".join(warnings) or f.describe())
-    (ok, _, _), cfg, counts = best
+    (ok, _, _, _), cfg, counts, why_lead = best
+    if tried and ok:
+        why_lead += (" (longer leads tried first: " + ", ".join(tried) + " leave no normal "
+                     "window or no target in some split)")
+    comments["lead_days"] = why_lead
     comments["split_fractions"] = (
         f"chronological train/val/test shares {list(cfg.split_fractions)}: of the layouts "
         "tried (train 0.3-0.7, val 0.1-0.35, test >= 0.2), the one with both classes in "
