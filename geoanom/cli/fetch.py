@@ -66,7 +66,8 @@ def _provenance_inputs(client) -> list[str]:
 
 @click.group("fetch")
 def fetch() -> None:
-    """Download station records and earthquake catalogs from public web services.
+    """Download station records, earthquake catalogs and activity indices from public web
+    services.
 
     Answers are cached (keyed by the request), so a second run with the same request does
     not touch the network; --offline uses the cache only. Requests are spaced by
@@ -215,6 +216,46 @@ def fetch_catalog(start: str, end: str, min_magnitude: float | None,
         "output": str(output), "events": int(len(df)),
         "magnitude_min": float(mags.min()) if len(df) else None,
         "magnitude_max": float(mags.max()) if len(df) else None,
+    })))
+
+
+@fetch.command("indices")
+@click.option("--index", "index", required=True, type=click.Choice(["kp", "dst"]),
+              help="kp: GFZ Potsdam Kp (3-hourly, decimal thirds); dst: WDC Kyoto Dst "
+                   "(hourly nT; final where published, else provisional, else real-time).")
+@click.option("--start", required=True, help="First time wanted (UTC): YYYY-MM-DD or ISO 8601.")
+@click.option("--end", required=True, help="Last time wanted (UTC, inclusive): YYYY-MM-DD "
+              "(the whole day) or ISO 8601.")
+@click.option("--base-url", default=None, metavar="URL",
+              help="Another server speaking the same protocol (a mirror).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Index CSV (time_utc_start,Kp or time_utc_start,Dst_nT, provenance in "
+                   "leading # lines; written atomically) that geoanom test --activity and "
+                   "geoanom.io.indices.read_index read.")
+@_client_options
+def fetch_indices(index: str, start: str, end: str, base_url: str | None, no_progress: bool,
+                  output: Path, client) -> None:
+    """Fetch a geomagnetic activity index (Kp from GFZ, Dst from WDC Kyoto) and write it
+    as an index CSV. Cite GFZ (Kp, CC BY 4.0) or WDC Kyoto (Dst) where you show results."""
+    import numpy as np
+
+    from geoanom.io.indices import write_index_csv
+    from geoanom.io.web import fetch_index
+
+    ds = fetch_index(index, start, end, base_url=base_url, client=client,
+                     progress=False if no_progress else None)
+    config = {"command": "fetch indices", "index": index, "start": start, "end": end,
+              "base_url": base_url, "versions": ds.attrs.get("versions"),
+              "urls": [e.url for e in client.log]}
+    write_index_csv(ds, output, config=config, inputs=_provenance_inputs(client))
+    var = str(ds.attrs["primary_variable"])
+    v = ds[var].values
+    t = ds["time"].values
+    click.echo(json.dumps(_summary(client, {
+        "output": str(output), "index": var, "values": int(np.isfinite(v).sum()),
+        "missing": int((~np.isfinite(v)).sum()),
+        "start": str(t[0])[:19] + "Z", "end": str(t[-1])[:19] + "Z",
     })))
 
 

@@ -49,7 +49,8 @@ import xarray as xr
 
 from geoanom.errors import FormatError, ValidationError
 
-__all__ = ["INDEX_KINDS", "activity_frame", "align_index", "kp_decimal", "read_index",
+__all__ = ["INDEX_KINDS", "activity_frame", "align_index", "kp_decimal", "make_index",
+           "read_index",
            "write_index_csv"]
 
 _H = 3600
@@ -227,6 +228,39 @@ def _index_from_table(table) -> xr.Dataset:
         i = int(off[0])
         raise _fail(table, i, "index time off the cadence",
                     f"a whole number of {cadence:g} s steps after {t[0]}", str(t[i]))
+    ds = make_index(t, data, kind, source=str(p), cadence_s=cadence, primary=primary)
+    ds.attrs["n_rows_inserted"] = int(ds.sizes["time"] - len(t))
+    return ds
+
+
+def make_index(time: np.ndarray, data: dict[str, np.ndarray], kind: str, *, source: str,
+               cadence_s: float | None = None, primary: str | None = None) -> xr.Dataset:
+    """An index dataset (the form :func:`read_index` returns) from interval-start times
+    and value arrays: put on the regular grid of the cadence (absent rows NaN).
+
+    Parameters
+    ----------
+    time
+        Interval starts (UTC), strictly increasing, on the cadence.
+    data
+        Variable name -> values (Kp already decimal).
+    kind
+        One of :data:`INDEX_KINDS`.
+    source
+        Where the values came from (file or URL).
+    cadence_s, primary
+        Override the kind's cadence and primary variable (``generic``).
+    """
+    name, cad, _, prim = INDEX_KINDS[kind]
+    cadence = float(cadence_s if cadence_s is not None else cad)
+    primary = primary or prim
+    tt = np.asarray(time, dtype="datetime64[ns]").astype(np.int64)
+    step = int(round(cadence * 1e9))
+    if tt.size == 0:
+        raise ValidationError("an index needs at least one time", found="none")
+    if np.any(np.diff(tt) <= 0) or np.any((tt - tt[0]) % step):
+        raise ValidationError("index times must increase on the cadence",
+                              expected=f"steps of {cadence:g} s", found=source)
     pos = (tt - tt[0]) // step
     n = int(pos[-1]) + 1
     grid = (tt[0] + np.arange(n, dtype=np.int64) * step).astype("datetime64[ns]")
@@ -241,8 +275,8 @@ def _index_from_table(table) -> xr.Dataset:
     ds = xr.Dataset(dvars, coords={"time": ("time", grid)})
     ds["time"].attrs = {"standard_name": "time", "long_name": "start of the index interval"}
     ds.attrs = {"index_name": name if kind != "generic" else f"{name} ({primary})",
-                "kind": kind, "cadence_s": float(cadence), "source": str(p),
-                "primary_variable": primary, "n_rows_inserted": int(n - len(t))}
+                "kind": kind, "cadence_s": float(cadence), "source": source,
+                "primary_variable": primary, "n_rows_inserted": int(n - tt.size)}
     return ds
 
 

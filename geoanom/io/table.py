@@ -288,7 +288,9 @@ class TableMapping:
                 isinstance(v, bool) or not isinstance(v, (str, int, float)) for v in fv):
             raise bad("'fill_values' must be a list of strings or numbers",
                       "e.g. ['nan', 99999]", repr(self.fill_values))
-        set_(self, "fill_values", tuple(fv))
+        # a NaN fill (TOML's bare nan) means the text "nan": NaN never equals a number
+        set_(self, "fill_values", tuple("nan" if isinstance(v, float) and math.isnan(v)
+                                        else v for v in fv))
         # kind
         cat_given = any(getattr(self, k) is not None for k in
                         ("latitude", "longitude", "magnitude"))

@@ -63,6 +63,8 @@ from geoanom.errors import ConfigError, FormatError, GeoanomError
 
 __all__ = [
     "FDSN_COMCAT_URL",
+    "GFZ_KP_URL",
+    "KYOTO_WDC_URL",
     "INTERMAGNET_GIN_URL",
     "USGS_GEOMAG_URL",
     "FetchError",
@@ -73,7 +75,9 @@ __all__ = [
     "fdsn_event_params",
     "fetch_catalog",
     "fetch_geomag",
+    "fetch_index",
     "geomag_chunks",
+    "gfz_kp_params",
     "intermagnet_params",
     "parse_utc",
     "request_key",
@@ -783,3 +787,199 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
     attrs["query"] = "\n".join(f.attrs.get("query", "") for f in frames)
     out.attrs = attrs
     return validate_catalog(out)
+
+
+# ---------------------------------------------------------------------------------------
+# activity indices (geoanom fetch indices)
+# ---------------------------------------------------------------------------------------
+
+#: GFZ Potsdam Kp web service (JSON): ``?start=..Z&end=..Z&index=Kp`` answers
+#: ``{"datetime": [...], "Kp": [...], "status": [...]}``, Kp in decimal thirds.
+GFZ_KP_URL = "https://kp.gfz.de/app/json/"
+#: WDC for Geomagnetism, Kyoto: monthly Dst pages ``<product>/YYYYMM/index.html`` with the
+#: hourly values in a ``<pre>`` table, products ``dst_final``, ``dst_provisional``,
+#: ``dst_realtime`` (tried in this order: the best published version of each month).
+KYOTO_WDC_URL = "https://wdc.kugi.kyoto-u.ac.jp/"
+INDICES = ("kp", "dst")
+DST_PRODUCTS = ("dst_final", "dst_provisional", "dst_realtime")
+
+
+def gfz_kp_params(start: np.datetime64, end: np.datetime64) -> dict[str, Any]:
+    """Query of the GFZ Kp JSON service for the 3-hour intervals starting in
+    ``[start, end]``."""
+    return {"start": _iso(start), "end": _iso(end), "index": "Kp"}
+
+
+def _kp_json_parser(body: bytes, url: str):
+    import pandas as pd
+
+    from geoanom.io.indices import kp_decimal
+
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError("the GFZ answer is not JSON", path=url,
+                          expected='{"datetime": [...], "Kp": [...]}',
+                          found=_first_line(body) or str(exc)) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("datetime"), list) \
+            or not isinstance(doc.get("Kp"), list) or len(doc["datetime"]) != len(doc["Kp"]):
+        raise FormatError("the GFZ answer lacks its datetime and Kp lists", path=url,
+                          expected='{"datetime": [...], "Kp": [...]} of one length',
+                          found=", ".join(sorted(doc)) if isinstance(doc, dict)
+                          else type(doc).__name__)
+    try:
+        t = pd.to_datetime(pd.Series(doc["datetime"], dtype=object), utc=True,
+                           format="ISO8601").dt.tz_localize(None).to_numpy("datetime64[ns]")
+        v = np.array([np.nan if x is None else float(x) for x in doc["Kp"]], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise FormatError("the GFZ answer holds an unreadable time or Kp", path=url,
+                          expected="ISO 8601 times and numbers", found=str(exc)) from None
+    kp, bad = kp_decimal(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FormatError("the GFZ answer holds a value that is no Kp", path=url,
+                          expected="Kp in 0..9 in thirds", found=f"{doc['Kp'][i]!r} at "
+                                                                 f"{doc['datetime'][i]}")
+    status = doc.get("status") if isinstance(doc.get("status"), list) else []
+    return t, kp, [str(s) for s in status]
+
+
+def _dst_page_parser(month: np.datetime64):
+    import re
+
+    days = int(((month + np.timedelta64(1, "M")).astype("datetime64[D]")
+                - month.astype("datetime64[D]")).astype(int))
+    value_re = re.compile(r"-?\d{1,4}")
+
+    def parse(body: bytes, url: str):
+        text = re.sub(r"<[^>]*>", "", body.decode("utf-8", "replace"))
+        rows: dict[int, list[float]] = {}
+        for ln in text.splitlines():
+            s = ln.strip()
+            if not s or not s[0].isdigit():
+                continue
+            parts = s.split(None, 1)
+            if len(parts) != 2 or not parts[0].isdigit():
+                continue
+            vals = value_re.findall(parts[1])
+            if len(vals) != 24:
+                continue
+            day = int(parts[0])
+            if not 1 <= day <= days or day in rows:
+                raise FormatError("a Dst page holds an unexpected day row", path=url,
+                                  expected=f"days 1..{days} once each", found=s[:60])
+            rows[day] = [np.nan if x == "9999" else float(x) for x in vals]  # 9999: none
+        if not rows:
+            raise FormatError("no hourly Dst table in the answer", path=url,
+                              expected="rows of a day number and 24 hourly values",
+                              found=_first_line(body) or "an empty answer")
+        start = month.astype("datetime64[D]").astype("datetime64[ns]")
+        t, v = [], []
+        for day in sorted(rows):
+            t0 = start + np.timedelta64(day - 1, "D")
+            t.extend(t0 + np.arange(24) * np.timedelta64(1, "h"))
+            v.extend(rows[day])
+        return np.asarray(t, dtype="datetime64[ns]"), np.asarray(v, dtype=float)
+
+    return parse
+
+
+def fetch_index(index: str, start: str | np.datetime64, end: str | np.datetime64, *,
+                base_url: str | None = None, client: WebClient | None = None,
+                progress: bool | None = None, now: np.datetime64 | None = None):
+    """Fetch a geomagnetic activity index from its public service.
+
+    Parameters
+    ----------
+    index
+        ``"kp"`` (GFZ Potsdam, 3-hourly, one request per calendar year) or ``"dst"`` (WDC
+        Kyoto, hourly, one request per month: the final values where published, else the
+        provisional, else the real-time ones).
+    start, end
+        First and last time wanted (UTC; an ``end`` given as a bare date covers that day).
+    base_url
+        Another server speaking the same protocol (tests use a local one).
+    client
+        The :class:`WebClient` (cache, retries, ``--offline``).
+    progress
+        Progress bar on stderr (None: on a terminal).
+    now
+        The present, for deciding what is too recent to cache (tests).
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`geoanom.io.indices.read_index` returns (kind ``kp-3h`` with ``Kp`` in
+        decimal, or ``dst-hourly`` with ``Dst_nT``), trimmed to ``[start, end]``; attrs
+        ``source`` (the service) and ``versions`` (Dst: months per product).
+    """
+    from geoanom._progress import Progress
+    from geoanom.io.indices import make_index
+
+    client = WebClient() if client is None else client
+    t0, t1 = parse_utc(start, "start"), parse_utc(end, "end", end_of_day=True)
+    if t1 < t0:
+        raise ConfigError("the end is before the start", expected=f"an end after {start}",
+                          found=str(end))
+    index = str(index).lower()
+    if index not in INDICES:
+        raise ConfigError("unknown activity index", expected=" | ".join(INDICES), found=index)
+    times: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    versions: dict[str, int] = {}
+    if index == "kp":
+        base = base_url or GFZ_KP_URL
+        y0, y1 = int(str(t0.astype("datetime64[Y]"))), int(str(t1.astype("datetime64[Y]")))
+        n_prelim = 0
+        with Progress(y1 - y0 + 1, "fetch Kp", progress) as bar:
+            for y in range(y0, y1 + 1):
+                a = np.datetime64(f"{y}-01-01T00:00:00", "ns")
+                b = np.datetime64(f"{y}-12-31T21:00:00", "ns")
+                _, (t, v, status) = client.get(
+                    base, gfz_kp_params(a, b), kind="gfz-kp", label=f"Kp-{y}", ext="json",
+                    parse=_kp_json_parser,
+                    cacheable=_settled(b + np.timedelta64(3, "h"), now))
+                n_prelim += sum(1 for s in status if s != "def")
+                times.append(t)
+                values.append(v)
+                bar.update(1, str(y))
+        versions = {"not_definitive_values": n_prelim}
+        kind, var = "kp-3h", "Kp"
+    else:
+        base = (base_url or KYOTO_WDC_URL).rstrip("/") + "/"
+        months = np.arange(t0.astype("datetime64[M]"), t1.astype("datetime64[M]")
+                           + np.timedelta64(1, "M"), dtype="datetime64[M]")
+        with Progress(len(months), "fetch Dst", progress) as bar:
+            for mo in months:
+                parse = _dst_page_parser(mo)
+                yyyymm = str(mo).replace("-", "")
+                last = (mo + np.timedelta64(1, "M")).astype("datetime64[ns]")
+                for k, product in enumerate(DST_PRODUCTS):
+                    try:
+                        _, (t, v) = client.get(f"{base}{product}/{yyyymm}/index.html", {},
+                                               kind="kyoto-dst", label=f"{product}-{yyyymm}",
+                                               ext="html", parse=parse,
+                                               cacheable=product != "dst_realtime"
+                                               and _settled(last, now))
+                    except FetchError as exc:
+                        if "HTTP 404" in exc.message and k + 1 < len(DST_PRODUCTS):
+                            continue  # not published in this version: try the next one
+                        raise
+                    versions[product] = versions.get(product, 0) + 1
+                    times.append(t)
+                    values.append(v)
+                    break
+                bar.update(1, str(mo))
+        kind, var = "dst-hourly", "Dst_nT"
+    t = np.concatenate(times) if times else np.array([], dtype="datetime64[ns]")
+    v = np.concatenate(values) if values else np.array([], dtype=float)
+    keep = (t >= t0) & (t <= t1)
+    if not keep.any():
+        raise FetchError("the service returned no values inside the requested interval",
+                         path=client.log[-1].url if client.log else base,
+                         expected=f"values in {_iso(t0)} .. {_iso(t1)}", found="none")
+    order = np.argsort(t[keep], kind="stable")
+    ds = make_index(t[keep][order], {var: v[keep][order]}, kind, source=base)
+    ds.attrs["versions"] = json.dumps(versions, sort_keys=True)
+    ds.attrs["urls"] = "\n".join(e.url for e in client.log)
+    return ds
