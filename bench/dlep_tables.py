@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("GEOANOM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RUNS = ROOT / "bench" / "dlep_runs"
 RESULTS_MD = ROOT / "bench" / "DLEP_RESULTS.md"
-METHODS = ["dlep", "dlep-att", "dlep-dyn", "2016n", "2019f", "2018cnn"]
+METHODS = ["dlep", "dlep-att", "dlep-dyn", "2016n", "2019f", "2018cnn", "majority",
+           "pattern-max", "climatology"]
 
 SETUPS = {
     "japan": dict(file="catalogs/japan_usgs_1990_2019_EarthquakeNPP.csv", region="japan",
@@ -54,8 +55,14 @@ SETUPS = {
 }
 
 
-def _samples(key: str):
-    from geoanom.dlep.segment import custom_region, get_region, segment_catalog
+def _samples(key: str, design: str = "dlep", leak: str = "none"):
+    from geoanom.dlep.segment import (
+        custom_region,
+        get_region,
+        leak_mainshock,
+        segment_catalog,
+        segment_operational,
+    )
     from geoanom.io.catalog import read_catalog
 
     s = SETUPS[key]
@@ -65,7 +72,12 @@ def _samples(key: str):
         reg = get_region(s["region"])
     else:
         reg = custom_region(s["box"], s["edges"], name=s["name"], n_events=s["n_events"])
-    return path, reg, segment_catalog(cat, reg, n_events=s["n_events"], w=s["w"])
+    if design == "operational":
+        return path, reg, segment_operational(cat, reg, n_events=s["n_events"], w=s["w"])
+    smp = segment_catalog(cat, reg, n_events=s["n_events"], w=s["w"])
+    if leak != "none":
+        smp = leak_mainshock(smp, leak)
+    return path, reg, smp
 
 
 def run(args: argparse.Namespace) -> None:
@@ -75,9 +87,9 @@ def run(args: argparse.Namespace) -> None:
     from geoanom.provenance import provenance
 
     torch.set_num_threads(args.threads)
-    path, reg, samples = _samples(args.region)
-    print(f"{reg.name}: {len(samples)} samples, classes {samples.class_counts().tolist()}",
-          file=sys.stderr)
+    path, reg, samples = _samples(args.region, args.design, args.leak)
+    print(f"{reg.name}: {len(samples)} samples, classes {samples.class_counts().tolist()} "
+          f"(design {args.design}, leak {args.leak})", file=sys.stderr)
     cfg = DLEPConfig(epochs=args.epochs, indim=args.indim)
     seeds = list(range(args.seeds))
     protocols = args.protocols.split(",")
@@ -86,7 +98,8 @@ def run(args: argparse.Namespace) -> None:
     cache: dict = {}
     config = {"setup": {k: v for k, v in SETUPS[args.region].items() if k != "ack"},
               "region": reg.to_dict(), "segmentation": samples.config, "dlep": cfg.to_dict(),
-              "threads": args.threads, "tag": args.tag}
+              "threads": args.threads, "tag": args.tag, "design": args.design,
+              "leak": args.leak}
     RUNS.mkdir(parents=True, exist_ok=True)
     for protocol in protocols:
         for m in args.methods.split(","):
@@ -243,6 +256,8 @@ def main() -> None:
     r.add_argument("--tsne", action="store_true", help="Write t-SNE PNGs of DLEP features.")
     r.add_argument("--tag", default="", help="Suffix of the output names (e.g. _e65).")
     r.add_argument("--protocols", default="chrono,kfold")
+    r.add_argument("--design", choices=["dlep", "operational"], default="dlep")
+    r.add_argument("--leak", choices=["none", "indicators", "cnn", "both"], default="none")
     r.set_defaults(fn=run)
     lc = sub.add_parser("leak-check")
     lc.add_argument("--region", choices=sorted(SETUPS), default="japan")
