@@ -170,7 +170,7 @@ class DemoConfig:
 
 @dataclass
 class _Steps:
-    """Progress lines on stderr (``[3/8] train ...``) and the time of each step."""
+    """Progress lines on stderr (``[3/7] train ...``) and the time of each step."""
 
     n: int
     enabled: bool = True
@@ -446,7 +446,7 @@ def run_demo(output: str | os.PathLike, config: DemoConfig | None = None, *,
     out = Path(output)
     for sub in ("figures", "scores", "significance", "models"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    steps = _Steps(n=8, enabled=progress)
+    steps = _Steps(n=7, enabled=progress)  # synthesise windows train score test dlep report
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     files: dict[str, str] = {}
@@ -767,7 +767,8 @@ def summary_markdown(r: dict) -> str:
         "test gives one value per independent event and compares it with circularly shifted "
         f"catalogs ({sig['surrogates']} surrogates, protocol hash "
         f"`{sig['protocol_hash']}`); with fewer than 10 independent events it gives no "
-        "verdict. PROTOCOL.md explains why only the primary p can carry weight. The "
+        "verdict. The protocol document (`geoanom docs protocol`) explains why only the "
+        "primary p can carry weight. The "
         f"calibrated p cannot go below 1 / ({r['config']['legacy_catalogs']} + 1) = "
         f"{1 / (r['config']['legacy_catalogs'] + 1):.3f}, the primary p not below "
         f"1 / ({sig['surrogates']} + 1).",

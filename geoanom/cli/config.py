@@ -76,4 +76,22 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
                            "warnings": s.warnings}))
 
 
-commands = [config]
+@click.group("docs")
+def docs() -> None:
+    """Documents shipped with geoanom."""
+
+
+@docs.command("protocol")
+@click.option("--path", "show_path", is_flag=True, help="Print the installed file's path only.")
+def docs_protocol(show_path: bool) -> None:
+    """Print the significance protocol document that geoanom test follows (PROTOCOL.md)."""
+    from geoanom.errors import MissingDependencyError
+
+    path = Path(__file__).resolve().parents[1] / "stats" / "PROTOCOL.md"
+    if not path.is_file():  # pragma: no cover - a broken installation
+        raise MissingDependencyError("the protocol document is missing from this installation",
+                                     path=path, expected="geoanom/stats/PROTOCOL.md")
+    click.echo(str(path) if show_path else path.read_text(encoding="utf-8"))
+
+
+commands = [config, docs]

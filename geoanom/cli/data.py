@@ -290,8 +290,10 @@ def stations_show(ctx: click.Context, code: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(s.to_dict(), indent=2))
         return
-    for k, v in s.to_dict().items():
-        click.echo(f"{k:<14}{'unknown' if v is None else v}")
+    d = s.to_dict()
+    width = max(len(k) for k in d) + 2  # the longest key still gets a space
+    for k, v in d.items():
+        click.echo(f"{k:<{width}}{'unknown' if v is None else v}")
 
 
 commands: list = [info, convert, stations]

@@ -87,8 +87,10 @@ def _load_activity(path: Path, variable: str | None = None, bin_days: float | No
 def test(scores_path, catalog_path, protocol_path, activity_path, activity_variable,
          activity_skip_bad_rows, remote_path, grid_paths, seed, output, figures, as_json,
          table_map=None) -> None:
-    """Event-level significance test of anomaly scores against a catalog (PROTOCOL.md),
-    with the seed paper's window-level Mann-Whitney test beside it.
+    """Event-level significance test of anomaly scores against a catalog, with the seed
+    paper's window-level Mann-Whitney test beside it. What it computes and why: the protocol
+    document shipped with geoanom (geoanom docs protocol prints it; geoanom docs protocol
+    --path gives its installed path).
 
     A non-significant result is a normal outcome (exit 0); bad input exits with 2.
     """
