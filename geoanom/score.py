@@ -338,8 +338,9 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
         "model": {"path": str(lm.path), "weights_sha256": lm.weights_sha256,
                   "training_config_hash": config_hash(lm.meta.get("training")),
                   "geoanom_version": lm.meta.get("geoanom_version")},
+        # "config": the model's window config (label rule included), read by geoanom test
         "windows": {k: w[k] for k in ("window_length_s", "stride_s", "sampling_period_s",
-                                      "components", "min_valid_fraction") if k in w}
+                                      "components", "min_valid_fraction", "config") if k in w}
         | {"max_missing_fraction": plan.max_missing_fraction,
            "validity_rule": "geoanom.windows.window_is_valid"},
         "options": options,
