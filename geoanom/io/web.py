@@ -850,20 +850,34 @@ def _dst_page_parser(month: np.datetime64):
     days = int(((month + np.timedelta64(1, "M")).astype("datetime64[D]")
                 - month.astype("datetime64[D]")).astype(int))
     value_re = re.compile(r"-?\d{1,4}")
+    day_re = re.compile(r"\s*(\d{1,2})(?=[\s-])")
 
     def parse(body: bytes, url: str):
         text = re.sub(r"<[^>]*>", "", body.decode("utf-8", "replace"))
         rows: dict[int, list[float]] = {}
         for ln in text.splitlines():
-            s = ln.strip()
-            if not s or not s[0].isdigit():
+            raw = ln.rstrip()
+            m = day_re.match(raw)
+            if not m:
                 continue
-            parts = s.split(None, 1)
-            if len(parts) != 2 or not parts[0].isdigit():
-                continue
-            vals = value_re.findall(parts[1])
+            s = raw.strip()
+            rest = raw[m.end():]
+            vals = rest.split()
             if len(vals) != 24:
+                # values that fill their 4 characters run together ("-120-1319999"): cut
+                # the fixed-width layout (3 groups of 8 x 4 characters after the day,
+                # separated by one blank, or not); the last value ends the line
+                vals = []
+                if len(rest) == 98:
+                    cells = rest[:32] + rest[33:65] + rest[66:98]
+                    vals = [cells[k:k + 4].strip() for k in range(0, 96, 4)]
+                elif len(rest) == 96:
+                    vals = [rest[k:k + 4].strip() for k in range(0, 96, 4)]
+                if len(vals) != 24:
+                    continue
+            if not all(value_re.fullmatch(x) for x in vals):
                 continue
+            parts = [m.group(1)]
             day = int(parts[0])
             if not 1 <= day <= days or day in rows:
                 raise FormatError("a Dst page holds an unexpected day row", path=url,
