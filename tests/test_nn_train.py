@@ -134,9 +134,50 @@ def test_training_writes_the_artifact_and_selects_on_validation(tmp_path):
     lab = ws["label"].values[val]
     auc = rank_auc(e[lab == 1], e[lab == 0])
     assert auc == pytest.approx(doc["metrics"]["val_auc"], abs=1e-9)
-    assert doc["metrics"]["val_auc"] == max(r["val_auc"] for r in res.log)
+    full = [r["val_auc"] for r in res.log if r["lambda"] >= 1.0]
+    assert doc["metrics"]["val_auc"] == max(full)
+    assert doc["metrics"]["selected_at_full_lambda"] and doc["metrics"]["selection_fallback"] \
+        is None
     # the toy precursor is easy: negative learning separates held-out windows
     assert auc > 0.9
+
+
+def test_model_selection_waits_for_full_lambda(tmp_path):
+    """Issue 15, defect 5: validation AUC was compared from epoch 0, when lambda is still 0,
+    so the selected model could be a plain autoencoder from before negative learning. With a
+    learning rate too small to change the float32 weights, every epoch scores the same and
+    the first epoch (lambda 0) used to win."""
+    cfg = small_config(max_epochs=5, ramp_epochs=3, patience=10, lr=1e-12)
+    res = train(toy_window_set(), cfg, out_dir=tmp_path / "m", progress=False, device="cpu")
+    assert len({r["val_auc"] for r in res.log}) == 1  # nothing to choose between
+    assert res.best_epoch == 3 and res.log[3]["lambda"] == 1.0
+    m = load_model(tmp_path / "m").meta["metrics"]
+    assert m["lambda_at_best_epoch"] == 1.0 and m["selected_at_full_lambda"] is True
+    # a run that ends inside the ramp keeps its best ramp epoch, and says so
+    short = train(toy_window_set(), small_config(max_epochs=2, ramp_epochs=4),
+                  out_dir=tmp_path / "s", progress=False, device="cpu")
+    m = load_model(tmp_path / "s").meta["metrics"]
+    assert m["selected_at_full_lambda"] is False
+    assert m["lambda_at_best_epoch"] == short.log[short.best_epoch]["lambda"] < 1.0
+
+
+def test_selection_fallback_is_said_on_stderr_and_in_model_json(tmp_path, caplog):
+    """Issue 15, defect 6: with no seismic validation window, selection silently switched to
+    the mean normal error. Now a WARNING of the ``geoanom`` logger (stderr: the CLI's handler,
+    or Python's last-resort handler) and ``metrics.selection_fallback`` in model.json."""
+    ws = toy_window_set()
+    no_val_seismic = ws.copy()
+    no_val_seismic["label"] = xr.where((ws["split"] == "val") & (ws["label"] == 1), -1,
+                                       ws["label"]).astype(np.int8)
+    res = train(no_val_seismic, small_config(max_epochs=2), out_dir=tmp_path, progress=False,
+                device="cpu")
+    assert res.metric_name == "neg_val_normal_error"
+    said = [r for r in caplog.records if r.name.startswith("geoanom") and
+            r.levelname == "WARNING" and "validation AUC is undefined" in r.getMessage()]
+    assert len(said) == 1 and "0 seismic and 19 normal" in said[0].getMessage()
+    m = load_model(tmp_path).meta["metrics"]
+    assert m["metric"] == "neg_val_normal_error"
+    assert "0 seismic and 19 normal" in m["selection_fallback"]
 
 
 def test_negative_learning_pushes_seismic_error_above_the_plain_autoencoder(tmp_path):

@@ -129,9 +129,11 @@ class NegativeLearningLoss:
         else:
             self.running_normal = self.momentum * self.running_normal + (1 - self.momentum) * med
 
-    def __call__(self, e: torch.Tensor, label: torch.Tensor, epoch: int,
-                 *, update: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss of one batch.
+    def __call__(self, e: torch.Tensor, label: torch.Tensor, epoch: int, *,
+                 update: bool = True, counts: tuple[int, int] | None = None,
+                 running_errors: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of one batch, or of one process's share of a batch.
 
         Parameters
         ----------
@@ -142,29 +144,41 @@ class NegativeLearningLoss:
         epoch
             0-based epoch (sets ``lambda``).
         update
-            Update the running median normal error from this batch first (training).
+            Update the running median normal error first (training).
+        counts
+            For a *share* of a batch (distributed training): the ``(normal, seismic)`` window
+            counts of the whole batch. Each term is then this share's sum over the batch's
+            count, so that the shares' losses add up to the loss of the whole batch. ``None``:
+            ``e`` is the whole batch (means).
+        running_errors
+            The normal errors the running median is updated from (default: this batch's;
+            distributed training passes the whole batch's, gathered from every process).
 
         Returns
         -------
         loss, parts
-            The scalar loss and its parts (``normal``, ``penalty``, ``lambda``, ``margin``).
+            The scalar loss and its parts (``loss``, ``normal``, ``penalty``, ``lambda``,
+            ``margin``) as floats.
         """
-        normal = label == 0
-        seismic = label == 1
-        e_n = e[normal]
-        e_s = e[seismic]
+        e_n = e[label == 0]
+        e_s = e[label == 1]
         if update:
-            self.update_running(e_n)
-        normal_term = e_n.mean() if e_n.numel() else e.new_zeros(())
+            self.update_running(e_n if running_errors is None else running_errors)
         lam = self.lam_at(epoch)
-        if lam > 0 and e_s.numel():
-            margin = self.margin if math.isfinite(self.margin) else 1.0
-            pen = penalty(e_s, self.kind, margin=margin, eps=self.eps).mean()
+        margin = self.margin if math.isfinite(self.margin) else 1.0
+        if counts is None:
+            normal_term = e_n.mean() if e_n.numel() else e.new_zeros(())
+            use_pen = lam > 0 and e_s.numel() > 0
+            pen = penalty(e_s, self.kind, margin=margin, eps=self.eps).mean() if use_pen \
+                else e.new_zeros(())
         else:
-            pen = e.new_zeros(())
+            n_normal, n_seismic = (int(c) for c in counts)
+            normal_term = e_n.sum() / max(n_normal, 1)
+            pen = penalty(e_s, self.kind, margin=margin, eps=self.eps).sum() / n_seismic \
+                if lam > 0 and n_seismic > 0 else e.new_zeros(())
         loss = normal_term + lam * pen
-        return loss, {"normal": float(normal_term.detach()), "penalty": float(pen.detach()),
-                      "lambda": lam, "margin": self.margin}
+        return loss, {"loss": float(loss.detach()), "normal": float(normal_term.detach()),
+                      "penalty": float(pen.detach()), "lambda": lam, "margin": self.margin}
 
     def state_dict(self) -> dict[str, float]:
         """The running state, for checkpoints."""

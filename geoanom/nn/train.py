@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -41,6 +42,7 @@ from geoanom.nn.losses import PENALTIES, NegativeLearningLoss
 from geoanom.provenance import config_hash, provenance
 
 CHECKPOINT = "checkpoint.pt"
+_log = logging.getLogger("geoanom.train")
 
 
 @dataclass
@@ -337,15 +339,285 @@ def _epoch_row(epoch: int, lam: float, margin: float, sums: dict, n_batches: int
             "seconds": time.perf_counter() - t0}
 
 
-def _checkpoint_state(model, opt, epoch: int, loss_fn: NegativeLearningLoss, *,
-                      best_metric: float, best_epoch: int, best_state, log: list, fp: str,
-                      finished: bool, stopped_early: bool) -> dict:
+class SingleProcess:
+    """How :func:`fit` trains in one process: the whole batch here, files written here.
+
+    :class:`geoanom.nn.ddp.Distributed` is the same interface over the ranks of a
+    DistributedDataParallel run; :func:`fit` is the one training loop for both.
+    """
+
+    rank, world = 0, 1
+    #: Entries added to every log row and to the provenance (none in one process).
+    log_extra: dict = {}
+    provenance_extra: dict = {}
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the checkpoints and the artifact."""
+        return self.rank == 0
+
+    def check(self, n_normal: int, n_seismic: int, batch_size: int) -> None:
+        """Refuse a batch layout this runner cannot split (nothing to refuse here)."""
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module the training forward pass runs through."""
+        return model
+
+    def barrier(self) -> None:
+        """Wait for every process (nothing to wait for here)."""
+
+    def batch_loss(self, net: torch.nn.Module, loss_fn: NegativeLearningLoss, batch: np.ndarray,
+                   n_seismic: int, tensors: tuple[torch.Tensor, ...], epoch: int
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss to back-propagate for one global batch and the batch's loss parts."""
+        X, V, Y = tensors
+        ib = torch.from_numpy(batch).to(X.device)
+        xb, vb, yb = X[ib], V[ib], Y[ib]
+        e, _ = window_errors(xb, net(xb, vb), vb)
+        return loss_fn(e, yb, epoch)
+
+
+@dataclass
+class _Selection:
+    """Model selection and stopping state (saved in every checkpoint)."""
+
+    epoch: int = 0
+    log: list = field(default_factory=list)
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+    best_lambda: float = math.nan
+    best_state: dict | None = None
+    finished: bool = False
+    stopped_early: bool = False
+
+    def offer(self, epoch: int, metric: float, lam_now: float, lam_full: float,
+              model: torch.nn.Module) -> bool:
+        """Keep ``model`` if this epoch is the new best; return whether it is.
+
+        Model selection compares epochs at full ``lambda`` only (issue 15, defect 5: an epoch
+        of the ramp, from lambda 0, is not the negative-learning model). Ramp epochs are kept
+        only until the first full-strength epoch, as a fallback for runs that end before it.
+        """
+        full, best_full = lam_now >= lam_full, self.best_lambda >= lam_full
+        better = metric > self.best_metric or (full and not best_full)
+        if not (math.isfinite(metric) and better and (full or not best_full)):
+            return False
+        self.best_metric, self.best_epoch, self.best_lambda = metric, epoch, lam_now
+        self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return True
+
+
+def _checkpoint_state(model, opt, loss_fn: NegativeLearningLoss, sel: _Selection,
+                      fp: str) -> dict:
     """Everything a resumed run needs (written atomically after every epoch)."""
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": sel.epoch,
             "loss_state": loss_fn.state_dict(), "torch_rng": torch.get_rng_state(),
-            "best_metric": best_metric, "best_epoch": best_epoch, "best_state": best_state,
-            "log": log, "fingerprint": fp, "finished": finished,
-            "stopped_early": stopped_early}
+            "best_metric": sel.best_metric, "best_epoch": sel.best_epoch,
+            "best_lambda": sel.best_lambda, "best_state": sel.best_state, "log": sel.log,
+            "fingerprint": fp, "finished": sel.finished, "stopped_early": sel.stopped_early}
+
+
+def _resume(path: Path, fp: str, model, opt, loss_fn: NegativeLearningLoss) -> _Selection:
+    """Restore model, optimizer, loss and RNG state from a checkpoint of the same run."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    if ck.get("fingerprint") != fp:
+        raise ConfigError("the checkpoint in this folder comes from a different "
+                          "configuration or window set; use another folder or "
+                          "resume=False (--no-resume) to start afresh", path=path)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    loss_fn.load_state_dict(ck["loss_state"])
+    torch.set_rng_state(ck["torch_rng"])
+    log, best = list(ck["log"]), int(ck["best_epoch"])
+    lam = ck.get("best_lambda", log[best]["lambda"] if 0 <= best < len(log) else math.nan)
+    return _Selection(epoch=int(ck["epoch"]) + 1, log=log, best_metric=float(ck["best_metric"]),
+                      best_epoch=best, best_lambda=float(lam), best_state=ck["best_state"],
+                      finished=bool(ck["finished"]),
+                      stopped_early=bool(ck.get("stopped_early", False)))
+
+
+def _training_indices(arrays: dict[str, np.ndarray],
+                      cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normal and seismic training windows and labelled validation windows (with data)."""
+    label, split, valid = arrays["label"], arrays["split"], arrays["valid"]
+    has_data = valid.reshape(valid.shape[0], -1).any(axis=1)
+    idx_n = np.flatnonzero((split == "train") & (label == 0) & has_data)
+    idx_s = np.flatnonzero((split == "train") & (label == 1) & has_data)
+    idx_val = np.flatnonzero((split == "val") & (label >= 0) & has_data)
+    if idx_n.size == 0:
+        raise ValidationError("the window set has no normal training windows",
+                              expected="windows with split 'train' and label 0")
+    if cfg.lam > 0 and idx_s.size == 0:
+        raise ValidationError("the window set has no seismic training windows; negative "
+                              "learning needs some (lam = 0 trains the plain autoencoder)",
+                              expected="windows with split 'train' and label 1")
+    if idx_val.size == 0:
+        raise ValidationError("the window set has no labelled validation windows, so early "
+                              "stopping has nothing to look at", expected="split 'val' windows")
+    return idx_n, idx_s, idx_val
+
+
+def selection_fallback(val_labels: np.ndarray) -> str | None:
+    """Why model selection cannot use the validation AUC (None when it can).
+
+    Without both classes among the validation windows the AUC is undefined; selection and
+    early stopping then use minus the mean validation normal error (or, with no normal
+    window either, nothing improves and the last weights are kept).
+    """
+    n_s, n_n = int(np.sum(val_labels == 1)), int(np.sum(val_labels == 0))
+    if n_s and n_n:
+        return None
+    return (f"the validation split has {n_s} seismic and {n_n} normal windows, so the "
+            "validation AUC is undefined: model selection and early stopping use minus the "
+            "mean validation normal error instead (they do not measure separation of seismic "
+            "windows)")
+
+
+def _run_epoch(runner, net, loss_fn: NegativeLearningLoss, opt, cfg: TrainConfig,
+               batches: list[np.ndarray], n_seismic: int, tensors, epoch: int,
+               bar: Progress) -> tuple[dict, int, float]:
+    """One pass over ``batches``: loss, backward, clipping, step. Returns the summed loss
+    parts, the windows seen and the lambda in force."""
+    net.train()
+    sums = {"loss": 0.0, "normal": 0.0, "penalty": 0.0, "grad_norm": 0.0}
+    n_win, lam = 0, loss_fn.lam_at(epoch)
+    for b in batches:
+        loss, parts = runner.batch_loss(net, loss_fn, b, n_seismic, tensors, epoch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_norm)
+        opt.step()
+        for k in ("loss", "normal", "penalty"):
+            sums[k] += parts[k]
+        sums["grad_norm"] += float(gn)
+        n_win += b.size
+        bar.update(1, f"loss={parts['loss']:.4g}")
+    return sums, n_win, lam
+
+
+def fit(
+    ws,
+    cfg: TrainConfig,
+    *,
+    out_dir: str | os.PathLike,
+    device: torch.device,
+    runner: SingleProcess,
+    resume: bool = True,
+    progress: bool = True,
+    callback: Callable[[int, dict], None] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> TrainResult:
+    """THE training loop, for one process (:func:`train`) and for every rank of a
+    distributed run (:func:`geoanom.nn.ddp.train_ddp`); ``runner`` says how a batch is
+    shared and who writes. Arguments as in :func:`train`; ``device`` is resolved."""
+    from geoanom.windows import check_no_leakage
+
+    check_no_leakage(ws)
+    out = Path(out_dir)
+    if runner.writes:
+        out.mkdir(parents=True, exist_ok=True)
+    arrays = window_set_arrays(ws)
+    meta_ws = _ws_meta(ws, arrays)
+    idx_n, idx_s, idx_val = _training_indices(arrays, cfg)
+    n_s = max(1, round(cfg.batch_size * cfg.seismic_fraction)) \
+        if cfg.lam > 0 and idx_s.size else 0
+    runner.check(max(1, cfg.batch_size - n_s), n_s, cfg.batch_size)
+    fp = _fingerprint(arrays, cfg)
+    X = torch.from_numpy(arrays["data"]).to(device)
+    V = torch.from_numpy(arrays["valid"]).to(device)
+    Y = torch.from_numpy(arrays["label"].astype(np.int64)).to(device)
+    val_lab = arrays["label"][idx_val]
+    iv = torch.from_numpy(idx_val).to(device)
+    Xv, Vv = X[iv], V[iv]
+    fallback = selection_fallback(val_lab)
+    if fallback and runner.writes:
+        _log.warning("training: %s", fallback)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = BiLSTMAutoencoder(int(X.shape[-1]), cfg.hidden_size, cfg.num_layers,
+                                  cfg.latent_size, cfg.output_bound)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = NegativeLearningLoss(cfg.penalty, cfg.lam, cfg.ramp_epochs,
+                                   margin_factor=cfg.margin_factor, eps=cfg.eps)
+    ckpt_path = out / CHECKPOINT
+    runner.barrier()  # the writer made the folder; everyone sees the same checkpoint (or none)
+    sel = _resume(ckpt_path, fp, model, opt, loss_fn) if resume and ckpt_path.is_file() \
+        else _Selection()
+    net = runner.wrap(model)
+    label = f"epoch {{}}/{cfg.max_epochs}" + (f" ({runner.world} ranks)" if runner.world > 1
+                                              else "")
+    with _deterministic(cfg.deterministic, device):
+        while not sel.finished and sel.epoch < cfg.max_epochs:
+            epoch, t0 = sel.epoch, time.perf_counter()
+            batches = _epoch_batches(cfg, epoch, idx_n, idx_s)
+            bar = Progress(len(batches), label.format(epoch + 1), progress and runner.writes)
+            sums, n_win, lam = _run_epoch(runner, net, loss_fn, opt, cfg, batches, n_s,
+                                          (X, V, Y), epoch, bar)
+            # every rank scores the whole validation split: the same weights give the same
+            # decision everywhere, with no broadcast
+            val = _validate(model, Xv, Vv, val_lab, cfg, fallback is None)
+            improved = sel.offer(epoch, val[3], lam, loss_fn.lam, model)
+            row = _epoch_row(epoch, lam, loss_fn.margin, sums, len(batches), n_win, val,
+                             improved, t0)
+            row.update(runner.log_extra)
+            sel.log.append(row)
+            bar.note = f"loss={row['train_loss']:.4g} val_auc={val[0]:.3f}"
+            bar.update(0)
+            bar.close()
+            if lam >= loss_fn.lam and epoch - sel.best_epoch >= cfg.patience:
+                sel.stopped_early = sel.finished = True
+            if epoch + 1 >= cfg.max_epochs:
+                sel.finished = True
+            if runner.writes:
+                _save_checkpoint(ckpt_path, _checkpoint_state(model, opt, loss_fn, sel, fp))
+            if callback is not None:
+                callback(epoch, row)
+            sel.epoch += 1
+    return _finish(model, sel, cfg, meta_ws, fp, fallback, out, device, runner, inputs)
+
+
+def _finish(model, sel: _Selection, cfg: TrainConfig, meta_ws: dict, fp: str,
+            fallback: str | None, out: Path, device: torch.device, runner,
+            inputs: Iterable[str | os.PathLike]) -> TrainResult:
+    """Load the selected weights, write the artifact (the writer) and build the result."""
+    if sel.best_state is not None:
+        model.load_state_dict(sel.best_state)
+    model.eval()
+    at_full = bool(sel.best_lambda >= cfg.lam)
+    metric_name = "val_auc" if fallback is None else "neg_val_normal_error"
+    metrics = {"metric": metric_name, "best_metric": sel.best_metric,
+               "best_epoch": sel.best_epoch, "epochs_run": len(sel.log),
+               "stopped_early": sel.stopped_early,
+               "val_auc": sel.log[sel.best_epoch]["val_auc"]
+               if 0 <= sel.best_epoch < len(sel.log) else None,
+               "lambda_at_best_epoch": sel.best_lambda,
+               "selected_at_full_lambda": at_full,
+               "selection_rule": "best validation metric among the epochs at full lambda "
+                                 f"(epoch >= ramp_epochs = {cfg.ramp_epochs}); ramp epochs "
+                                 "only when the run ended before full lambda",
+               "selection_fallback": fallback}
+    if not at_full and sel.best_epoch >= 0 and runner.writes:
+        _log.warning("training: the run ended before lambda reached full strength "
+                     "(ramp_epochs = %d, max_epochs = %d): the selected model (epoch %d) was "
+                     "trained with lambda = %g of %g", cfg.ramp_epochs, cfg.max_epochs,
+                     sel.best_epoch, sel.best_lambda, cfg.lam)
+    meta = dict(meta_ws)
+    meta.update({
+        "training": cfg.to_dict(), "metrics": metrics, "log": sel.log, "device": str(device),
+        "provenance": provenance(
+            config={"training": cfg.to_dict(), "windows": meta_ws["windows"]},
+            seeds={"train": cfg.seed}, inputs=inputs,
+            extra={"window_set_fingerprint": fp, **runner.provenance_extra}),
+    })
+    if runner.writes:
+        save_model(out, model, meta)
+    runner.barrier()
+    return TrainResult(model=model, log=sel.log, best_epoch=sel.best_epoch,
+                       best_metric=sel.best_metric, metric_name=metric_name, config=cfg,
+                       device=str(device), out_dir=out, epochs_run=len(sel.log),
+                       stopped_early=sel.stopped_early, meta=meta)
 
 
 def train(
@@ -386,142 +658,13 @@ def train(
     Returns
     -------
     TrainResult
-        The model with the best validation weights, the per-epoch log and the metrics.
+        The model with the best validation weights among the epochs at full ``lambda``, the
+        per-epoch log and the metrics (``model.json`` ``metrics`` says which epoch, at which
+        ``lambda``, and whether the selection metric fell back from the validation AUC).
     """
-    from geoanom.windows import check_no_leakage
-
-    cfg = config or TrainConfig()
-    check_no_leakage(ws)
-    dev = resolve_device(device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    arrays = window_set_arrays(ws)
-    meta_ws = _ws_meta(ws, arrays)
-    label, split, valid = arrays["label"], arrays["split"], arrays["valid"]
-    has_data = valid.reshape(valid.shape[0], -1).any(axis=1)
-    idx_n = np.flatnonzero((split == "train") & (label == 0) & has_data)
-    idx_s = np.flatnonzero((split == "train") & (label == 1) & has_data)
-    idx_val = np.flatnonzero((split == "val") & (label >= 0) & has_data)
-    if idx_n.size == 0:
-        raise ValidationError("the window set has no normal training windows",
-                              expected="windows with split 'train' and label 0")
-    if cfg.lam > 0 and idx_s.size == 0:
-        raise ValidationError("the window set has no seismic training windows; negative "
-                              "learning needs some (lam = 0 trains the plain autoencoder)",
-                              expected="windows with split 'train' and label 1")
-    if idx_val.size == 0:
-        raise ValidationError("the window set has no labelled validation windows, so early "
-                              "stopping has nothing to look at", expected="split 'val' windows")
-    fp = _fingerprint(arrays, cfg)
-
-    X = torch.from_numpy(arrays["data"]).to(dev)
-    V = torch.from_numpy(valid).to(dev)
-    Y = torch.from_numpy(label.astype(np.int64)).to(dev)
-    val_lab = label[idx_val]
-    Xv, Vv = X[torch.from_numpy(idx_val).to(dev)], V[torch.from_numpy(idx_val).to(dev)]
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = BiLSTMAutoencoder(int(X.shape[-1]), cfg.hidden_size, cfg.num_layers,
-                                  cfg.latent_size, cfg.output_bound)
-    model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = NegativeLearningLoss(cfg.penalty, cfg.lam, cfg.ramp_epochs,
-                                   margin_factor=cfg.margin_factor, eps=cfg.eps)
-    both_classes = bool(np.any(val_lab == 1) and np.any(val_lab == 0))
-    metric_name = "val_auc" if both_classes else "neg_val_normal_error"
-
-    start_epoch, log = 0, []
-    best_metric, best_epoch, best_state, finished = -math.inf, -1, None, False
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ck.get("fingerprint") != fp:
-            raise ConfigError("the checkpoint in this folder comes from a different "
-                              "configuration or window set; use another folder or "
-                              "resume=False (--no-resume) to start afresh", path=ckpt_path)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        loss_fn.load_state_dict(ck["loss_state"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch, log = int(ck["epoch"]) + 1, list(ck["log"])
-        best_metric, best_epoch = float(ck["best_metric"]), int(ck["best_epoch"])
-        best_state, finished = ck["best_state"], bool(ck["finished"])
-
-    stopped_early = False
-    with _deterministic(cfg.deterministic, dev):
-        epoch = start_epoch
-        while not finished and epoch < cfg.max_epochs:
-            t0 = time.perf_counter()
-            batches = _epoch_batches(cfg, epoch, idx_n, idx_s)
-            bar = _Progress(len(batches), f"epoch {epoch + 1}/{cfg.max_epochs}", progress)
-            model.train()
-            sums = {"loss": 0.0, "normal": 0.0, "penalty": 0.0, "grad_norm": 0.0}
-            n_win = 0
-            for b in batches:
-                ib = torch.from_numpy(b).to(dev)
-                xb, vb, yb = X[ib], V[ib], Y[ib]
-                e, _ = window_errors(xb, model(xb, vb), vb)
-                loss, parts = loss_fn(e, yb, epoch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-                opt.step()
-                sums["loss"] += float(loss.detach())
-                sums["normal"] += parts["normal"]
-                sums["penalty"] += parts["penalty"]
-                sums["grad_norm"] += float(gn)
-                n_win += b.size
-                bar.update(1, f"loss={float(loss.detach()):.4g}")
-            val = _validate(model, Xv, Vv, val_lab, cfg, both_classes)
-            metric = val[3]
-            improved = math.isfinite(metric) and metric > best_metric
-            if improved:
-                best_metric, best_epoch = metric, epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            row = _epoch_row(epoch, parts["lambda"], loss_fn.margin, sums, len(batches), n_win,
-                             val, improved, t0)
-            log.append(row)
-            bar.note = f"loss={row['train_loss']:.4g} val_auc={val[0]:.3f}"
-            bar.update(0)
-            bar.close()
-            full_lambda = loss_fn.lam_at(epoch) >= loss_fn.lam
-            if full_lambda and epoch - best_epoch >= cfg.patience:
-                stopped_early = finished = True
-            if epoch + 1 >= cfg.max_epochs:
-                finished = True
-            _save_checkpoint(ckpt_path, _checkpoint_state(
-                model, opt, epoch, loss_fn, best_metric=best_metric, best_epoch=best_epoch,
-                best_state=best_state, log=log, fp=fp, finished=finished,
-                stopped_early=stopped_early))
-            if callback is not None:
-                callback(epoch, row)
-            epoch += 1
-    if start_epoch > 0 and log:
-        stopped_early = bool(torch.load(ckpt_path, map_location="cpu",
-                                        weights_only=True).get("stopped_early", stopped_early))
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-
-    metrics = {"metric": metric_name, "best_metric": best_metric, "best_epoch": best_epoch,
-               "epochs_run": len(log), "stopped_early": stopped_early,
-               "val_auc": log[best_epoch]["val_auc"] if 0 <= best_epoch < len(log) else None}
-    meta = dict(meta_ws)
-    meta.update({
-        "training": cfg.to_dict(),
-        "metrics": metrics,
-        "log": log,
-        "device": str(dev),
-        "provenance": provenance(
-            config={"training": cfg.to_dict(), "windows": meta_ws["windows"]},
-            seeds={"train": cfg.seed}, inputs=inputs,
-            extra={"window_set_fingerprint": fp}),
-    })
-    save_model(out, model, meta)
-    return TrainResult(model=model, log=log, best_epoch=best_epoch, best_metric=best_metric,
-                       metric_name=metric_name, config=cfg, device=str(dev), out_dir=out,
-                       epochs_run=len(log), stopped_early=stopped_early, meta=meta)
+    return fit(ws, config or TrainConfig(), out_dir=out_dir, device=resolve_device(device),
+               runner=SingleProcess(), resume=resume, progress=progress, callback=callback,
+               inputs=inputs)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
