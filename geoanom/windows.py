@@ -5,8 +5,8 @@ The window set (DESIGN.md, "data model") is an ``xarray.Dataset`` with dims
 
 * ``data`` (float32, window x step x component): the samples, robust-scaled with a
   :class:`~geoanom.preprocess.RobustScaler` fitted on the *train* windows only; 0.0 where
-  invalid. Before :func:`apply_scaler` (the output of :func:`make_windows`) ``data`` is float64
-  in the record's units and ``attrs["scaler"]`` is absent.
+  invalid. Before :func:`apply_window_scaler` (the output of :func:`make_windows`) ``data``
+  is float64 in the record's units and ``attrs["scaler"]`` is absent.
 * ``valid`` (bool, window x step x component): the sample was observed (flag valid, finite).
 * coords ``component`` (names) and ``step`` (0..n-1).
 * per window: ``start``, ``end`` (UTC ``datetime64[ns]``; ``end`` is the time of the last
@@ -24,6 +24,9 @@ Choices METHODS.md section 1 leaves open, made here (each one a :class:`WindowCo
 * **Window grid.** Windows start at the record's first sample and every ``stride_s`` after;
   a window is kept only if *every* component has at most ``max_missing_fraction`` of its
   samples missing (others are dropped: nothing can be learnt from or scored on them).
+  :func:`window_grid` and :func:`window_is_valid` are that grid and that rule; the scorer
+  (:mod:`geoanom.score`) and the baselines use the same two functions, so no window training
+  refused is ever scored.
   ``valid_fraction`` is the share of valid samples over all steps and components.
 * **Seismic** (label 1): the window end ``e`` satisfies ``lead_min <= t - e <= lead_max`` (days,
   both inclusive) for a *target* event at time ``t``: ``M >= m_min``, depth ``<= max_depth_km``
@@ -89,8 +92,14 @@ __all__ = [
     "make_windows",
     "label_windows",
     "split_windows",
-    "fit_scaler",
-    "apply_scaler",
+    "fit_window_scaler",
+    "apply_window_scaler",
+    "WindowGrid",
+    "window_grid",
+    "sample_valid",
+    "window_is_valid",
+    "valid_fraction",
+    "scale_samples",
     "build_window_set",
     "check_no_leakage",
     "validate_window_set",
@@ -705,7 +714,7 @@ def split_windows(ws: xr.Dataset, *, config: WindowConfig) -> xr.Dataset:
 # scaling
 
 
-def fit_scaler(ws: xr.Dataset) -> RobustScaler:
+def fit_window_scaler(ws: xr.Dataset) -> RobustScaler:
     """Fit a :class:`~geoanom.preprocess.RobustScaler` on the valid samples of train windows.
 
     Samples covered by several overlapping train windows count once per window, exactly as
@@ -726,7 +735,7 @@ def fit_scaler(ws: xr.Dataset) -> RobustScaler:
     return RobustScaler.fit(x, components=comps, fitted_on="train")
 
 
-def apply_scaler(ws: xr.Dataset, scaler: RobustScaler) -> xr.Dataset:
+def apply_window_scaler(ws: xr.Dataset, scaler: RobustScaler) -> xr.Dataset:
     """Scale ``data`` with ``scaler`` into float32 (0.0 where invalid); set attr ``scaler``."""
     validate_window_set(ws)
     if ws.attrs.get("scaler"):
@@ -747,7 +756,7 @@ def apply_scaler(ws: xr.Dataset, scaler: RobustScaler) -> xr.Dataset:
     out["data"] = (("window", "step", "component"), z,
                    {"units": "1", "scaled_from_units": ws["data"].attrs.get("units", "")})
     out.attrs["scaler"] = json.dumps(scaler.to_dict(), sort_keys=True)
-    _add_history(out, f"apply_scaler(RobustScaler fitted_on={scaler.fitted_on}, " +
+    _add_history(out, f"apply_window_scaler(RobustScaler fitted_on={scaler.fitted_on}, " +
                       ", ".join(f"{c}: center={scaler.center[i]:.6g} scale={scaler.scale[i]:.6g}"
                                 for i, c in enumerate(comps)) + ")")
     return out
@@ -783,7 +792,7 @@ def build_window_set(record: xr.Dataset, catalog: pd.DataFrame,
     ws = label_windows(ws, catalog, station_lat=float(record.attrs.get("latitude_deg", np.nan)),
                        station_lon=float(record.attrs.get("longitude_deg", np.nan)), config=cfg)
     ws = split_windows(ws, config=cfg)
-    ws = apply_scaler(ws, fit_scaler(ws))
+    ws = apply_window_scaler(ws, fit_window_scaler(ws))
     # the stored config is exactly the WindowConfig (plus nothing make_windows guessed)
     ws.attrs["config"] = cfg.to_json()
     ws.attrs["config_hash"] = config_hash(cfg.to_dict())

@@ -37,7 +37,7 @@ def toy_window_set(seed: int = 0, n: int = N) -> xr.Dataset:
     second component. 24-minute windows, contiguous: 0-89 train, 90-99 gap, 100-124 val,
     125-134 gap, 135-159 test; the first two of every 8 windows are seismic (one sequence per
     8). Scaled with a RobustScaler fitted on the train windows by geoanom.windows."""
-    from geoanom.windows import WindowConfig, apply_scaler, fit_scaler
+    from geoanom.windows import WindowConfig, apply_window_scaler, fit_window_scaler
 
     rng = np.random.default_rng(seed)
     k = np.arange(T)
@@ -76,7 +76,7 @@ def toy_window_set(seed: int = 0, n: int = N) -> xr.Dataset:
     ds.attrs = {"iaga_code": "TOY", "latitude_deg": 40.0, "longitude_deg": 20.0,
                 "sampling_period_s": 60.0, "window_length_s": T * 60.0,
                 "stride_s": T * 60.0, "config": cfg.to_json(), "history": "toy"}
-    return apply_scaler(ds, fit_scaler(ds))
+    return apply_window_scaler(ds, fit_window_scaler(ds))
 
 
 def small_config(**kw) -> TrainConfig:

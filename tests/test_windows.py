@@ -21,10 +21,10 @@ from geoanom.preprocess import RobustScaler
 from geoanom.record import make_record
 from geoanom.windows import (
     WindowConfig,
-    apply_scaler,
+    apply_window_scaler,
     build_window_set,
     check_no_leakage,
-    fit_scaler,
+    fit_window_scaler,
     label_counts,
     label_windows,
     make_windows,
@@ -353,18 +353,18 @@ def test_leak_scaler_fitted_on_everything(good):
         _catalog([]), station_lat=LAT, station_lon=LON, config=cfg), config=cfg)
     x = np.where(raw["valid"].values, raw["data"].values, np.nan)
     cheat = RobustScaler.fit(x, components=("H", "Z"), fitted_on="train")
-    bad = apply_scaler(raw, cheat)
+    bad = apply_window_scaler(raw, cheat)
     with pytest.raises(LeakageError, match="median 0"):
         check_no_leakage(bad)
     # the honest scaler on the same windows passes
-    check_no_leakage(apply_scaler(raw, fit_scaler(raw)))
+    check_no_leakage(apply_window_scaler(raw, fit_window_scaler(raw)))
 
 
 def test_fit_scaler_needs_train_windows():
     cfg = WindowConfig(**SMALL)
     ws = make_windows(_record(10), length_s=86_400, stride_s=86_400, max_missing_fraction=0.1)
     with pytest.raises(ValidationError, match="no training windows"):
-        fit_scaler(ws)
+        fit_window_scaler(ws)
     # 10 days cannot hold train + 8-day embargo + test: build refuses rather than leak
     with pytest.raises(ValidationError, match="no training windows"):
         build_window_set(_record(10), _catalog([]), cfg)

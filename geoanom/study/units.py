@@ -82,9 +82,9 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
 
     from geoanom.provenance import config_hash
     from geoanom.windows import (
-        apply_scaler,
+        apply_window_scaler,
         check_no_leakage,
-        fit_scaler,
+        fit_window_scaler,
         label_windows,
         make_windows,
         split_windows,
@@ -110,7 +110,7 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
                            f"and the validation year {year - 1}")
     cfg_y = dataclasses.replace(cfg, split_fractions=(f, 1.0 - f, 0.0))
     ws = split_windows(ws, config=cfg_y)
-    ws = apply_scaler(ws, fit_scaler(ws))
+    ws = apply_window_scaler(ws, fit_window_scaler(ws))
     ws.attrs["config"] = cfg_y.to_json()
     ws.attrs["config_hash"] = config_hash(cfg_y.to_dict())
     check_no_leakage(ws)
