@@ -169,7 +169,7 @@ def test_significance_numbers_are_pinned(golden_run):
 def test_dlep_evaluate_numbers_are_pinned(golden_run, tmp_path):
     out = tmp_path / "dlep.json"
     _invoke(["dlep", "evaluate", "--catalog", str(golden_run / "catalog.csv"), "--region",
-             "custom", "--box", "20.4,23.6,37.6,40.2", "--edges", "quantiles", "--protocol",
+             "custom", "--box", "37.6,40.2,20.4,23.6", "--edges", "quantiles", "--protocol",
              "chrono", "--methods", "dlep,2019f", "--seeds", "1", "--epochs", "2", "--indim",
              "8", "-w", "5", "--n-events", "10", "--threads", "1", "--no-progress", "-o",
              str(out)])
