@@ -89,7 +89,7 @@ from scipy import signal
 
 from geoanom._atomic import atomic_path, atomic_write_text
 from geoanom._version import __version__
-from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km, make_catalog
+from geoanom.catalog_frame import dobrovolsky_radius_km, make_catalog
 from geoanom.errors import ConfigError
 from geoanom.provenance import canonical_json, provenance
 from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, make_record
@@ -1147,22 +1147,22 @@ def precursor_windows(
     cols = ["event_id", "station", "event_time", "start", "end", "magnitude", "depth_km",
             "distance_km", "radius_km", "amplitude_nT"]
     rows = []
-    mag = catalog["magnitude"].to_numpy(float)
-    dep = catalog["depth_km"].to_numpy(float)
-    ok = (mag >= config.m_min) & ~(dep > config.max_depth_km)
-    cat = catalog.loc[ok]
+    from geoanom.labels import seen_by_station, station_distance_km
+
+    radius = "dobrovolsky" if config.radius_km is None else float(config.radius_km)
     for st in map(_as_station, stations):
-        d = great_circle_km(st.latitude_deg, st.longitude_deg,
-                            cat["latitude_deg"].to_numpy(float),
-                            cat["longitude_deg"].to_numpy(float))
+        # THE seen rule (geoanom.labels): M >= m_min, depth cut, distance <= R(M)
+        seen_all = seen_by_station(catalog, st.latitude_deg, st.longitude_deg, radius=radius,
+                                   min_magnitude=config.m_min, max_depth_km=config.max_depth_km)
+        cat = catalog.loc[seen_all]
+        d = station_distance_km(cat, st.latitude_deg, st.longitude_deg)
         m = cat["magnitude"].to_numpy(float)
         r = (np.full(m.shape, float(config.radius_km)) if config.radius_km is not None
              else dobrovolsky_radius_km(m))
-        seen = d <= r
         amp = (config.strength * config.a_ref_nT
                * 10.0 ** (config.magnitude_exponent * (m - config.m_min)) * np.exp(-2.0 * d / r))
         t = cat["time"].to_numpy()
-        for i in np.nonzero(seen)[0]:
+        for i in range(m.size):
             rows.append((cat["event_id"].iloc[i], st.code, t[i],
                          t[i] - np.timedelta64(int(config.lead_max_days * NS_PER_DAY), "ns"),
                          t[i] - np.timedelta64(int(config.lead_min_days * NS_PER_DAY), "ns"),
