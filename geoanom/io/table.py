@@ -332,6 +332,14 @@ class TableMapping:
                       "none")
         if self.station_column is not None:
             set_(self, "station_column", _as_name(self.station_column))
+        if self.station_column is not None:
+            given = [k for k in ("latitude_deg", "longitude_deg", "elevation_m", "station_name")
+                     if getattr(self, k) is not None]
+            if given:
+                raise bad(f"'{given[0]}' names one station, but the table is long-format "
+                          "(station_column)", "station_table = 'magdas' or a CSV of "
+                          "code,name,latitude_deg,longitude_deg for the stations",
+                          ", ".join(given))
         if self.station is not None:
             if not isinstance(self.station, str) or not self.station.strip():
                 raise bad("'station' must be a station code", "e.g. 'DAV'", repr(self.station))
