@@ -4,8 +4,13 @@ protocol of PROTOCOL.md (``geoanom test``).
 Modules: :mod:`~geoanom.stats.ranks` (Mann-Whitney U, AUC, effect sizes),
 :mod:`~geoanom.stats.molchan` (Molchan diagram, ASS, probability gain),
 :mod:`~geoanom.stats.surrogate` (circular shifts, sequence shuffles, stationary bootstrap),
-:mod:`~geoanom.stats.protocol` (``Protocol``, ``load_protocol``, ``run_test``) and
-:mod:`~geoanom.stats.result` (``TestResult``).
+:mod:`~geoanom.stats.protocol` (``Protocol``, ``load_protocol``, ``run_test``: the
+configuration and the order of the steps) and :mod:`~geoanom.stats.result` (``TestResult``).
+The steps of ``run_test``, one module each: :mod:`~geoanom.stats.alarm`,
+:mod:`~geoanom.stats.nulls`, :mod:`~geoanom.stats.primary`, :mod:`~geoanom.stats.effects`,
+:mod:`~geoanom.stats.alarm_baselines`, :mod:`~geoanom.stats.placebo`,
+:mod:`~geoanom.stats.multiplicity`, :mod:`~geoanom.stats.legacy`,
+:mod:`~geoanom.stats.guards`. Labels and "seen by the station": :mod:`geoanom.labels`.
 """
 
 from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash, run_test
