@@ -227,6 +227,16 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
                           expected=f"{_fmt_s(length)} windows with at most {100 * mmf:g} % "
                                    "missing", found=f.describe())
     lat, lon = f.latitude_deg, f.longitude_deg
+    if len(catalog):
+        c0, c1 = (pd.Timestamp(catalog["time"].min()), pd.Timestamp(catalog["time"].max()))
+        c0, c1 = (x.tz_convert(None) if x.tzinfo else x for x in (c0, c1))
+        outside = (max(0.0, (c0 - f.start).total_seconds()) +
+                   max(0.0, (f.end - c1).total_seconds())) / _DAY_S
+        if outside > 0.1 * f.span_days:
+            warnings.append(
+                f"the catalog covers {c0:%Y-%m-%d} .. {c1:%Y-%m-%d} only: {outside:.0f} of the "
+                f"record's {f.span_days:.0f} days lie outside it, where no window can be "
+                "labelled normal (require_catalog_coverage)")
     best = None
     tried = []
     for k, (lead, buffer, post, why_lead) in enumerate(leads):
