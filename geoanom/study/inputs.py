@@ -173,7 +173,7 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         raise ConfigError("scores archive not found", path=archive,
                           expected="the AETA area-weekly tarball")
     tables = _area_tables(archive)
-    feats = cfg.detectors
+    feats = [d for d in cfg.detectors if d != "activity"]
     tz = np.timedelta64(int(float(tab.get("utc_offset_hours", 8.0)) * 3600), "s")
     scores, ev_rows, rates = {}, [], {}
     for st in cfg.stations:

@@ -182,10 +182,12 @@ def summary_markdown(r: dict) -> str:
     desc = (r.get("config", {}).get("study", {}) or {}).get("description")
     if desc:
         L += [desc, ""]
+    how = ("scores brought by the user, tested as they are (no training)"
+           if r.get("kind") == "scores" else
+           "every score is out of sample (rolling origin: trained before the year before, "
+           "validated on the year before, tested on the year)")
     L += [f"Config hash `{r['config_hash']}`; geoanom "
-          f"{r.get('provenance', {}).get('geoanom_version', '?')}; every score is out of "
-          "sample (rolling origin: trained before the year before, validated on the year "
-          "before, tested on the year).", ""]
+          f"{r.get('provenance', {}).get('geoanom_version', '?')}; {how}.", ""]
     L += ["## Per station", "",
           "| station | role | detector | events | AUC | 95 % CI | p | BY q | verdict |",
           "|---|---|---|---:|---:|---|---:|---:|---|"]
@@ -200,7 +202,22 @@ def summary_markdown(r: dict) -> str:
                      f"{te.get('n_independent_events')} | {_f(te.get('auc'))} | "
                      f"{_ci(te.get('auc_ci95'))} | {_f(te.get('p_value'), '.4f')} | "
                      f"{_f(te.get('q_value_by'), '.3f')} | {te.get('verdict')} |")
+    ctl = [(code, det, d["test"]["control_station"]) for code, st in r["stations"].items()
+           for det, d in st["detectors"].items()
+           if d.get("test") and d["test"].get("control_station")]
+    if ctl:
+        L += ["", "## Aseismic control as placebo", "",
+              "The control station's score tested against each seismic station's events "
+              "(it should come out null):", "",
+              "| station | detector | control | control AUC on these events | p | null? |",
+              "|---|---|---|---:|---:|---|"]
+        for code, det, c in ctl:
+            L.append(f"| {code} | {SHORT.get(det, det)} | {c.get('station')} | "
+                     f"{_f(c.get('placebo_auc'))} | {_f(c.get('placebo_p'), '.4f')} | "
+                     f"{c.get('placebo_came_out_null')} |")
     L += ["", "## Pooled over the seismic stations (catalog shifted jointly)", "",
+          "A station-event pair counts each station that sees an event; the independent "
+          "events are the distinct events among them.", "",
           "| detector | stations | station-event pairs | independent events | AUC | p | "
           "verdict |", "|---|---:|---:|---:|---:|---:|---|"]
     for det, a in r.get("across_stations", {}).items():
@@ -254,6 +271,13 @@ def summary_markdown(r: dict) -> str:
     t = r.get("timings_s", {})
     if t:
         L += ["## Time", "", ", ".join(f"{k} {v} s" for k, v in t.items()), ""]
-    L += ["## Files", ""] + [f"- `{k}`: {v}" for k, v in sorted(r.get("files", {}).items())
-                             if isinstance(v, str)]
+    fl = dict(r.get("files", {}))
+    figs = fl.pop("figures", {}) or {}
+    L += ["## Files", ""] + [f"- `{k}`: {v}" for k, v in sorted(fl.items())]
+    L += ["- per station: `stations/<CODE>/scores_<detector>.nc` (scores), "
+          "`stations/<CODE>/test_<detector>.json` (the event-level test)"]
+    if figs:
+        L += [f"- figures ({len(figs)}): " + ", ".join(f"`{v}`" for v in
+                                                       list(figs.values())[:12])
+              + (" ..." if len(figs) > 12 else "")]
     return "\n".join(L) + "\n"

@@ -148,6 +148,17 @@ def station_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
     return ds
 
 
+def _remote_summary(r) -> dict | None:
+    rb = (r.baselines or {}).get("remote_station")
+    pl = (r.placebos or {}).get("remote_station")
+    if not rb and not pl:
+        return None
+    return {"station": (rb or {}).get("station"), "baseline_ass": (rb or {}).get("ass"),
+            "baseline_p": (rb or {}).get("p_value"),
+            "placebo_auc": (pl or {}).get("auc"), "placebo_p": (pl or {}).get("p_value"),
+            "placebo_came_out_null": (pl or {}).get("came_out_null")}
+
+
 def _test_summary(r) -> dict:
     pr, eff = r.primary, r.effect_sizes
     act = (r.baselines or {}).get("activity") or {}
@@ -160,12 +171,16 @@ def _test_summary(r) -> dict:
             "activity_baseline": {"name": act.get("name"), "ass": act.get("ass"),
                                   "p_value": act.get("p_value")} if act else None,
             "activity_correlation": r.guardrails.get("activity_correlation"),
+            "control_station": _remote_summary(r),
             "warnings": list(r.guardrails.get("warnings", []))}
 
 
 def test_station(cfg: StudyConfig, ds: xr.Dataset, catalog, activity, path: Path,
-                 seed: int, protocol=None):
-    """Run (or reuse) the event-level test of one station's scores; returns the TestResult."""
+                 seed: int, protocol=None, remote: xr.Dataset | None = None):
+    """Run (or reuse) the event-level test of one station's scores; returns the TestResult.
+
+    ``remote``: an aseismic control station's scores (remote-station baseline and placebo).
+    """
     from geoanom.stats.protocol import protocol_hash, run_test
     from geoanom.stats.result import TestResult
 
@@ -173,11 +188,14 @@ def test_station(cfg: StudyConfig, ds: xr.Dataset, catalog, activity, path: Path
     h = config_hash({"scores": json.loads(ds.attrs["geoanom_provenance"])["config"],
                      "protocol": protocol_hash(p), "seed": seed,
                      "values": config_hash(np.nan_to_num(ds[SCORE_VAR].values).round(9)
-                                           .tolist())})
+                                           .tolist()),
+                     "remote": None if remote is None else
+                     [str(remote.attrs.get("iaga_code")), str(remote.attrs.get("score_kind")),
+                      config_hash(np.nan_to_num(remote[SCORE_VAR].values).round(9).tolist())]})
     hp = path.with_suffix(".hash")
     if path.is_file() and hp.is_file() and hp.read_text().strip() == h:
         return TestResult.read(path)
-    r = run_test(ds, catalog, p, activity=activity, seed=seed)
+    r = run_test(ds, catalog, p, activity=activity, remote_scores=remote, seed=seed)
     r.write(path)
     atomic_write_text(hp, h + "\n")
     return r
@@ -305,12 +323,14 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
 
     # ---- per-station scores and tests
     t = time.perf_counter()
+    from geoanom.score import write_scores
+
     proto = cfg.protocol()
     base_act = activity[base_name]
     stations_out: dict = {}
     scores_by_det: dict[str, dict] = {d: {} for d in cfg.detectors}
     results_obj: dict = {}
-    for si, st in enumerate(cfg.stations):
+    for st in cfg.stations:
         sd = out / "stations" / st.code
         stations_out[st.code] = {"role": st.role, "latitude_deg": st.latitude_deg,
                                  "longitude_deg": st.longitude_deg, "detectors": {}}
@@ -327,19 +347,40 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
                                       if k in u} for u in units]}
             if ds is None:
                 entry["status"] = "no scores (every unit skipped)"
-                stations_out[st.code]["detectors"][det] = entry
+            else:
+                sp = write_scores(ds, sd / f"scores_{det}.nc")
+                entry["scores"] = str(sp.relative_to(out))
+                scores_by_det[det][st.code] = ds
+            stations_out[st.code]["detectors"][det] = entry
+    controls = [s.code for s in cfg.stations if s.role == "control"]
+    for si, st in enumerate(cfg.stations):
+        sd = out / "stations" / st.code
+        for det in cfg.detectors:
+            ds = scores_by_det[det].get(st.code)
+            if ds is None:
                 continue
-            from geoanom.score import write_scores
-
-            sp = write_scores(ds, sd / f"scores_{det}.nc")
-            entry["scores"] = str(sp.relative_to(out))
+            # the aseismic control's score (of the same detector, or of the plain
+            # autoencoder where negative learning cannot train without seismic windows)
+            # is the remote-station baseline and placebo of every seismic station's test
+            remote = None
+            if st.role == "seismic" and controls:
+                c0 = controls[0]
+                remote = scores_by_det[det].get(c0)
+                if remote is None and det == "negative_learning":
+                    remote = scores_by_det.get("plain_autoencoder", {}).get(c0)
+                if remote is not None:
+                    # only the control's windows within this station's span (run_test bins
+                    # the remote score on the station's bins)
+                    e, er = ds["end"].values, remote["end"].values
+                    keep = (er >= e.min().astype("datetime64[D]")) & (er <= e.max())
+                    remote = remote.isel(window=np.flatnonzero(keep)) if keep.sum() > 1 \
+                        else None
             say(f"testing {st.code} {det} ({ds.sizes['window']} windows)")
             r = test_station(cfg, ds, catalog, base_act, sd / f"test_{det}.json",
-                             seed=cfg.seed + si)
+                             seed=cfg.seed + si, remote=remote)
+            entry = stations_out[st.code]["detectors"][det]
             entry["test"] = _test_summary(r)
             entry["test_file"] = str((sd / f"test_{det}.json").relative_to(out))
-            stations_out[st.code]["detectors"][det] = entry
-            scores_by_det[det][st.code] = ds
             results_obj[(st.code, det)] = r
     timings["tests"] = round(time.perf_counter() - t, 2)
 
