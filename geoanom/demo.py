@@ -46,6 +46,7 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import json_safe
 from geoanom.errors import ConfigError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -318,12 +319,6 @@ def _f(x: Any, fmt: str = ".3f") -> str:
     return "n/a" if not math.isfinite(v) else format(v, fmt)
 
 
-def _clean_json(o: Any) -> Any:
-    from geoanom.stats.result import _jsonable
-
-    return _jsonable(o)
-
-
 # ----------------------------------------------------------------------------- DLEP step
 
 
@@ -401,7 +396,7 @@ def dlep_step(catalog: pd.DataFrame, score_paths: list[Path], cfg: DemoConfig, *
             "confusion": r.confusion[0], "n_folds": len(r.per_seed[0]["folds"])}
     out["config"] = dcfg.to_dict()
     out["note"] = dev.CHRONO_NOTE
-    return _clean_json(out)
+    return json_safe(out)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -645,7 +640,7 @@ def run_demo(output: str | os.PathLike, config: DemoConfig | None = None, *,
     result["provenance"] = provenance(config=cfg.to_dict(), seeds={"seed": cfg.seed},
                                       extra={"type": DEMO_RESULT_TYPE, "schema": SCHEMA_VERSION,
                                              "protocol_hash": sig["protocol_hash"]})
-    result = _clean_json(result)
+    result = json_safe(result)
     summary = summary_markdown(result)
     atomic_write_text(out / "summary.md", summary)
     atomic_write_text(out / "results.json", json.dumps(result, indent=1, sort_keys=False) + "\n")

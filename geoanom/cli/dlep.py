@@ -429,9 +429,9 @@ def sweep_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude
                    f"{cells or row.get('skipped', '')}")
     config = {"region": reg.to_dict(), "design": design, "leak": leak, "dlep": cfg.to_dict(),
               "methods": method_list, "threads": n_threads, "protocol": "chrono"}
-    from geoanom.dlep.evaluate import _jsonable
+    from geoanom._jsonfile import json_safe
 
-    write_json(output, _jsonable({"type": "geoanom.DLEPSweep", "rows": rows, "config": config,
+    write_json(output, json_safe({"type": "geoanom.DLEPSweep", "rows": rows, "config": config,
                                   "provenance": provenance(config=config,
                                                            inputs=[catalog_path])}))
     click.echo(f"results: {output}")
@@ -458,8 +458,7 @@ def fuse_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude,
     same scores shifted in time (a null that must not help), under the chronological
     (rolling-origin) protocol, in one table with the seed spread and the number of test
     samples that carry geomagnetic data."""
-    from geoanom._jsonfile import write_json
-    from geoanom.dlep.evaluate import _jsonable
+    from geoanom._jsonfile import json_safe, write_json
     from geoanom.dlep.fusion import run_fusion
     from geoanom.provenance import provenance
 
@@ -476,7 +475,7 @@ def fuse_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude,
     doc = {"type": "geoanom.DLEPFusion", **out, "config": config,
            "provenance": provenance(config=config, inputs=[catalog_path, *score_paths],
                                     seeds={f"seed{i}": i for i in range(n_seeds)})}
-    write_json(output, _jsonable(doc))
+    write_json(output, json_safe(doc))
     click.echo(out["table"])
     click.echo(f"results: {output}")
 

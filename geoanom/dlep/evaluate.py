@@ -28,17 +28,16 @@ every extra stream) and ``"<anything>-only"`` (extra streams only).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from geoanom._jsonfile import read_json, write_json
+from geoanom._jsonfile import json_safe, read_json, write_json
 from geoanom.dlep.indicators import INDICATOR_NAMES, IndicatorScaler
 from geoanom.dlep.segment import N_CLASSES, Samples
 from geoanom.errors import FormatError, LeakageError, ValidationError
@@ -252,21 +251,6 @@ def confusion(y: np.ndarray, pred: np.ndarray, n_classes: int = N_CLASSES) -> np
 # --------------------------------------------------------------------------- results
 
 
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        f = float(o)
-        return f if math.isfinite(f) else None
-    return o
-
-
 def _mean_std(x: Sequence[float]) -> tuple[float, float]:
     a = np.asarray([v for v in x if v is not None and np.isfinite(v)], float)
     if a.size == 0:
@@ -327,7 +311,7 @@ class MethodResult:
 
     def to_dict(self) -> dict:
         """JSON-safe dict (``type`` = ``geoanom.DLEPMethodResult``)."""
-        return _jsonable({
+        return json_safe({
             "type": "geoanom.DLEPMethodResult", "method": self.method,
             "protocol": self.protocol, "leaky": self.protocol == "kfold",
             "note": self.note, "seeds": self.seeds,
@@ -359,7 +343,7 @@ class DLEPResults:
 
     def to_dict(self) -> dict:
         """JSON-safe dict with the paper's rows beside ours."""
-        return _jsonable({
+        return json_safe({
             "type": RESULT_TYPE, "region": self.region, "samples": self.samples,
             "config": self.config,
             "results": {p: {m: r.to_dict() for m, r in rs.items()}
@@ -900,7 +884,7 @@ def evaluate_table(samples: Samples, methods: Sequence[str], protocols: Sequence
 
 def samples_summary(samples: Samples) -> dict:
     """Counts and configuration of the samples (for results files and tables)."""
-    return _jsonable({
+    return json_safe({
         "n_samples": len(samples), "class_counts": samples.class_counts(),
         "edges": samples.edges, "config": samples.config,
         "first_mainshock": str(samples.mainshock_time.min()) if len(samples) else None,

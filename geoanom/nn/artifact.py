@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 
 from geoanom._atomic import atomic_path, atomic_write_text
+from geoanom._jsonfile import json_safe
 from geoanom._version import __version__
 from geoanom.errors import ModelError
 from geoanom.nn.bilstm import BiLSTMAutoencoder
@@ -57,17 +57,6 @@ class LoadedModel:
     path: Path
     weights_sha256: str
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-
-def _json_safe(obj: object) -> object:
-    """Non-finite floats become None (strict JSON has no NaN); containers recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def _state_dict_bytes(model: torch.nn.Module) -> bytes:
@@ -114,7 +103,7 @@ def save_model(directory: str | os.PathLike, model: BiLSTMAutoencoder, meta: dic
     # weights first: a model.json never names weights that are not on disk yet.
     with atomic_path(d / WEIGHTS) as tmp:
         tmp.write_bytes(data)
-    doc = _json_safe(json.loads(json.dumps(doc, default=str)))
+    doc = json.loads(json.dumps(json_safe(doc), default=str))
     atomic_write_text(d / MODEL_JSON, json.dumps(doc, indent=1, sort_keys=True,
                                                  allow_nan=False))
     return d
@@ -135,7 +124,7 @@ def add_model_meta(directory: str | os.PathLike, entries: dict) -> Path:
     if bad:
         raise ModelError("cannot overwrite model.json format keys", path=d / MODEL_JSON,
                          found=", ".join(bad))
-    doc.update(_json_safe(json.loads(json.dumps(entries, default=str))))
+    doc.update(json.loads(json.dumps(json_safe(entries), default=str)))
     atomic_write_text(d / MODEL_JSON, json.dumps(doc, indent=1, sort_keys=True,
                                                  allow_nan=False))
     return d / MODEL_JSON

@@ -7,38 +7,17 @@ stays as PROTOCOL.md and the issue list it.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from geoanom._jsonfile import read_json, to_json_text, write_json
+from geoanom._jsonfile import json_safe, read_json, to_json_text, write_json
 from geoanom.errors import FormatError
 
 RESULT_KEYS = ("protocol", "protocol_hash", "legacy", "primary", "effect_sizes", "baselines",
                "placebos", "multiplicity", "guardrails", "provenance")
 RESULT_TYPE = "geoanom.TestResult"
 SCHEMA_VERSION = 1
-
-
-def _jsonable(o):
-    """NaN/inf -> None, numpy -> python, tuples -> lists (strict JSON)."""
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        f = float(o)
-        return f if math.isfinite(f) else None
-    return o
 
 
 @dataclass
@@ -72,7 +51,7 @@ class TestResult:
         prov.setdefault("schema", SCHEMA_VERSION)
         d = {k: getattr(self, k) for k in RESULT_KEYS}
         d["provenance"] = prov
-        return _jsonable(d)
+        return json_safe(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> TestResult:
