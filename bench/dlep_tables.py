@@ -1,12 +1,24 @@
-"""The DLEP paper's Table III and IV rows on real catalogs, under both protocols.
+"""The DLEP paper's Table III and IV rows on real catalogs, the leak diagnostic and the
+operational design, with the trivial references and the seed spread.
 
-    python bench/dlep_tables.py run --region japan [--seeds 2] [--epochs 65] [--threads 1]
-    python bench/dlep_tables.py run --region sanjacinto
-    python bench/dlep_tables.py run --region aeta
+    # paper's settings (65 epochs, Indim 600), 5 seeds, both protocols
+    python bench/dlep_tables.py run --region japan --seeds 5 --epochs 65 --indim 600 \
+        --protocols chrono --tag _paper_chrono
+    python bench/dlep_tables.py run --region japan --seeds 5 --epochs 65 --indim 600 \
+        --protocols kfold --tag _paper_kfold
+    python bench/dlep_tables.py run --region sanjacinto --seeds 5 --epochs 65 --indim 600 \
+        --tag _paper
+    python bench/dlep_tables.py run --region aeta --seeds 5 --epochs 65 --indim 600 --tag _paper
+    # leak diagnostic (kfold, as the paper) and operational design
+    python bench/dlep_tables.py run --region japan --seeds 3 --epochs 30 --protocols kfold \
+        --leak indicators --tag _leak_indicators      # also none, cnn, both
+    python bench/dlep_tables.py run --region japan --seeds 3 --epochs 30 \
+        --design operational --tag _operational
     python bench/dlep_tables.py report            # writes bench/DLEP_RESULTS.md
 
-``run`` writes ``bench/dlep_runs/<region>.json`` (a ``geoanom.DLEPResults`` file with
-provenance); ``report`` renders every run beside the paper's numbers.
+``run`` writes ``bench/dlep_runs/<region><tag>.json`` (a ``geoanom.DLEPResults`` file with
+provenance and per-method wall/CPU time), rewritten after every method so that a run cut
+short keeps what finished; ``report`` renders every run beside the paper's numbers.
 
 Data (read from ``../shared/data`` or ``$GEOANOM_SHARED_DATA``; never copied):
 
@@ -24,7 +36,6 @@ Data (read from ``../shared/data`` or ``$GEOANOM_SHARED_DATA``; never copied):
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -128,119 +139,241 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {out}", file=sys.stderr)
 
 
-def leak_check(args: argparse.Namespace) -> None:
-    """Diagnostic: the same samples, but the main shock let into its own features (the
-    pattern becomes the w events *ending with* the main shock; the 2019F period includes
-    it). Not a method: a measure of how much such a slip would inflate the scores."""
-    from dataclasses import replace
-
-    import torch
-
-    from geoanom.dlep.baselines import fixed_day_indicators
-    from geoanom.dlep.evaluate import DLEPConfig, evaluate
-    from geoanom.dlep.indicators import compute_indicators
-    from geoanom.dlep.segment import DAY_NS
-
-    torch.set_num_threads(args.threads)
-    _, reg, s = _samples(args.region)
-    ev = s.events
-    tn = ev["time"].to_numpy("datetime64[ns]").astype(np.int64)
-    td = (tn - tn[0]) / DAY_NS
-    mag = ev["magnitude"].to_numpy(float)
-    leaky_idx = np.column_stack([s.pattern_index[:, 1:], s.mainshock_index])
-    ind, mask = compute_indicators(td[leaky_idx], mag[leaky_idx])
-    s_leak = replace(s, indicators=ind, indicator_mask=mask)
-    cfg = DLEPConfig(epochs=args.epochs)
-    cache = {("fixed_day", cfg.period_days): fixed_day_indicators(
-        replace(s, mainshock_time=s.mainshock_time + np.timedelta64(1, "ns")),
-        cfg.period_days)}
-    out = {}
-    for m in args.methods.split(","):
-        for name, smp, cc in (("honest", s, {}), ("main shock leaked", s_leak, cache)):
-            r = evaluate(smp, m, "kfold", seeds=[0], config=cfg, progress=False, cache=dict(cc))
-            out[f"{m} {name}"] = (round(100 * r.acc_mean, 2), round(100 * r.mauc_mean, 2))
-            print(f"{reg.name} kfold {m:8s} {name:18s} ACC {out[f'{m} {name}'][0]:6.2f} "
-                  f"MAUC {out[f'{m} {name}'][1]:6.2f}", file=sys.stderr, flush=True)
-    RUNS.mkdir(parents=True, exist_ok=True)
-    (RUNS / f"leakcheck_{args.region}.txt").write_text(json.dumps(out, indent=1) + "\n")
-
-
 def _pm(r: dict | None, what: str) -> str:
+    """``mean ± sd`` in percent over seeds; "n/a" spread for one seed; "-" if not run."""
     if r is None or r.get(f"{what}_mean") is None:
         return "-"
-    return f"{100 * r[f'{what}_mean']:.2f} ± {100 * (r[f'{what}_std'] or 0):.2f}"
+    sd = r.get(f"{what}_std")
+    return f"{100 * r[f'{what}_mean']:.2f} ± " + ("n/a" if sd is None else f"{100 * sd:.2f}")
+
+
+TRIVIAL = ["majority", "pattern-max", "climatology"]
+LABEL = {"2016n": "2016N", "2018cnn": "2018CNN", "2019f": "2019F", "dlep": "DLEP",
+         "dlep-att": "DLEP(-Att)", "dlep-dyn": "DLEP(-Dyn)", "majority": "majority",
+         "pattern-max": "pattern max", "climatology": "climatology"}
+
+
+def _effects(res: dict, ref: str = "dlep") -> list[str]:
+    """DLEP minus each other method (MAUC points) against the larger seed spread."""
+    if ref not in res:
+        return []
+    out = []
+    a = np.asarray([d["mauc"] for d in res[ref]["per_seed"]], float)
+    for m, r in res.items():
+        if m == ref:
+            continue
+        b = np.asarray([d["mauc"] for d in r["per_seed"]], float)
+        diff = 100 * (np.nanmean(a) - np.nanmean(b))
+        if min(a.size, b.size) < 2:
+            out.append(f"{LABEL.get(m, m)} {diff:+.2f} (one seed: no claim)")
+            continue
+        sp = 100 * max(np.nanstd(a, ddof=1), np.nanstd(b, ddof=1))
+        out.append(f"{LABEL.get(m, m)} {diff:+.2f} (spread {sp:.2f}: "
+                   f"{'effect' if abs(diff) > sp else 'not an effect'})")
+    return out
+
+
+def _load(tag: str) -> dict | None:
+    f = RUNS / f"{tag}.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def _table1_lines(region_key: str) -> list[str]:
+    """The Table I ceiling check for a preset region, computed from the data."""
+    from geoanom.dlep.segment import table1_check
+
+    if "region" not in SETUPS[region_key]:
+        return []
+    from geoanom.io.catalog import read_catalog
+
+    _, reg, smp = _samples(region_key)
+    cat = read_catalog(DATA / SETUPS[region_key]["file"])
+    chk = table1_check(cat, reg, smp)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / f"table1_{region_key}.json").write_text(json.dumps(chk, indent=1) + "\n")
+    lines = ["| class | edges (M) | paper samples | catalog events (ceiling) | our samples |",
+             "|---|---|---|---|---|"]
+    e = chk["edges"] + [None]
+    for k in range(5):
+        rng = f"{e[k]}..{e[k + 1]}" if e[k + 1] is not None else f">= {e[k]}"
+        flag = " **unreachable**" if (k + 1) in chk["unreachable_classes"] else ""
+        lines.append(f"| {k + 1} | {rng} | {chk['paper_counts'][k]} | "
+                     f"{chk['catalog_events_per_class'][k]}{flag} | {chk['our_counts'][k]} |")
+    lines += ["", f"Paper {chk['paper_instances']} samples; ours {chk['our_instances']} "
+                  f"(blocks of {SETUPS[region_key]['n_events']} events, patterns of "
+                  f"{SETUPS[region_key]['w']}); catalog {chk['catalog_span'][0]} to "
+                  f"{chk['catalog_span'][1]}."]
+    lines += [f"- warning: {w}" for w in chk["warnings"]]
+    return lines + [""]
+
+
+def _run_section(tag: str, d: dict) -> list[str]:
+    from geoanom.dlep.evaluate import PAPER_TABLE3, PAPER_TABLE4
+
+    reg, smp, res, cfg, prov = (d["region"], d["samples"], d["results"], d["config"],
+                                d["provenance"])
+    # cheap references run separately on the same samples and folds (same region, design
+    # dlep, no leak): `run --tag _refs --methods majority,pattern-max,climatology,2019f,2016n`
+    refs = _load(tag.split("_")[0] + "_refs")
+    if (refs is not None and not tag.endswith("_refs")
+            and cfg["segmentation"].get("design", "dlep") == "dlep"
+            and cfg.get("leak", "none") == "none"
+            and refs["samples"]["n_samples"] == smp["n_samples"]):
+        res = {p: {**{m: r for m, r in refs["results"].get(p, {}).items()
+                      if m not in rs}, **rs} for p, rs in res.items()}
+    seeds = sorted(prov.get("seeds", {}).values())
+    seg = cfg["segmentation"]
+    lines = [f"### {reg} (`{tag}`)", "",
+             f"{smp['n_samples']} samples (main shocks {smp['first_mainshock'][:10]} to "
+             f"{smp['last_mainshock'][:10]}), class counts {smp['class_counts']}, design "
+             f"{seg.get('design', 'dlep')}{', LEAK ' + cfg['leak'] if cfg.get('leak', 'none') != 'none' else ''}, "
+             f"N = {seg['n_events'] or seg['n_days']} {'events' if seg['n_events'] else 'days'}, "
+             f"w = {seg['w']}, class edges "
+             f"{'training-fold quintiles' if cfg['region']['edges'] == 'quantiles' else cfg['region']['edges']}; "
+             f"seeds {seeds}; epochs {cfg['dlep']['epochs']}, batch {cfg['dlep']['batch_size']}, "
+             f"lr {cfg['dlep']['lr']}, Indim {cfg['dlep']['indim']}, {cfg.get('threads', 1)} "
+             f"torch thread; data: {prov.get('acknowledgement', '')}.", ""]
+    cols = ["2016n", "2018cnn", "2019f", "dlep", *TRIVIAL]
+    lines += ["| protocol | " + " | ".join(f"ACC {LABEL[m]}" for m in cols) + " | "
+              + " | ".join(f"MAUC {LABEL[m]}" for m in cols) + " |",
+              "|---" * (1 + 2 * len(cols)) + "|"]
+    for p in ("chrono", "kfold"):
+        if p in res:
+            name = "kfold (leaky)" if p == "kfold" else p
+            lines.append(f"| {name} | " + " | ".join(_pm(res[p].get(m), "acc") for m in cols)
+                         + " | " + " | ".join(_pm(res[p].get(m), "mauc") for m in cols) + " |")
+    if reg in PAPER_TABLE3 and seg.get("design", "dlep") == "dlep":
+        pt = PAPER_TABLE3[reg]
+        lines.append("| paper (10-fold) | " + " | ".join(
+            f"{pt['acc'][m]:.2f}" if m in pt["acc"] else "-" for m in cols) + " | "
+            + " | ".join(f"{pt['mauc'][m]:.2f}" if m in pt["mauc"] else "-" for m in cols)
+            + " |")
+    t4 = ["dlep", "dlep-att", "dlep-dyn"]
+    lines += ["", "| protocol | MAUC DLEP | MAUC DLEP(-Att) | MAUC DLEP(-Dyn) | "
+                  "ACC DLEP(-Att) | ACC DLEP(-Dyn) |", "|---|---|---|---|---|---|"]
+    for p in ("chrono", "kfold"):
+        if p in res:
+            name = "kfold (leaky)" if p == "kfold" else p
+            lines.append(f"| {name} | " + " | ".join(_pm(res[p].get(m), "mauc") for m in t4)
+                         + f" | {_pm(res[p].get('dlep-att'), 'acc')} | "
+                         f"{_pm(res[p].get('dlep-dyn'), 'acc')} |")
+    if reg in PAPER_TABLE4 and seg.get("design", "dlep") == "dlep":
+        lines.append("| paper (10-fold) | " + " | ".join(f"{PAPER_TABLE4[reg][m]:.2f}"
+                                                        for m in t4) + " | - | - |")
+    lines.append("")
+    for p in ("chrono", "kfold"):
+        if p in res and "dlep" in res[p]:
+            lines.append(f"- DLEP minus each method, MAUC points, {p}: "
+                         + "; ".join(_effects(res[p])) + ".")
+    want = [m for m in METHODS]
+    missing = [f"{p}/{m}" for p in ("chrono", "kfold")
+               if p in cfg.get("setup", {}).get("protocols", [p]) for m in want
+               if p in res and m not in res[p]]
+    timing = prov.get("timing_s", {})
+    if timing:
+        lines.append("- time per method (wall / CPU s): " + ", ".join(
+            f"{k} {v['wall_s'] if isinstance(v, dict) else v}"
+            + (f" / {v['cpu_s']}" if isinstance(v, dict) else "") for k, v in timing.items())
+            + ".")
+    if missing:
+        lines.append(f"- not finished in this run: {', '.join(missing)}.")
+    return lines + [""]
 
 
 def report(args: argparse.Namespace) -> None:
-    from geoanom.dlep.evaluate import PAPER_TABLE3, PAPER_TABLE4
-
     lines = ["# DLEP on real catalogs: our measurements beside the paper's", "",
              "Written by `python bench/dlep_tables.py report` from `bench/dlep_runs/*.json` "
-             "(each made by `python bench/dlep_tables.py run --region NAME`). Percent; "
-             "ours are mean ± sample standard deviation over seeds (seed = fold shuffle, "
-             "initialisation, batch order); per seed, ACC and MAUC are means over folds. "
-             "MAUC is Hand and Till's (sklearn `roc_auc_score(..., multi_class='ovo', "
-             "average='macro', labels=range(5))`; a fold missing a class averages the "
-             "pairs present).", "",
-             "**kfold** is the paper's shuffled 10-fold cross-validation and **leaks** "
-             "(consecutive catalog blocks overlap: a test main shock's aftershocks and "
-             "neighbours sit in the training folds). **chrono** trains only on samples whose "
-             "main shock precedes the test block (expanding window, later half of the "
-             "samples tested in 5 blocks).", ""]
-    for f in sorted(glob.glob(str(RUNS / "*.json"))):
-        d = json.loads(Path(f).read_text())
-        reg, smp, res = d["region"], d["samples"], d["results"]
-        cfg = d["config"]
-        prov = d["provenance"]
-        seeds = sorted(prov.get("seeds", {}).values())
-        tag = Path(f).stem
-        lines += [f"## {reg} (`{tag}`)", "",
-                  f"{smp['n_samples']} samples (main shocks {smp['first_mainshock'][:10]} to "
-                  f"{smp['last_mainshock'][:10]}), class counts {smp['class_counts']}, "
-                  f"segmentation {json.dumps({k: cfg['segmentation'][k] for k in ('n_events', 'n_days', 'w')})}, "
-                  f"class edges {'training-fold quintiles' if cfg['region']['edges'] == 'quantiles' else cfg['region']['edges']}; "
-                  f"seeds {seeds}; epochs {cfg['dlep']['epochs']}, batch "
-                  f"{cfg['dlep']['batch_size']}, lr {cfg['dlep']['lr']}, Indim "
-                  f"{cfg['dlep']['indim']}; data: {prov.get('acknowledgement', '')}.", "",
-                  "Table III (ACC and MAUC, %):", "",
-                  "| row | ACC 2016N | ACC 2018CNN | ACC 2019F | ACC DLEP | MAUC 2016N | "
-                  "MAUC 2018CNN | MAUC 2019F | MAUC DLEP |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        t3 = ["2016n", "2018cnn", "2019f", "dlep"]
-        for p in ("kfold", "chrono"):
-            if p in res:
-                lines.append(f"| ours, {p} | " + " | ".join(_pm(res[p].get(m), "acc")
-                                                             for m in t3) + " | "
-                             + " | ".join(_pm(res[p].get(m), "mauc") for m in t3) + " |")
-        if reg in PAPER_TABLE3:
-            pt = PAPER_TABLE3[reg]
-            lines.append("| paper | " + " | ".join(f"{pt['acc'][m]:.2f}" for m in t3) + " | "
-                         + " | ".join(f"{pt['mauc'][m]:.2f}" for m in t3) + " |")
-        lines += ["", "Table IV (MAUC, %):", "",
-                  "| row | DLEP | DLEP(-Att) | DLEP(-Dyn) | ACC DLEP(-Att) | ACC DLEP(-Dyn) |",
-                  "|---|---|---|---|---|---|"]
-        t4 = ["dlep", "dlep-att", "dlep-dyn"]
-        for p in ("kfold", "chrono"):
-            if p in res:
-                lines.append(f"| ours, {p} | " + " | ".join(_pm(res[p].get(m), "mauc")
-                                                             for m in t4)
-                             + f" | {_pm(res[p].get('dlep-att'), 'acc')} | "
-                             f"{_pm(res[p].get('dlep-dyn'), 'acc')} |")
-        if reg in PAPER_TABLE4:
-            pt4 = PAPER_TABLE4[reg]
-            lines.append("| paper | " + " | ".join(f"{pt4[m]:.2f}" for m in t4) + " | - | - |")
-        # majority-class and chance references for reading the numbers
-        counts = np.asarray(smp["class_counts"], float)
-        lines += ["", f"Reference: always predicting the most frequent class gives ACC "
-                      f"{100 * counts.max() / counts.sum():.1f} % (on all samples); "
-                      f"chance MAUC is 50 %. Run time (s, under contention on 2 shared "
-                      f"cores): {json.dumps(prov.get('timing_s', {}))}.", ""]
+             "(each made by `python bench/dlep_tables.py run ...`; the commands are under "
+             "each section). Percent; ours are mean ± sample standard deviation over seeds "
+             "(seed = fold shuffle, initialisation, batch order, dropout; a seed's numbers "
+             "do not depend on which other seeds run beside it); \"n/a\" where one seed "
+             "gives no spread. Per seed, ACC and MAUC are means over folds. MAUC is Hand "
+             "and Till's (sklearn `roc_auc_score(..., multi_class='ovo', average='macro', "
+             "labels=range(5))`; a fold missing a class averages the pairs present). A "
+             "difference is called an effect only when it exceeds the larger seed spread of "
+             "the two methods.", "",
+             "**chrono** (the default) trains only on samples whose label was known before "
+             "the test block (expanding window, later half tested in 5 blocks). **kfold** "
+             "is the paper's shuffled 10-fold cross-validation and **leaks** (consecutive "
+             "catalog blocks overlap). Trivial references: **majority** (the training "
+             "fold's commonest class), **pattern max** (the class of the largest event in "
+             "the sample's own pattern), **climatology** (training class frequencies as "
+             "the probability forecast: MAUC 50 % by construction, the Brier reference).",
+             ""]
     if args.notes and Path(args.notes).exists():
-        lines += [Path(args.notes).read_text()]
+        lines += [Path(args.notes).read_text(), ""]
+    lines += ["## Table I check: what the catalog can give", "",
+              "Each main shock is a distinct catalog event, so class k can never hold more "
+              "samples than the catalog has events of class k in the box "
+              "(`geoanom.dlep.segment.table1_check`; `geoanom dlep evaluate` prints it for "
+              "preset regions).", "", "Japan:", ""]
+    lines += _table1_lines("japan")
+    groups = [("## Tables III and IV at the paper's settings (65 epochs, Indim 600)",
+               ["japan_paper_chrono", "japan_paper_kfold", "sanjacinto_paper",
+                "aeta_paper"]),
+              ("## Tables at reduced settings (30 epochs, Indim 128)",
+               ["japan_e30_chrono", "japan_leak_none"]),
+              ("## Operational design", ["japan_operational"]),
+              ("## Leak diagnostic runs", ["japan_leak_indicators", "japan_leak_cnn",
+                                           "japan_leak_both"])]
+    for title, tags in groups:
+        lines += [title, ""]
+        for tag in tags:
+            d = _load(tag)
+            if d is None:
+                lines += [f"### `{tag}`: not run or not finished (no results file)", ""]
+                continue
+            lines += _run_section(tag, d)
+    lines += _leak_table()
+    lines += _fusion_section()
     from geoanom._atomic import atomic_write_text
 
     atomic_write_text(RESULTS_MD, "\n".join(lines) + "\n")
     print(f"wrote {RESULTS_MD}", file=sys.stderr)
+
+
+def _leak_table() -> list[str]:
+    runs = {m: _load(f"japan_leak_{m}") for m in ("none", "indicators", "cnn", "both")}
+    if runs["none"] is None:
+        return []
+    lines = ["## Leak table: the main shock in its own pattern (Japan, kfold as the paper)", "",
+             "`geoanom dlep evaluate --leak indicators|cnn|both` (diagnostic; "
+             "`bench/dlep_tables.py run --region japan --leak MODE`). MAUC %, mean ± sd "
+             "over seeds; '-' = not finished.", "",
+             "| method | honest | indicators leaked | CNN input leaked | both leaked |",
+             "|---|---|---|---|---|"]
+    for m in METHODS:
+        cells = []
+        for mode in ("none", "indicators", "cnn", "both"):
+            d = runs[mode]
+            r = None if d is None else d["results"].get("kfold", {}).get(m)
+            cells.append(_pm(r, "mauc"))
+        lines.append(f"| {LABEL[m]} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _fusion_section() -> list[str]:
+    f = RUNS / "fusion_magdas.json"
+    if not f.exists():
+        return ["## Fusion on the MAGDAS study scores", "", "Not run (no results file).", ""]
+    d = json.loads(f.read_text())
+    cfg = d["config"]
+    lines = ["## Fusion on the MAGDAS study scores", "",
+             f"Stations {', '.join(d['stations'])}; region box {cfg['region']['box_lon_lat_deg']} "
+             f"(lon0, lon1, lat0, lat1), world M>=5 catalog 2007-2019 "
+             f"(`--map world-m5`), {cfg['segmentation']['n_events']}-event blocks, w = "
+             f"{cfg['segmentation']['w']}, quintile edges; chronological (rolling origin); "
+             f"epochs {cfg['dlep']['epochs']}, Indim {cfg['dlep']['indim']}; scores "
+             f"variable `{cfg['variable']}`, {cfg['window_days']} days before each pattern "
+             f"end; null = scores shifted {cfg['shift_days']} days. Coverage: "
+             f"{d['coverage']['n_with_any_data']} of {d['coverage']['n_samples']} samples have "
+             f"scores in their window ({d['coverage']['per_station']}).", "",
+             "| variant | ACC % | MAUC % | test samples | test samples with geomagnetic data |",
+             "|---|---|---|---|---|"]
+    for r in d["rows"]:
+        lines.append(f"| {r['variant']} | {_pm(r, 'acc')} | {_pm(r, 'mauc')} | {r['n_test']} | "
+                     f"{'-' if r['n_test_with_geomag'] is None else r['n_test_with_geomag']} |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -259,12 +392,6 @@ def main() -> None:
     r.add_argument("--design", choices=["dlep", "operational"], default="dlep")
     r.add_argument("--leak", choices=["none", "indicators", "cnn", "both"], default="none")
     r.set_defaults(fn=run)
-    lc = sub.add_parser("leak-check")
-    lc.add_argument("--region", choices=sorted(SETUPS), default="japan")
-    lc.add_argument("--methods", default="2016n,2019f")
-    lc.add_argument("--epochs", type=int, default=30)
-    lc.add_argument("--threads", type=int, default=1)
-    lc.set_defaults(fn=leak_check)
     p = sub.add_parser("report")
     p.add_argument("--notes", default=None,
                    help="Markdown appended to the report (discussion).")
