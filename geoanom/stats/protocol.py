@@ -426,6 +426,7 @@ def summary_text(result) -> str:
         f"primary  ASS = AUC = {f(pr['auc'])} (95% CI over events {f(ci[0])}..{f(ci[1])}), "
         f"p = {f(pr['p_value'], '.4f')} ({pr['n_surrogates']} surrogates: {pr['null']})",
         f"         -> {pr['verdict']}",
+        f"scope    {pr['scope']}" if pr.get("scope") else "",
         f"legacy   window-level Mann-Whitney U = {f(lg.get('u'), '.1f')}, "
         f"naive p = {f(lg.get('p_value'), '.2g')}, AUC = {f(lg.get('auc'))}, "
         f"calibrated p = {f(lg.get('calibrated_p_value'), '.3f')} "
@@ -435,4 +436,4 @@ def summary_text(result) -> str:
     ]
     for w in g["warnings"]:
         lines.append("warning: " + w)
-    return "\n".join(lines)
+    return "\n".join(x for x in lines if x)
