@@ -206,3 +206,26 @@ def test_dst_page_without_table_and_offline_miss(server, tmp_path):
     with pytest.raises(FetchError, match="--offline"):
         fetch_index("kp", "2021-01-01", "2021-01-01", base_url=server.url + "/kp/",
                     client=_client(tmp_path, offline=True), now=NOW)
+
+
+def test_fetch_catalog_reads_another_dialect_through_map(server, tmp_path):
+    """A service answering in a delimited dialect of its own is read through --map."""
+    body = (b"year,month,day,hour,minute,second,lat,lon,depth_km,mag,col11\n"
+            b"2019.0,7.0,6.0,3.0,19.0,53.0,35.77,-117.6,8.0,7.1,1.0\n"
+            b"2019.0,7.0,4.0,17.0,33.0,49.0,35.71,-117.5,10.5,6.4,1.0\n")
+    server.answer = lambda path, q: (200, body) if path == "/q" else (404, b"")
+    out = tmp_path / "cat.csv"
+    args = ["fetch", "catalog", "--start", "2019-07-01", "--end", "2019-07-10",
+            "--base-url", server.url + "/q", "--cache", str(tmp_path / "c"),
+            "--min-interval", "0", "--no-progress", "-o", str(out)]
+    r = CliRunner().invoke(main, [*args, "--map", "world-m5"])
+    assert r.exit_code == 0, r.output
+    from geoanom.io.catalog import read_catalog
+
+    df = read_catalog(out)
+    assert df["magnitude"].tolist() == [6.4, 7.1]  # sorted by time
+    # without the mapping the ComCat reader refuses the answer, naming the URL
+    r = CliRunner().invoke(main, [*args, "--refresh"])
+    assert r.exit_code == 2 and "not a readable csv catalog" in r.output
+    r = CliRunner().invoke(main, [*args, "--map", "magdas-euel"])
+    assert r.exit_code == 2 and "for records" in r.output

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from geoanom.cli._table_options import map_option
 from geoanom.errors import ConfigError
 
 _IAGA_SUFFIXES = (".min", ".sec", ".hor", ".day", ".iaga", ".txt")
@@ -162,6 +163,17 @@ def _floats(text: str | None, n: int, what: str) -> list[float] | None:
     return vals
 
 
+def _catalog_mapping(table_map):
+    """The catalog mapping of ``--map`` for a service answering in another dialect."""
+    if table_map is None:
+        return None
+    if table_map.record is not None:
+        raise ConfigError("fetch catalog reads catalogs; the mapping is for records",
+                          path=table_map.record.path, expected="a mapping with kind = "
+                          "'catalog'", found=table_map.record.label)
+    return table_map.catalog
+
+
 @fetch.command("catalog")
 @click.option("--start", required=True, help="Start time (UTC): YYYY-MM-DD or ISO 8601.")
 @click.option("--end", required=True, help="End time (UTC): YYYY-MM-DD (the whole day) or "
@@ -189,11 +201,12 @@ def _floats(text: str | None, n: int, what: str) -> list[float] | None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Catalog CSV in geoanom's format, with provenance (written atomically).")
 @_client_options
+@map_option
 def fetch_catalog(start: str, end: str, min_magnitude: float | None,
                   max_magnitude: float | None, min_depth_km: float | None,
                   max_depth_km: float | None, box: str | None, circle: str | None, fmt: str,
                   base_url: str, limit: int | None, chunk_days: float | None, no_progress: bool,
-                  output: Path, client) -> None:
+                  output: Path, client, table_map=None) -> None:
     """Fetch an earthquake catalog from an FDSN event service (default USGS ComCat) and
     write it as geoanom catalog CSV."""
     from geoanom.cli._box import parse_box
@@ -205,7 +218,8 @@ def fetch_catalog(start: str, end: str, min_magnitude: float | None,
                       min_depth_km=min_depth_km, max_depth_km=max_depth_km,
                       box=parse_box(box), circle=_floats(circle, 3, "--circle"),
                       limit=limit, chunk_days=chunk_days,
-                      progress=False if no_progress else None)
+                      progress=False if no_progress else None,
+                      mapping=_catalog_mapping(table_map))
     config = {"command": "fetch catalog", "service": base_url, "format": fmt, "start": start,
               "end": end, "min_magnitude": min_magnitude, "max_magnitude": max_magnitude,
               "min_depth_km": min_depth_km, "max_depth_km": max_depth_km, "box": box,

@@ -679,8 +679,9 @@ def fdsn_event_params(start: str | np.datetime64, end: str | np.datetime64, *,
     return q
 
 
-def _catalog_parser(format: str) -> Callable[[bytes, str], Any]:
+def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], Any]:
     from geoanom.io.catalog import read_catalog
+    from geoanom.io.table import read_catalog_table
 
     reader_format = {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
 
@@ -694,7 +695,8 @@ def _catalog_parser(format: str) -> Callable[[bytes, str], Any]:
             p = Path(d) / "answer"
             p.write_bytes(body)
             try:
-                df = read_catalog(p, format=reader_format)
+                df = read_catalog(p, format=reader_format) if mapping is None \
+                    else read_catalog_table(p, mapping)
             except GeoanomError as exc:
                 raise FormatError(f"the answer is not a readable {format} catalog: "
                                   f"{exc.message}", path=url, line=exc.line,
@@ -715,7 +717,7 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
                   base_url: str = FDSN_COMCAT_URL, format: str = "csv",
                   client: WebClient | None = None, chunk_days: float | None = None,
                   progress: bool | None = None, now: np.datetime64 | None = None,
-                  **query: Any):
+                  mapping: Any = None, **query: Any):
     """Fetch an earthquake catalog from an FDSN event service.
 
     Parameters
@@ -737,6 +739,9 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
         Progress bar on stderr over the pieces (None: on a terminal).
     now
         The present, for deciding what is too recent to cache (tests).
+    mapping
+        A catalog mapping (:mod:`geoanom.io.table`) for a service whose answer is a
+        delimited table in another dialect (None: the ``format`` reader).
     **query
         :func:`fdsn_event_params` keywords (``min_magnitude``, ``box``, ``circle``...).
 
@@ -755,7 +760,7 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
     q = fdsn_event_params(start, end, format=format, **query)  # checks everything once
     ext = {"csv": "csv", "text": "txt", "quakeml": "xml"}[format]
     host = urllib.parse.urlsplit(base_url).netloc.replace(":", "_")
-    parse = _catalog_parser(format)
+    parse = _catalog_parser(format, mapping)
     t0 = parse_utc(q["starttime"], "start")
     t1 = parse_utc(q["endtime"], "end")
     if chunk_days is None:
