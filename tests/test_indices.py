@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from geoanom.cli import main
 from geoanom.errors import FormatError
-from geoanom.io.indices import activity_frame, align_index, kp_decimal, make_index, read_index
+from geoanom.io.indices import align_index, kp_decimal, make_index, read_index, to_activity_table
 
 IDX = "indices"
 
@@ -79,13 +79,13 @@ def test_align_index_max_and_mean_by_overlap():
 def test_activity_frame_names_and_repeats():
     t = np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]")
     daily = make_index(t, {"Ap": np.array([5.0, 9.0])}, "kp-daily", source="t")
-    f = activity_frame(daily, step_s=6 * 3600)
+    f = to_activity_table(daily, step_s=6 * 3600)
     assert list(f.columns) == ["time", "Ap"] and len(f) == 8
     assert f["Ap"].tolist() == [5.0] * 4 + [9.0] * 4
     rc = make_index(t.astype("datetime64[h]").astype("datetime64[ns]"),
                     {"RC_nT": np.array([-20.0, -30.0])}, "rc-hourly", source="t",
                     cadence_s=86400)
-    assert "dst" in activity_frame(rc).columns[1].lower()  # the protocol negates Dst-like
+    assert "dst" in to_activity_table(rc).columns[1].lower()  # the protocol negates Dst-like
 
 
 def test_real_daily_kp_file_spans_without_gaps(shared_data):

@@ -34,13 +34,13 @@ def _load_activity(path: Path, variable: str | None = None, bin_days: float | No
     read_index`: CelesTrak/GFZ Kp, daily Kp/Ap, Dst, RC, OMNI, geoanom's fetched files, or
     any CSV with a time column and value columns), one variable of it, repeated on bins of
     ``bin_days`` where the index is coarser."""
-    from geoanom.io.indices import activity_frame, read_index
+    from geoanom.io.indices import read_index, to_activity_table
 
     idx = read_index(path, skip_bad_rows=skip_bad_rows)
     if idx.attrs.get("skipped_lines"):
         log.warning("%s: skipped unreadable rows on lines %s", path, idx.attrs["skipped_lines"])
     try:
-        return activity_frame(idx, variable, None if bin_days is None else bin_days * 86400.0)
+        return to_activity_table(idx, variable, None if bin_days is None else bin_days * 86400.0)
     except GeoanomError as exc:
         raise FormatError(f"--activity-variable: {exc.message}", path=path,
                           expected=exc.expected, found=exc.found) from None

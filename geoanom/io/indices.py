@@ -32,8 +32,9 @@ or in decimal (``3.667``, ``4.000``, ``4.333``; GFZ's web service). Both are rea
 the daily sum in 0..72.
 
 :func:`align_index` puts an index onto arbitrary bins (max or overlap-weighted mean of the
-index intervals that overlap each bin). :func:`activity_frame` turns an index into the
-``time, value`` table that :func:`geoanom.stats.protocol.run_test` takes as ``activity``.
+index intervals that overlap each bin). :func:`to_activity_table` turns an index into the
+``time, value`` table that :func:`geoanom.stats.protocol.run_test` takes as ``activity`` (which
+:func:`geoanom.stats.alarm_baselines.activity_frame` reads).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import xarray as xr
 
 from geoanom.errors import FormatError, ValidationError
 
-__all__ = ["INDEX_KINDS", "activity_frame", "align_index", "kp_decimal", "make_index",
+__all__ = ["INDEX_KINDS", "to_activity_table", "align_index", "kp_decimal", "make_index",
            "read_index",
            "write_index_csv"]
 
@@ -352,7 +353,7 @@ def align_index(index: xr.Dataset, bin_start, bin_end, how: str = "max",
         return np.where(den > 0, num / den, np.nan)
 
 
-def activity_frame(index: xr.Dataset, variable: str | None = None,
+def to_activity_table(index: xr.Dataset, variable: str | None = None,
                    step_s: float | None = None) -> pd.DataFrame:
     """The index as the ``activity`` table of :func:`geoanom.stats.protocol.run_test`.
 
