@@ -191,3 +191,12 @@ def test_cli_test_reads_a_mapped_catalog_through_map(tmp_path):
     df = read_catalog(out)
     assert df["time"].iloc[0] == pd.Timestamp("2011-03-11 05:46:24.1")
     assert df["magnitude"].iloc[0] == 9.1
+
+
+def test_numeric_fill_given_as_text_matches_any_spelling(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_text("t,H\n2020-01-01T00:00Z,1.5\n2020-01-01T00:01Z,99999.00\n"
+                 "2020-01-01T00:02Z,99999\n2020-01-01T00:03Z,2.5\n")
+    rec = read_record_table(p, {"time": "t", "components": ["H"], "station": "TST",
+                                "fill_values": ["99999"]})["TST"]
+    assert rec["H_flag"].values.tolist() == [0, 1, 1, 0]

@@ -104,7 +104,6 @@ import csv
 import json
 import math
 import os
-import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -399,20 +398,10 @@ class TableMapping:
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TableMapping:
         """Read a mapping TOML file (ConfigError naming the file on any problem)."""
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
+        from geoanom._toml import read_toml
+
         p = Path(path)
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("the mapping is not valid TOML", path=p,
-                              line=getattr(exc, "lineno", None), found=str(exc)) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("cannot read the mapping file", path=p,
-                              expected="a readable UTF-8 TOML file",
-                              found=getattr(exc, "strerror", None) or str(exc)) from None
+        doc = read_toml(p, what="mapping file")
         doc.setdefault("name", p.stem)
         return cls.from_dict(doc, path=p)
 
@@ -765,6 +754,14 @@ def _values(table, m: TableMapping, comp: str, col: str) -> np.ndarray:
     s = _column(table, col, f"component {comp}")
     text_fills = {str(v).strip().lower() for v in m.fill_values if isinstance(v, str)}
     num_fills = [float(v) for v in m.fill_values if not isinstance(v, str)]
+    for v in m.fill_values:  # "99999" given as text also matches 99999.00
+        if isinstance(v, str):
+            try:
+                f = float(v)
+            except ValueError:
+                continue
+            if math.isfinite(f):
+                num_fills.append(f)
     low = s.str.lower()
     is_fill = low.isin(text_fills).to_numpy() if text_fills else np.zeros(len(s), bool)
     v = pd.to_numeric(s.where(~is_fill, None), errors="coerce").to_numpy(dtype=float,
