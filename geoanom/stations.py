@@ -35,12 +35,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from geoanom._toml import read_toml
 from geoanom.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["Station", "GeoanomWarning", "StationMismatchWarning", "load_stations",
            "get_station", "check_header", "builtin_station_dir", "HEADER_TOLERANCE_DEG",
@@ -146,15 +142,7 @@ def builtin_station_dir() -> Path | None:
 
 
 def _parse_station(path: Path) -> Station:
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError("station file is not valid TOML", path=path, line=line,
-                          expected="TOML key = value lines", found=str(exc)) from exc
-    except OSError as exc:
-        raise ConfigError("station file cannot be read", path=path, found=str(exc)) from exc
+    data = read_toml(path, what="station file", expected="TOML key = value lines")
     for key in _REQUIRED:
         if key not in data:
             raise ConfigError(f"station file lacks {key!r}", path=path,

@@ -83,17 +83,9 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
 
 
 def _read_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("not valid TOML", path=path, line=getattr(exc, "lineno", None),
-                          found=str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("cannot read the defaults file", path=path, found=str(exc)) from None
+    from geoanom._toml import read_toml
+
+    return read_toml(path, what="defaults file")
 
 
 def _defaults_for(cmd: click.Command, table: dict, where: str, path: Path,

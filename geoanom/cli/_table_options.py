@@ -17,7 +17,6 @@ on top of the one ``--map`` given or, without one, as the whole mapping::
 from __future__ import annotations
 
 import functools
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,13 +47,11 @@ class TableMaps:
 
 
 def _value(key: str, text: str) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    from geoanom._toml import parse_toml
+
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return parse_toml(f"v = {text}")["v"]
+    except ConfigError:
         pass
     if key in _LIST_KEYS and "," in text:
         return [p.strip() for p in text.split(",")]

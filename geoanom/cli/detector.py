@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -27,18 +26,10 @@ def read_detector_tables(path: str | Path | None) -> dict[str, dict]:
     out: dict[str, dict] = {k: {} for k in CONFIG_SECTIONS}
     if path is None:
         return out
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+    from geoanom._toml import read_toml
+
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError("not valid TOML", path=p, line=line, found=str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("cannot read the config file", path=p, found=str(exc)) from None
+    doc = read_toml(p, what="detector config file")
     unknown = sorted(set(doc) - set(CONFIG_SECTIONS))
     if unknown:
         raise ConfigError("unknown table(s) in the detector config: " + ", ".join(unknown),

@@ -764,8 +764,8 @@ def _values(table, m: TableMapping, comp: str, col: str) -> np.ndarray:
                 num_fills.append(f)
     low = s.str.lower()
     is_fill = low.isin(text_fills).to_numpy() if text_fills else np.zeros(len(s), bool)
-    v = pd.to_numeric(s.where(~is_fill, None), errors="coerce").to_numpy(dtype=float,
-                                                                        na_value=np.nan)
+    v = np.array(pd.to_numeric(s.where(~is_fill, None), errors="coerce")
+                 .to_numpy(dtype=float, na_value=np.nan), dtype=float)  # a writable copy
     shown = ", ".join(repr(x) for x in m.fill_values) or "none"
     bad = np.flatnonzero((np.isnan(v) | np.isinf(v)) & ~is_fill)
     if bad.size:

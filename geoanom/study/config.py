@@ -241,10 +241,8 @@ def load_study_config(path: str | os.PathLike, *, data_root: str | os.PathLike |
         Folder that relative input paths are resolved against (overrides the file's
         ``[study] data_root``).
     """
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
-        import tomli as tomllib
+    from geoanom._toml import parse_toml
+
     p = Path(path)
     if not p.is_file() and not p.suffix:
         shipped = Path(__file__).resolve().parent.parent / "studies" / f"{p.name}.toml"
@@ -254,12 +252,7 @@ def load_study_config(path: str | os.PathLike, *, data_root: str | os.PathLike |
         raise ConfigError("study config not found", path=p, expected="a TOML file or the name "
                           "of a shipped study (magdas, aeta-weekly)")
     text = p.read_text(encoding="utf-8")
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError("study config is not valid TOML", path=p, line=line,
-                          found=str(exc)) from None
+    d = parse_toml(text, path=p, what="study config")
     return study_from_dict(d, path=p, data_root=data_root)
 
 
