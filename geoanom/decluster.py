@@ -51,14 +51,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from geoanom._time import DAYS_PER_YEAR, NS_PER_DAY
 from geoanom.catalog_frame import EARTH_RADIUS_KM, great_circle_km, validate_catalog
 from geoanom.errors import ValidationError
 
 WINDOWS = ("gk1974", "gruenthal", "uhrhammer1986")
 METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
-_DAY_NS = 86_400 * 10**9
-_YEAR_DAYS = 365.25
+_DAY_NS = NS_PER_DAY
+_YEAR_DAYS = DAYS_PER_YEAR
 
 
 def gk_window(magnitude, window: str = "gk1974", *,

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._time import NS_PER_DAY
 from geoanom.errors import LeakageError, ValidationError
 from geoanom.record import (
     FLAG_MISSING,
@@ -340,7 +341,7 @@ def remove_baseline(record: xr.Dataset, *, window_days: int = 1, method: str = "
         raise ValidationError("window_days must be >= 1", found=str(window_days))
     period = _period_s(record)
     t = _times_ns(record)
-    day_ns = 86_400 * 10**9
+    day_ns = NS_PER_DAY
     day = t // day_ns
     per_day = 86_400 / period
     first_day = int(day[0]) if t.size else 0
@@ -550,7 +551,7 @@ def resample(record: xr.Dataset, period_s: float, *, how: str = "mean",
 def local_mean_solar_hour(time, longitude_deg: float) -> np.ndarray:
     """Local mean solar time in hours, ``UTC + longitude_deg / 15`` modulo 24."""
     t = np.asarray(time).astype("datetime64[ns]").astype(np.int64)
-    utc_h = (t % (86_400 * 10**9)) / 3.6e12
+    utc_h = (t % NS_PER_DAY) / 3.6e12
     return np.mod(utc_h + float(longitude_deg) / 15.0, 24.0)
 
 

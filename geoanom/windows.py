@@ -74,6 +74,7 @@ import pandas as pd
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
+from geoanom._time import NS_PER_DAY, S_PER_DAY
 from geoanom.catalog_frame import validate_catalog
 from geoanom.errors import ConfigError, LeakageError, ValidationError
 from geoanom.labels import LabelRule, window_labels
@@ -110,7 +111,7 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 SPLIT_VALUES = (*SPLITS, "gap", "")
 
-_DAY_NS = 86_400 * 10**9
+_DAY_NS = NS_PER_DAY
 _DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 
@@ -220,7 +221,7 @@ class WindowConfig:
             raise bad("split_fractions", "(train, val, test) >= 0 summing to 1", fr)
         if fr[0] <= 0:
             raise bad("split_fractions", "a positive train share", fr)
-        floor = self.window_length_s / 86_400.0 + self.lead_days[1]
+        floor = self.window_length_s / S_PER_DAY + self.lead_days[1]
         if self.embargo_days is not None and not (self.embargo_days >= floor - 1e-12):
             raise bad("embargo_days", f">= window length + lead_max = {floor:g} days",
                       self.embargo_days)
@@ -232,7 +233,7 @@ class WindowConfig:
         """The embargo gap in days (the default filled in)."""
         if self.embargo_days is not None:
             return float(self.embargo_days)
-        return self.window_length_s / 86_400.0 + self.lead_days[1] + self.buffer_days
+        return self.window_length_s / S_PER_DAY + self.lead_days[1] + self.buffer_days
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists); :meth:`from_dict` inverts it."""
@@ -842,7 +843,7 @@ def check_no_leakage(ws: xr.Dataset, *, verify_scaler: bool = True) -> None:
     except (ConfigError, TypeError) as exc:
         raise LeakageError("window set config cannot be read, so the embargo is unknown",
                            expected="canonical JSON of WindowConfig", found=str(exc)) from exc
-    length_d = float(ws.attrs.get("window_length_s", cfg.window_length_s)) / 86_400.0
+    length_d = float(ws.attrs.get("window_length_s", cfg.window_length_s)) / S_PER_DAY
     gap_ns = _days_ns(max(cfg.embargo_resolved_days, length_d + cfg.lead_days[1]))
     present = [k for k in SPLITS if np.any(split == k)]
     for i, a in enumerate(present):

@@ -52,6 +52,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from geoanom._time import NS_PER_DAY
 from geoanom.errors import GeoanomError, LeakageError, ValidationError
 
 __all__ = [
@@ -62,7 +63,7 @@ __all__ = [
 
 #: Aggregates of the scores per day, in channel order.
 AGGREGATES = ("max", "mean")
-DAY_NS = 86_400 * 10**9
+DAY_NS = NS_PER_DAY
 #: Clip of normalised aggregates: one absurd window must not dominate the CNN.
 Z_CLIP = 10.0
 

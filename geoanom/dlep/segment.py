@@ -37,10 +37,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from geoanom._time import NS_PER_DAY
 from geoanom.catalog_frame import select, validate_catalog
 from geoanom.errors import ValidationError
 
-DAY_NS = 86_400 * 10**9
+DAY_NS = NS_PER_DAY
 PATTERN_FEATURES = ("magnitude", "log10_dt_days", "depth_km", "x_rel", "y_rel")
 N_CLASSES = 5
 _MIN_DT_DAYS = 1.0 / 86_400.0

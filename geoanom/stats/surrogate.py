@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from geoanom._time import DAYS_PER_YEAR
 from geoanom.errors import ValidationError
 from geoanom.stats.ranks import normalized_ranks
-
-DAYS_PER_YEAR = 365.25
 
 
 def _check_n(n_bins: int, min_shift: int) -> None:
