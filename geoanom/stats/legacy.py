@@ -157,13 +157,10 @@ def legacy_window_labels(scores, catalog: pd.DataFrame, st: StationSetup, protoc
     if "label" in scores.variables:
         return np.asarray(scores["label"].values).astype(np.int64), "scores", None
     rule, info = label_rule_for(scores, protocol)
-    end = scores["end"].values.astype("datetime64[ns]")
-    start = scores["start"].values.astype("datetime64[ns]")
-    order = np.argsort(end, kind="mergesort")
-    lab = window_labels(start[order], end[order], catalog, st.lat, st.lon, rule)
-    wl = np.empty(end.size, np.int64)
-    wl[order] = lab.label
-    return wl, "catalog (geoanom.labels.window_labels, METHODS.md section 1)", info
+    lab = window_labels(scores["start"].values, scores["end"].values, catalog, st.lat, st.lon,
+                        rule)
+    return (lab.label.astype(np.int64), "catalog (geoanom.labels.window_labels, METHODS.md "
+            "section 1)", info)
 
 
 def _calibration_z(w_sc, wb_keep, lab_bin, shifts, n) -> np.ndarray:
