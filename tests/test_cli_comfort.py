@@ -220,7 +220,7 @@ def _complete(words: str) -> list[str]:
 
 def test_completion_answers_commands_options_and_choices():
     assert "fetch" in _complete("geoanom fe")
-    assert _complete("geoanom fetch ") == ["catalog", "geomag"]
+    assert _complete("geoanom fetch ") == ["catalog", "geomag", "indices"]
     assert "--service" in _complete("geoanom fetch geomag --serv")
     assert _complete("geoanom fetch geomag --service ") == ["usgs", "intermagnet"]
     assert _complete("geoanom completion ") == ["bash", "zsh", "fish"]
