@@ -198,5 +198,14 @@ def test_numeric_fill_given_as_text_matches_any_spelling(tmp_path):
     p.write_text("t,H\n2020-01-01T00:00Z,1.5\n2020-01-01T00:01Z,99999.00\n"
                  "2020-01-01T00:02Z,99999\n2020-01-01T00:03Z,2.5\n")
     rec = read_record_table(p, {"time": "t", "components": ["H"], "station": "TST",
+                                "latitude_deg": 1.0, "longitude_deg": 2.0,
                                 "fill_values": ["99999"]})["TST"]
     assert rec["H_flag"].values.tolist() == [0, 1, 1, 0]
+
+
+def test_station_registry_supplies_coordinates(tmp_path):
+    p = tmp_path / "mmb.csv"
+    p.write_text("t,H\n2011-03-01T00:00Z,1.5\n2011-03-01T00:01Z,2.5\n")
+    rec = read_record_table(p, {"time": "t", "components": ["H"], "station": "MMB"})["MMB"]
+    assert (rec.attrs["latitude_deg"], rec.attrs["longitude_deg"]) == (43.91, 144.189)
+    assert rec.attrs["station_name"] == "Memambetsu"

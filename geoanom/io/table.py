@@ -73,8 +73,9 @@ Records (``kind = "record"``)
     Where to look up names and coordinates by code: ``"magdas"`` (the MAGDAS station list
     shipped in ``geoanom/mappings/stations_magdas.csv``) or a CSV file with columns
     ``code,name,latitude_deg,longitude_deg`` (optional ``elevation_m``), relative to the
-    mapping file. Values given in the mapping itself win. A station found nowhere keeps
-    unknown (NaN) coordinates and gives a warning.
+    mapping file. Values given in the mapping itself win; a code found in neither is looked
+    up in geoanom's station registry (``geoanom stations list``). A station found nowhere
+    keeps unknown (NaN) coordinates and gives a warning.
 ``sampling_period_s``
     The cadence in seconds. Default: the smallest step between two rows of a station.
     Every step must be a whole number of periods; rows missing in between are inserted
@@ -789,6 +790,15 @@ def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
         info = {**info, **{k: v for k, v in own.items() if v is not None}}
     lat = float(info.get("latitude_deg", math.nan))
     lon = float(info.get("longitude_deg", math.nan))
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        from geoanom.stations import load_stations
+
+        st = load_stations().get(code)  # geoanom's station registry knows the code?
+        if st is not None:
+            info = {"name": info.get("name") or st.name, "latitude_deg": st.latitude_deg,
+                    "longitude_deg": st.longitude_deg,
+                    "elevation_m": info.get("elevation_m", st.elevation_m)}
+            lat, lon = st.latitude_deg, st.longitude_deg
     if not (math.isfinite(lat) and math.isfinite(lon)):
         warnings.warn(f"{p}: station {code} has no coordinates in the mapping "
                       f"{m.label}" + (f" or its station table {m.station_table}"
