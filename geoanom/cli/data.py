@@ -193,7 +193,7 @@ def info(files: tuple[str, ...], as_json: bool, table_map) -> None:
     if as_json:
         click.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2, sort_keys=False))
     else:
-        click.echo("\n".join(_text_summary(s) for s in out))
+        click.echo("\n\n".join(_text_summary(s) for s in out))
 
 
 @click.command("convert")
