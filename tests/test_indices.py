@@ -57,6 +57,9 @@ def test_each_kind_is_recognised_from_its_header(tmp_path):
                             "2020-01-01T03:00:00,3,-9\n"))
     assert gen.attrs["kind"] == "generic" and gen.attrs["primary_variable"] == "kp"
     assert gen.attrs["cadence_s"] == 10800
+    lab = read_index(_write(tmp_path, "l.csv", "time_utc_start,AE_nT,quality\n"
+                            "2020-01-01T00:00:00Z,120,good\n2020-01-01T01:00:00Z,,bad\n"))
+    assert list(lab.data_vars) == ["AE_nT"] and lab.attrs["cadence_s"] == 3600
 
 
 def test_align_index_max_and_mean_by_overlap():

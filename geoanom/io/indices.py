@@ -82,7 +82,7 @@ def _detect(header: list[str]) -> str | None:
         return "dst-hourly"
     if {"time_utc_center", "RC_nT"} <= h:
         return "rc-hourly"
-    if h & {"time", "date", "datetime"} and len(header) >= 2:
+    if h & {"time", "date", "datetime", "time_utc_start"} and len(header) >= 2:
         return "generic"
     return None
 
@@ -187,7 +187,8 @@ def _index_from_table(table) -> xr.Dataset:
                           "or time plus numeric columns", found=",".join(table.header))
     name, cadence, tcol, primary = INDEX_KINDS[kind]
     if kind == "generic":
-        tcol = next(c for c in ("time", "date", "datetime") if c in table.header)
+        tcol = next(c for c in ("time", "date", "datetime", "time_utc_start")
+                    if c in table.header)
     t = _times(table, table.column(tcol, "time"), f"column {tcol!r}", fmt=None, tz="UTC")
     if kind == "rc-hourly":
         t = t - np.timedelta64(30, "m")
@@ -198,6 +199,8 @@ def _index_from_table(table) -> xr.Dataset:
         s = table.column(c, c)
         if c in ("flag", "status", "wdc_version_tag", "version"):
             continue  # quality/version labels, not values
+        if kind == "generic" and not pd.to_numeric(s, errors="coerce").notna().any():
+            continue  # a text column (labels) of an activity table
         v = _numbers(table, s, f"{c} value", required=False)
         if c in _KP_COLUMNS:
             v, bad = kp_decimal(v, top=_KP_COLUMNS[c])
