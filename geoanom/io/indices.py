@@ -189,7 +189,10 @@ def _index_from_table(table) -> xr.Dataset:
     if kind == "generic":
         tcol = next(c for c in ("time", "date", "datetime", "time_utc_start")
                     if c in table.header)
-    t = _times(table, table.column(tcol, "time"), f"column {tcol!r}", fmt=None, tz="UTC")
+    col = table.column(tcol, "time")
+    t = _fixed_layout_times(col)
+    if t is None:  # any other layout, or a bad time: the catalog time rules and messages
+        t = _times(table, col, f"column {tcol!r}", fmt=None, tz="UTC")
     if kind == "rc-hourly":
         t = t - np.timedelta64(30, "m")
     data: dict[str, np.ndarray] = {}
@@ -235,6 +238,24 @@ def _index_from_table(table) -> xr.Dataset:
     ds = make_index(t, data, kind, source=str(p), cadence_s=cadence, primary=primary)
     ds.attrs["n_rows_inserted"] = int(ds.sizes["time"] - len(t))
     return ds
+
+
+_FIXED_LAYOUTS = {20: "%Y-%m-%dT%H:%M:%SZ", 19: "%Y-%m-%dT%H:%M:%S", 10: "%Y-%m-%d"}
+
+
+def _fixed_layout_times(col: pd.Series) -> np.ndarray | None:
+    """UTC times of a column written in one fixed ISO layout (the index files are), parsed
+    at C speed; None when the layout varies or any value does not parse."""
+    if col.empty:
+        return None
+    lens = col.str.len().to_numpy()
+    fmt = _FIXED_LAYOUTS.get(int(lens[0]))
+    if fmt is None or np.any(lens != lens[0]):
+        return None
+    t = pd.to_datetime(col, format=fmt, errors="coerce")
+    if t.isna().any():
+        return None
+    return t.to_numpy("datetime64[ns]")
 
 
 def make_index(time: np.ndarray, data: dict[str, np.ndarray], kind: str, *, source: str,
