@@ -61,6 +61,8 @@ def test_shipped_mappings_load():
 
 @pytest.mark.parametrize("name", [
     "magdas_peak_euel_daily_southeast_asia_dip_2000-2022.csv.gz",
+    "magdas_peak_euel_daily_southeast_asia_offdip_2000-2022_noMND.csv.gz",
+    "magdas_peak_euel_daily_south_america_dip_2000-2022.csv.gz",
     "magdas_peak_euel_daily_south_america_offdip_2000-2022.csv.gz",  # ", " in the header
 ])
 def test_magdas_long_file_splits_per_station_with_all_values(shared_data, name):
