@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 
@@ -28,9 +27,23 @@ def test_the_protocol_document_ships_with_the_package():
     assert "geoanom docs protocol" in CliRunner().invoke(main, ["test", "--help"]).output
 
 
-def test_demo_step_counter_counts_the_steps_it_runs():
-    from geoanom import demo
+def test_torch_threads_default_to_one_unless_asked(monkeypatch):
+    import pytest
+    import torch
 
-    src = inspect.getsource(demo)
-    n = int(re.search(r"_Steps\(n=(\d+)", src).group(1))
-    assert n == len(re.findall(r"\bsteps\.start\(", src))
+    from geoanom.cli.detector import set_torch_threads
+    from geoanom.errors import ConfigError
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("GEOANOM_THREADS", raising=False)
+        assert set_torch_threads(None) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("GEOANOM_THREADS", "2")
+        assert set_torch_threads(None) == 2 and torch.get_num_threads() == 2
+        assert set_torch_threads(1) == 1
+        monkeypatch.setenv("GEOANOM_THREADS", "two")
+        with pytest.raises(ConfigError, match="GEOANOM_THREADS"):
+            set_torch_threads(None)
+    finally:
+        torch.set_num_threads(before)
+    assert "--threads" in CliRunner().invoke(main, ["train", "--help"]).output
