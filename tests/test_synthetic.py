@@ -329,8 +329,9 @@ def test_cli_writes_the_world(tmp_path):
                                     "--stations", "2", "--precursor-strength", "1.5"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output.strip().splitlines()[-1])
+    # the world, then the detector and protocol configs fitted to it (geoanom config suggest)
     assert summary["files"] == ["SYA.nc", "SYB.nc", "catalog.csv", "activity.csv",
-                                "stations.csv", "truth.json"]
+                                "stations.csv", "truth.json", "detector.toml", "protocol.toml"]
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(summary["files"])  # no temporary files left behind
     truth = json.loads((out / "truth.json").read_text())
