@@ -228,7 +228,6 @@ def test_convert_netcdf_files_join(tmp_path):
 
 
 def test_info_and_convert_iaga(tmp_path, geomag_dir):
-    pytest.importorskip("geoanom.io.iaga2002")
     daily = sorted((geomag_dir / "usgs_BOU").glob("bou201411*vmin.min"))
     assert len(daily) == 7
     s = json.loads(_run("info", "--json", *daily).stdout)

@@ -3,7 +3,6 @@ message on bad input, and the ``--geomag-scores`` path when the fusion module is
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -95,8 +94,6 @@ def test_unreadable_catalog_exits_2(tmp_path):
     assert "error" in r.output
 
 
-@pytest.mark.skipif(importlib.util.find_spec("geoanom.dlep.fusion") is None,
-                    reason="geoanom.dlep.fusion not written yet")
 def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
     import xarray as xr
 

@@ -233,7 +233,8 @@ def test_round_trip_wic_imagcdf(tmp_path, geomag_dir):
 
 
 def test_round_trip_real_iaga_files(tmp_path, geomag_dir):
-    iaga = pytest.importorskip("geoanom.io.iaga2002")
+    from geoanom.io import iaga2002 as iaga
+
     for name in ("BOU201601vmin.min", "BOU201601adj.min"):
         rec = iaga.read_iaga2002(geomag_dir / "usgs_BOU" / name)
         back = read_netcdf(write_netcdf(rec, tmp_path / f"{name}.nc"))

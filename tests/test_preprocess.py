@@ -478,8 +478,9 @@ def test_steps_chain_and_history_grows():
 
 @pytest.fixture(scope="module")
 def wic_storm(geomag_dir):
-    mod = pytest.importorskip("geoanom.io.imagcdf")
-    pytest.importorskip("cdflib")
+    pytest.importorskip("cdflib")  # the optional ImagCDF dependency
+    from geoanom.io import imagcdf as mod
+
     path = geomag_dir / "austria_WIC_magpy" / "WIC_20240509-12_1s_imagcdf_example4.cdf"
     return mod.read_imagcdf(path, include_temperatures=False)
 
