@@ -83,6 +83,7 @@ def _assert_same(a, b):
     assert pa["record"] == pb["record"] and pa["model"] == pb["model"]
 
 
+@pytest.mark.slow
 def test_dask_scores_equal_serial_scores_bitwise(setup, client):
     mdir, recs, paths = setup
     lm = load_model(mdir, device="cpu")
@@ -132,6 +133,7 @@ def test_lazy_files_that_do_not_abut_are_refused(setup, tmp_path):
         open_record_lazy([a, b])
 
 
+@pytest.mark.slow
 def test_cli_score_on_a_scheduler_address(setup, client, tmp_path):
     from click.testing import CliRunner
 

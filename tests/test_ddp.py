@@ -78,6 +78,7 @@ def test_one_rank_equals_the_single_process_trainer(tmp_path, monkeypatch):
     assert res.best_epoch == ref.best_epoch
 
 
+@pytest.mark.slow
 def test_two_ranks_with_torchrun_follow_the_single_process_loss_curve(tmp_path):
     cfg = small_config(max_epochs=4, patience=10)
     ref = train(toy_window_set(), cfg, out_dir=tmp_path / "ref", progress=False, device="cpu")

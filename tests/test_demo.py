@@ -15,6 +15,9 @@ from geoanom.demo import DETECTORS, RESULT_KEYS, DemoConfig, attach_labels, held
 from geoanom.errors import ValidationError
 from geoanom.provenance import config_hash
 
+#: the whole demo runs once for this module (about 10 s)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):

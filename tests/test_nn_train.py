@@ -251,6 +251,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     cfg = small_config(max_epochs=4, patience=10)
     ws = toy_window_set()
