@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geoanom._time import NS_PER_DAY
 from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
 from geoanom.errors import ConfigError, ValidationError
 
 __all__ = ["LabelRule", "WindowLabels", "declustered", "mainshock_flags", "seen_by_station",
            "station_distance_km", "window_labels"]
 
-_DAY_NS = 86_400 * 10**9
+_DAY_NS = NS_PER_DAY
 
 
 def station_distance_km(catalog: pd.DataFrame, lat: float, lon: float) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from geoanom._time import NS_PER_DAY
 from geoanom.errors import FormatError
 from geoanom.labels import seen_by_station
 
@@ -89,11 +90,11 @@ class Binned:
     def bin_of(self, times) -> np.ndarray:
         """Bin index of each time (may be negative or >= n)."""
         dt = (np.asarray(times, dtype="datetime64[ns]") - self.t0) / np.timedelta64(1, "ns")
-        return np.floor(dt / (self.bin_days * 86400e9)).astype(np.int64)
+        return np.floor(dt / (self.bin_days * NS_PER_DAY)).astype(np.int64)
 
     def bin_start(self, k) -> np.ndarray:
         """Start time of bin(s) ``k``."""
-        ns = np.round(np.asarray(k, float) * self.bin_days * 86400e9).astype(np.int64)
+        ns = np.round(np.asarray(k, float) * self.bin_days * NS_PER_DAY).astype(np.int64)
         return self.t0 + ns.astype("timedelta64[ns]")
 
 

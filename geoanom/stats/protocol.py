@@ -26,13 +26,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geoanom._toml import parse_toml
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash
 
@@ -49,11 +49,6 @@ from geoanom.stats.alarm import (
     station_setup,
 )
 from geoanom.stats.multiplicity import benjamini_yekutieli
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
 DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
@@ -285,12 +280,7 @@ def load_protocol(path=None) -> Protocol:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("cannot read the protocol file", path=p, found=str(exc)) from exc
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError("protocol file is not valid TOML", path=p,
-                          line=int(m.group(1)) if m else None, found=str(exc)) from exc
+    d = parse_toml(text, path=p, what="protocol file")
     return _from_nested(d, path=p, text=text)
 
 
