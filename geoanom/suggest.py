@@ -505,9 +505,11 @@ def explain_window_counts(ws: xr.Dataset, record: xr.Dataset, catalog: pd.DataFr
                         for k, v in c.items()))
 
 
-def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None) -> ConfigError | None:
+def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None,
+                       force: bool = False) -> ConfigError | None:
     """A ConfigError when the scores span too few bins for the protocol's surrogates, else
-    None. The circular-shift null needs more than ``2 * (lead max in bins + 1) - 1`` bins."""
+    None. The circular-shift null needs more than ``2 * (lead max in bins + 1) - 1`` bins.
+    ``force``: always return the error (the surrogates found the record too short)."""
     s = scores["start"].values.astype("datetime64[ns]") if "start" in scores else \
         scores["end"].values.astype("datetime64[ns]")
     e = scores["end"].values.astype("datetime64[ns]")
@@ -517,7 +519,7 @@ def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None) -> ConfigErro
     n_bins = int(math.ceil(span / bd))
     lmax_bins = int(math.ceil(lmax / bd))
     need = 2 * (lmax_bins + 1)
-    if n_bins >= need:
+    if n_bins >= need and not force:
         return None
     good_lmax = float(_nice(max(span / 30.0, bd)))
     good_bin = float(min(bd, max(0.25, _nice(good_lmax / 4))))

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
@@ -137,3 +138,23 @@ def test_suggest_on_magdas_davao_daily_euel(shared_data, tmp_path):
     assert all(v["normal"] > 0 and v["seismic"] > 0 for v in out["window_counts"].values())
     # 23 years: the season-keeping null has its 20 whole-year offsets
     assert load_protocol(tmp_path / "protocol.toml").surrogates_method == "season_keeping"
+
+
+def test_test_refuses_a_protocol_the_scores_cannot_hold(tmp_path):
+    n = 31 * 24
+    start = pd.date_range("2011-03-01", periods=n, freq="h").values
+    ds = xr.Dataset({"start": ("window", start),
+                     "end": ("window", start + np.timedelta64(1, "h")),
+                     "rmse": ("window", np.random.default_rng(0).random(n))},
+                    attrs={"iaga_code": "MMB", "latitude_deg": 43.91, "longitude_deg": 144.19})
+    ds.to_netcdf(tmp_path / "scores.nc")
+    cat = pd.DataFrame({"time": ["2011-03-11T05:46:24"], "latitude_deg": [38.3],
+                        "longitude_deg": [142.4], "depth_km": [29.0], "magnitude": [9.0],
+                        "event_id": ["tohoku"]})
+    cat.to_csv(tmp_path / "cat.csv", index=False)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["test", "--scores", str(tmp_path / "scores.nc"), "--catalog",
+                                  str(tmp_path / "cat.csv"), "-o", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "max_days = 30" in r.output and "max_days = 1" in r.output
+    assert "bin_days = 0.25" in r.output and not out.exists()

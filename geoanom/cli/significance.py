@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from geoanom.cli._table_options import map_option
-from geoanom.errors import FormatError, GeoanomError
+from geoanom.errors import FormatError, GeoanomError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,16 @@ def test(scores_path, catalog_path, protocol_path, activity_path, activity_varia
     extra = [_load_scores(g, var) for g in grid_paths]
     inputs = [p for p in (scores_path, catalog_path, protocol_path, activity_path, remote_path,
                           *grid_paths) if p is not None]
-    result = run_test(scores, catalog, proto, activity=activity, remote_scores=remote,
-                      extra_scores=extra, seed=seed, inputs=inputs)
+    try:
+        result = run_test(scores, catalog, proto, activity=activity, remote_scores=remote,
+                          extra_scores=extra, seed=seed, inputs=inputs)
+    except ValidationError as exc:
+        # the surrogates' own length check: say which protocol values fit these scores
+        fit = protocol_fit_error(scores, proto, path=protocol_path, force=True) \
+            if "too short for surrogates" in exc.message else None
+        if fit is None:
+            raise
+        raise fit from exc
     result.write(output)
     if as_json:
         click.echo(result.to_json())
