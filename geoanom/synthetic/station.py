@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 from scipy import signal
 
-from geoanom._time import NS_PER_DAY, NS_PER_S
+from geoanom._time import DAYS_PER_YEAR, NS_PER_DAY, NS_PER_S, S_PER_DAY
 from geoanom._version import __version__
 from geoanom.errors import ConfigError
 from geoanom.record import FLAG_MISSING, FLAG_NOT_OBSERVED, FLAG_VALID, make_record
@@ -220,7 +220,7 @@ class _StationGenerator:
         self.st, self.cfg, self.dt = station, config, float(cadence_s)
         self.step = int(round(cadence_s * NS_PER_S))
         self.t_start = _to_ns(start).astype(np.int64)
-        self.n_total = int(round(days * 86400.0 / cadence_s))
+        self.n_total = int(round(days * S_PER_DAY / cadence_s))
         if self.n_total < 2:
             raise ConfigError("a synthetic record needs at least two samples",
                               found=f"{days} days at {cadence_s} s")
@@ -253,7 +253,7 @@ class _StationGenerator:
                      for g in _child(r_inst, 3)]
         self.f_gen = _child(r_inst, 1)[0]
         # Spikes, gaps: whole-span event lists (small), applied per chunk.
-        span_days = self.n_total * self.dt / 86400.0
+        span_days = self.n_total * self.dt / S_PER_DAY
         ts = _events(r_spike, config.spikes_per_day, span_days)
         self.spikes = pd.DataFrame({
             "time": self._abs(ts),
@@ -262,13 +262,13 @@ class _StationGenerator:
                                      * 10 ** r_spike.uniform(0.7, 2.5, ts.size), 2),
         })
         gs = _events(r_gap, config.gaps_per_day, span_days)
-        gl = np.minimum(config.gap_median_s * np.exp(r_gap.normal(0, 1.5, gs.size)), 2 * 86400.0)
+        gl = np.minimum(config.gap_median_s * np.exp(r_gap.normal(0, 1.5, gs.size)), 2 * S_PER_DAY)
         fs = _events(r_gap, config.f_gaps_per_day, span_days)
-        fl = np.minimum(6 * 3600.0 * np.exp(r_gap.normal(0, 1.0, fs.size)), 3 * 86400.0)
+        fl = np.minimum(6 * 3600.0 * np.exp(r_gap.normal(0, 1.0, fs.size)), 3 * S_PER_DAY)
         self.gaps = pd.DataFrame({
             "start": self._abs(np.concatenate([gs, fs])),
-            "end": self._abs(np.concatenate([gs + np.maximum(gl, self.dt) / 86400.0,
-                                             fs + np.maximum(fl, self.dt) / 86400.0])),
+            "end": self._abs(np.concatenate([gs + np.maximum(gl, self.dt) / S_PER_DAY,
+                                             fs + np.maximum(fl, self.dt) / S_PER_DAY])),
             "components": ["XYZF"] * gs.size + ["F"] * fs.size,
             "flag": [FLAG_MISSING] * gs.size + [FLAG_NOT_OBSERVED] * fs.size,
         }).sort_values("start", kind="mergesort").reset_index(drop=True)
@@ -301,7 +301,7 @@ class _StationGenerator:
         ext = self.ext.next(n)
         ti = ext["t"]
         self.pos += n
-        years = (ti - self.t_start) / (365.25 * NS_PER_DAY)
+        years = (ti - self.t_start) / (DAYS_PER_YEAR * NS_PER_DAY)
         mlat = site["magnetic_latitude_deg"]
         sgn = 1.0 if mlat >= 0 else -1.0
         # Sq: local time, season, latitude and day-to-day variability.
@@ -401,7 +401,7 @@ def iter_station_record(
     """
     gen = _StationGenerator(_as_station(station), activity, start, days, cadence_s, rng,
                             precursors, config or StationConfig())
-    per = max(1, int(round(chunk_days * 86400.0 / cadence_s)))
+    per = max(1, int(round(chunk_days * S_PER_DAY / cadence_s)))
     attrs = gen.attrs()
     while gen.pos < gen.n_total:
         t, comps, flags = gen.next(per)
