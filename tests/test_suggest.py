@@ -158,3 +158,26 @@ def test_test_refuses_a_protocol_the_scores_cannot_hold(tmp_path):
     assert r.exit_code == 2, r.output
     assert "max_days = 30" in r.output and "max_days = 1" in r.output
     assert "bin_days = 0.25" in r.output and not out.exists()
+
+
+def test_suggest_fits_the_preprocessed_record_and_keeps_the_table(tmp_path):
+    from geoanom.preprocess import PreprocessConfig
+
+    w = make_world(3, 20, cadence_s=60.0, n_stations=1)
+    write_netcdf(w.records["SYA"], tmp_path / "SYA.nc")
+    w.catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    pre = tmp_path / "pre.toml"
+    pre.write_text('[preprocess]\ncomponents = ["X", "Y", "Z"]\n'
+                   'despike = { window_s = 600.0 }\nresample = { period_s = 600.0 }\n'
+                   'scale = true\n')
+    out = tmp_path / "cfg"
+    r = CliRunner().invoke(main, ["config", "suggest", "--record", str(tmp_path / "SYA.nc"),
+                                  "--catalog", str(tmp_path / "catalog.csv"), "--preprocess",
+                                  str(pre), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "cadence 10 min" in r.output
+    t = read_detector_tables(out / "detector.toml")
+    assert t["windows"]["window_length_s"] == 60 * 600.0
+    cfg = PreprocessConfig.from_dict(t["preprocess"])
+    assert [s[0] for s in cfg.steps] == ["despike", "resample", "scale"]
+    assert cfg.components == ("X", "Y", "Z")
