@@ -1205,8 +1205,6 @@ def _stateless(record: xr.Dataset, cfg: PreprocessConfig) -> xr.Dataset:
         r = mask_gaps(r, **s)
     s = cfg.step("filter")
     if s is not None:
-        s = dict(s)
-        # a high edge at or above Nyquist is a user error; say which cadence it met
         r = bandpass(r, **s)
     s = cfg.step("resample")
     if s is not None:
