@@ -1122,7 +1122,7 @@ class FittedPreprocess:
                    source=dict(d.get("source") or {}))
 
 
-def activity_index(activity, index: str | None = None) -> tuple[str, xr.Dataset]:
+def as_activity_index(activity, index: str | None = None) -> tuple[str, xr.Dataset]:
     """An activity index as ``(variable name, index Dataset)`` for
     :func:`geoanom.io.indices.align_index`.
 
@@ -1238,7 +1238,7 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
         sample at or after it. ``None`` raises :class:`~geoanom.errors.LeakageError` when a
         fitted step runs.
     activity
-        Activity index (see :func:`activity_index`); needed by ``regression.on = "activity"``.
+        Activity index (see :func:`as_activity_index`); needed by ``regression.on = "activity"``.
     reference
         Raw record of a remote reference station; needed by ``regression.on = "reference"``.
 
@@ -1262,7 +1262,7 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
     if reg is not None:
         if reg["on"] == "activity":
             _need("an activity index", activity)
-            name, idx = activity_index(activity, reg.get("index"))
+            name, idx = as_activity_index(activity, reg.get("index"))
             a = align_activity(idx, name, r, by_end=_by_end(config))
             keep = _times_ns(r) < _to_ns(train_end)
             fit = {"index": name, "intercept": {}, "slope": {}, "n_train": {}}
@@ -1295,7 +1295,7 @@ def _regress(r: xr.Dataset, fitted: FittedPreprocess, activity, reference) -> xr
     if reg["on"] == "activity":
         _need("an activity index", activity)
         fit = fitted.activity or {}
-        name, idx = activity_index(activity, fit.get("index"))
+        name, idx = as_activity_index(activity, fit.get("index"))
         a = align_activity(idx, name, r, by_end=_by_end(fitted.config))
         values, flags = {}, {}
         for c in fit["slope"]:

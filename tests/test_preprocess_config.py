@@ -18,8 +18,8 @@ from geoanom.nn.artifact import load_model, read_model_json
 from geoanom.preprocess import (
     FittedPreprocess,
     PreprocessConfig,
-    activity_index,
     apply_preprocess,
+    as_activity_index,
     fit_preprocess,
 )
 from geoanom.score import score_record
@@ -139,7 +139,7 @@ def test_reference_regression_uses_the_training_period_only(world):
 def test_activity_alignment_covers_each_sample_interval(world):
     df = pd.DataFrame({"time": ["2020-01-01 00:00", "2020-01-01 03:00", "2020-01-01 06:00"],
                        "Kp": [1.0, 2.0, 3.0]})
-    name, idx = activity_index(df, "kp")
+    name, idx = as_activity_index(df, "kp")
     assert name == "Kp" and idx.attrs["cadence_s"] == 10800.0
     from geoanom.preprocess import align_activity
 
