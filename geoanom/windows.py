@@ -584,8 +584,9 @@ def label_windows(
     ws
         Window set from :func:`make_windows` (labels are recomputed from scratch).
     catalog
-        Catalog frame (:mod:`geoanom.catalog_frame`); if it lacks ``mainshock``/``sequence_id``
-        columns it is declustered with ``config.decluster``.
+        Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column is used as
+        given, else its events of ``M >= m_min`` are declustered with ``config.decluster``
+        (the scope of :func:`geoanom.labels.declustered`, the same as ``geoanom test``'s).
     station_lat, station_lon
         Station geodetic coordinates, degrees.
     config
