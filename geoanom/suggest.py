@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._time import DAYS_PER_YEAR
 from geoanom.errors import ConfigError, GeoanomError
 from geoanom.record import FLAG_VALID, component_names
 
@@ -308,7 +309,7 @@ def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
     stride_d = wcfg.stride_s / _DAY_S
     bin_days = float(max(min(1.0, lmin), min(1.0, stride_d)))
     n_bins = facts.span_days / bin_days
-    years = facts.span_days / 365.25
+    years = facts.span_days / DAYS_PER_YEAR
     season = years >= 21  # 1/alpha whole-year offsets, alpha = 0.05
     method = "season_keeping" if season else "uniform"
     comments = {
