@@ -162,10 +162,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-# the shared stderr bar (quiet off a terminal and after `geoanom -q`); the old name stays
-_Progress = Progress
-
-
 @contextlib.contextmanager
 def _deterministic(enabled: bool, dev: torch.device) -> Iterator[None]:
     """Turn on torch's deterministic algorithms for the duration, then restore."""
