@@ -517,10 +517,11 @@ def leak_mainshock(samples: Samples, mode: str) -> Samples:
     """DIAGNOSTIC ONLY: the same samples with the main shock let into its own features.
 
     The pattern becomes the ``w`` events *ending with* the main shock (its oldest event
-    drops out). ``mode``: ``"indicators"`` (the nine indicators, hence DLEP's EF and 2016N;
-    2019F's fixed-day period then includes the main shock), ``"cnn"`` (the pattern event
-    features, DLEP's IF; 2018CNN's map then includes the main shock) or ``"both"``. The
-    paper's text puts the main shock outside the pattern; this measures what the slip
+    drops out). ``mode`` chooses which pattern inputs get it: ``"indicators"`` (the nine
+    indicators: DLEP's EF and 2016N), ``"cnn"`` (the pattern event features: DLEP's IF and
+    the ``pattern-max`` reference) or ``"both"``. In every mode the baselines' own windows
+    (2019F's fixed-day period, 2018CNN's map) end just after the main shock, so they include
+    it. The paper's text puts the main shock outside the pattern; this measures what the slip
     would do to the scores. Never a method.
     """
     from geoanom.dlep.indicators import compute_indicators
