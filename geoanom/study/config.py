@@ -22,6 +22,9 @@ Tables (all optional except ``[study]``, ``[[station]]`` and the inputs):
     :class:`geoanom.windows.WindowConfig` fields (``split_fractions`` is set per test year).
 ``[train]``
     :class:`geoanom.nn.train.TrainConfig` fields (``lam`` is set per detector).
+``[preprocess]``
+    :class:`geoanom.preprocess.PreprocessConfig` steps, fitted per test year on the
+    training period only (before the validation year).
 ``[protocol]``
     The nested layout of the protocol TOML (:mod:`geoanom.stats.protocol`).
 ``[power]``
@@ -46,7 +49,7 @@ ACTIVITY_DETECTOR = "activity"
 SHORT = {"negative_learning": "NL", "plain_autoencoder": "AE", "activity": "activity"}
 
 _TOP = {"study", "station", "records", "catalog", "activity", "windows", "train", "protocol",
-        "power", "scores"}
+        "power", "scores", "preprocess"}
 _STUDY_KEYS = {"name", "seed", "detectors", "test_years", "min_train_days", "data_root", "kind",
                "score_normalisation", "description"}
 
@@ -224,6 +227,10 @@ def study_from_dict(d: dict, *, path: str | os.PathLike | None = None,
     if kind == "record":
         cfg.window_config(split_fractions=(0.8, 0.2, 0.0))
         cfg.train_config()
+        if raw.get("preprocess"):
+            from geoanom.preprocess import PreprocessConfig
+
+            PreprocessConfig.from_dict(raw["preprocess"], path=path)
     cfg.protocol()
     return cfg
 
@@ -259,3 +266,38 @@ def load_study_config(path: str | os.PathLike, *, data_root: str | os.PathLike |
 def config_dict(cfg: StudyConfig) -> dict[str, Any]:
     """The configuration as recorded in outputs (the parsed TOML with defaults)."""
     return copy.deepcopy(cfg.raw)
+
+
+def study_toml(d: dict, header: str = "") -> str:
+    """TOML text of a study dict (tables, arrays of tables, inline tables one level down);
+    :func:`load_study_config` reads it back to the same dict."""
+    from geoanom.suggest import _toml_value
+
+    def inline(v: dict) -> str:
+        return "{ " + ", ".join(f"{k} = {inline(x) if isinstance(x, dict) else _toml_value(x)}"
+                                for k, x in v.items()) + " }"
+
+    def table(name: str, t: dict) -> list[str]:
+        lines = [f"[{name}]"]
+        subs = []
+        for k, v in t.items():
+            if isinstance(v, dict) and name == "protocol":
+                subs.append((k, v))
+            elif isinstance(v, dict):
+                lines.append(f"{k} = {inline(v)}")
+            elif v is not None:
+                lines.append(f"{k} = {_toml_value(v)}")
+        out = lines + [""]
+        for k, v in subs:
+            out += table(f"{name}.{k}", v)
+        return out
+
+    lines = [f"# {h}" for h in header.splitlines()] + ([""] if header else [])
+    for name, t in d.items():
+        if isinstance(t, list):
+            for row in t:
+                lines += [f"[[{name}]]"] + [f"{k} = {_toml_value(v)}" for k, v in row.items()]
+                lines.append("")
+        else:
+            lines += table(name, t)
+    return "\n".join(lines)

@@ -47,12 +47,20 @@ def load_records(cfg) -> dict[str, xr.Dataset]:
         if not f.is_file():
             raise ConfigError("record file not found", path=f, expected="an existing file "
                               "(relative paths are relative to data_root)")
-    from geoanom.io.table import load_mapping, read_record_table
-
-    m = load_mapping(str(tab.get("map", "")))
     recs: dict[str, xr.Dataset] = {}
-    for f in files:
-        recs.update(read_record_table(f, m))
+    if tab.get("map"):
+        from geoanom.io.table import load_mapping, read_record_table
+
+        m = load_mapping(str(tab["map"]))
+        for f in files:
+            recs.update(read_record_table(f, m))
+    else:
+        # no mapping: one station per file in a format geoanom reads (netCDF, IAGA-2002...)
+        from geoanom.io import read_record
+
+        for f in files:
+            r = read_record(f)
+            recs[str(r.attrs.get("iaga_code", f.stem))] = r
     for s in cfg.stations:
         if s.code in recs:
             # the study's coordinates are the ones its labels use
@@ -76,9 +84,14 @@ def load_catalog(cfg) -> pd.DataFrame:
     f = cfg.resolve(tab.get("file", ""))
     if not f.is_file():
         raise ConfigError("catalog file not found", path=f, expected="an existing file")
-    from geoanom.io.table import load_mapping, read_catalog_table
+    if tab.get("map"):
+        from geoanom.io.table import load_mapping, read_catalog_table
 
-    cat = read_catalog_table(f, load_mapping(str(tab.get("map", ""))))
+        cat = read_catalog_table(f, load_mapping(str(tab["map"])))
+    else:
+        from geoanom.io.catalog import read_catalog
+
+        cat = read_catalog(f)
     w = cfg.table("windows")
     method = str(w.get("decluster", "gardner_knopoff"))
     mmin = float(tab.get("min_magnitude", -np.inf))
@@ -97,15 +110,18 @@ def load_activity(cfg) -> dict[str, pd.DataFrame]:
 
     tab = cfg.table("activity")
     out: dict[str, pd.DataFrame] = {}
-    for name, col in (("kp", "Kp"), ("dst", "Dst_nT")):
+    for name in ("kp", "dst"):
         if name not in tab:
             continue
         f = cfg.resolve(tab[name])
         if not f.is_file():
             raise ConfigError(f"{name} index file not found", path=f)
         ds = read_index(f)
-        if col not in ds:
-            raise FormatError(f"index file lacks {col}", path=f, expected=col,
+        col = next((str(v) for v in ds.data_vars
+                    if str(v).lower() == name or str(v).lower().startswith(name + "_")), None)
+        if col is None:
+            raise FormatError(f"index file lacks a {name} variable", path=f,
+                              expected="Kp" if name == "kp" else "Dst_nT",
                               found=", ".join(map(str, ds.data_vars)))
         fr = pd.DataFrame({"time": ds["time"].values, name: ds[col].values.astype(float)})
         out[name] = fr.dropna().reset_index(drop=True)

@@ -196,6 +196,7 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
                         "unit_template": {"kind": "detector", "catalog": catalog,
                                           "window_config": wcfg,
                                           "train_config": cfg.table("train"),
+                                          "preprocess": cfg.table("preprocess") or None,
                                           "detector": det, "lam": TRAINED_DETECTORS[det],
                                           "normalisation": cfg.study["score_normalisation"],
                                           "min_train_days": cfg.min_train_days,

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import json_safe
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash, file_sha256, provenance
 from geoanom.study.config import ACTIVITY_DETECTOR, SHORT, TRAINED_DETECTORS, StudyConfig
@@ -281,6 +281,7 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
     years = cfg.test_years
     wcfg = cfg.table("windows")
     tcfg = cfg.table("train")
+    pre = cfg.table("preprocess") or None
     specs, unit_files = [], {}
     digests = {c: record_digest(r) for c, r in records.items()}
     cat_key = sums.get(str(cfg.resolve(cfg.table("catalog").get("file", ""))), "")
@@ -302,12 +303,14 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
             for y in years:
                 seed = unit_seed(cfg.seed, si, y)
                 key = {"station": st.code, "detector": det, "year": y, "windows": wcfg,
-                       "train": tcfg, "seed": seed, "record": digests[st.code],
+                       "train": tcfg, "preprocess": pre, "seed": seed,
+                       "record": digests[st.code],
                        "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
                        "min_train_days": cfg.min_train_days}
                 path = out / "units" / st.code / det / f"{y}.nc"
                 specs.append({"kind": "detector", "record": rec, "catalog": catalog,
                               "window_config": wcfg, "train_config": tcfg, "year": y,
+                              "preprocess": pre,
                               "detector": det, "lam": TRAINED_DETECTORS[det], "seed": seed,
                               "out": str(path), "model_dir": str(out / "units" / st.code / det
                                                                  / f"model_{y}"),
@@ -448,30 +451,19 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
     return finish_report(result, out, say)
 
 
-def _clean(o):
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    if isinstance(o, (pd.Timestamp, np.datetime64)):
-        return str(o)
-    return o
-
-
-def finish_report(result: dict, out: Path, say) -> dict:
-    """Write ``results.json`` and ``summary.md`` atomically; return the cleaned result."""
+def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict:
+    """Write ``results.json`` and ``summary.md`` (with ``extra_summary`` after its title
+    block) atomically; return the JSON-safe result."""
     from geoanom.study.report import summary_markdown
 
     result["files"].update({"results": "results.json", "summary": "summary.md"})
-    result = _clean(result)
-    atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
-    atomic_write_text(out / "summary.md", summary_markdown(result))
+    result = json_safe(result)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=1, default=str) + "\n")
+    text = summary_markdown(result)
+    if extra_summary:
+        head, sep, rest = text.partition("## Per station")
+        text = head + extra_summary + "\n" + sep + rest
+    atomic_write_text(out / "summary.md", text)
     say(f"report in {out}")
     return result
 

@@ -122,7 +122,8 @@ def run_detector_unit(spec: dict) -> dict:
 
     ``spec`` keys: ``record`` (station record, possibly with injected signals), ``catalog``,
     ``window_config`` and ``train_config`` (dicts), ``year``, ``detector``, ``lam``, ``seed``,
-    ``out`` (unit file), ``model_dir``, ``unit_hash``, ``normalisation``,
+    ``out`` (unit file), ``model_dir``, ``unit_hash``, ``normalisation``, ``preprocess``
+    (a ``[preprocess]`` table or None),
     ``min_train_days``, ``reuse_model`` (score with an existing model instead of training:
     power runs with frozen detectors), ``threads``.
 
@@ -159,6 +160,12 @@ def run_detector_unit(spec: dict) -> dict:
         info.update(path=str(out), seconds=round(time.perf_counter() - t_start, 2))
         return info
 
+    if spec.get("preprocess"):
+        # fitted on the training period only (before the validation year), applied to all
+        from geoanom.preprocess import PreprocessConfig, apply_preprocess, fit_preprocess
+
+        fitted = fit_preprocess(rec, PreprocessConfig.from_dict(spec["preprocess"]), v0)
+        rec = apply_preprocess(rec, fitted)
     tv = rec["time"].values
     have = np.isfinite(np.asarray(rec[[c for c in rec.data_vars
                                        if not str(c).endswith("_flag")][0]].values, float))
