@@ -135,6 +135,8 @@ def golden_run(tmp_path_factory):
     # this world's validation split has no seismic window: the selection fallback is said on
     # stderr (issue 15, defect 6), not silently taken
     assert "validation AUC is undefined" in r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "0 seismic" in summary["selection_fallback"] and summary["lambda_at_best_epoch"] == 1
     _invoke(["score", "--model", str(d / "model"), "--record", str(rec), "-o",
              str(d / "scores.nc"), "--no-progress"])
     _invoke(["test", "--scores", str(d / "scores.nc"), "--catalog", str(cat), "--protocol",
