@@ -112,6 +112,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_VALUES = (*SPLITS, "gap", "")
 
 _DAY_NS = NS_PER_DAY
+_LABEL_DEFAULTS = LabelRule()
 _DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 
@@ -171,17 +172,18 @@ class WindowConfig:
     stride_s: float = 21_600.0
     max_missing_fraction: float = 0.1
     components: tuple[str, ...] | None = None
-    m_min: float = 5.0
-    max_depth_km: float = 100.0
-    radius: str | float = "dobrovolsky"
-    lead_days: tuple[float, float] = (1.0, 30.0)
-    buffer_days: float = 5.0
-    normal_margin_magnitude: float = 0.5
-    post_event_exclusion_days: float = 30.0
-    require_catalog_coverage: bool = True
+    # the label fields take their defaults from THE label rule (geoanom.labels.LabelRule)
+    m_min: float = _LABEL_DEFAULTS.m_min
+    max_depth_km: float = _LABEL_DEFAULTS.max_depth_km
+    radius: str | float = _LABEL_DEFAULTS.radius
+    lead_days: tuple[float, float] = _LABEL_DEFAULTS.lead_days
+    buffer_days: float = _LABEL_DEFAULTS.buffer_days
+    normal_margin_magnitude: float = _LABEL_DEFAULTS.normal_margin_magnitude
+    post_event_exclusion_days: float = _LABEL_DEFAULTS.post_event_exclusion_days
+    require_catalog_coverage: bool = _LABEL_DEFAULTS.require_catalog_coverage
     split_fractions: tuple[float, float, float] = (0.6, 0.1, 0.3)
     embargo_days: float | None = None
-    decluster: str = "gardner_knopoff"
+    decluster: str = _LABEL_DEFAULTS.decluster
 
     def __post_init__(self) -> None:
         # normalise sequences to tuples so that equality, hashing and JSON are stable
