@@ -73,3 +73,21 @@ def test_notebook_runs_on_real_data(name, work, monkeypatch, shared_data):
     assert "MMB" in out
     if name.startswith("01"):
         assert "largest seen event: M9.1" in out or "largest seen event: M9.0" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", ["synthetic", "real"])
+def test_real_study_notebook_runs(data, tmp_path, monkeypatch, request):
+    """04_real_study on a reduced design: the quick demo study, or MAGDAS DAV + EUS over
+    two test years with a small power run."""
+    name = "04_real_study.ipynb"
+    stored = nbformat.read(NB_DIR / name, as_version=4)
+    assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")
+    assert stored.cells[1].metadata.get("tags") == ["parameters"]
+    shared = request.getfixturevalue("shared_data") if data == "real" else None
+    out = _outputs(_run(name, data, tmp_path, monkeypatch, shared=shared))
+    assert "pooled negative_learning" in out and "independent events" in out
+    if data == "real":
+        assert "DAV" in out and "detection rate" in out and "random times" in out
+    else:
+        assert "SYA" in out and "geoanom-demo" in out

@@ -257,6 +257,12 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
     out.mkdir(parents=True, exist_ok=True)
     say = Progress(progress)
     timings: dict[str, float] = {}
+    from geoanom.study.config import study_toml
+
+    # the configuration this report was made with (rerun: geoanom study --config it)
+    atomic_write_text(out / "study.toml", study_toml(cfg.raw, header=(
+        f"study {cfg.name!r} as run (config hash {cfg.hash()}); relative input paths "
+        f"resolve against --data-root or [study] data_root")))
     files = inputs.input_files(cfg)
     say(f"study {cfg.name!r}: checksumming {len(files)} input files")
     sums = {str(f): file_sha256(f) for f in files}
@@ -456,7 +462,8 @@ def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict
     block) atomically; return the JSON-safe result."""
     from geoanom.study.report import summary_markdown
 
-    result["files"].update({"results": "results.json", "summary": "summary.md"})
+    result["files"].update({"results": "results.json", "summary": "summary.md",
+                            "config": "study.toml"})
     result = json_safe(result)
     atomic_write_text(out / "results.json", json.dumps(result, indent=1, default=str) + "\n")
     text = summary_markdown(result)
