@@ -353,27 +353,38 @@ def _leak_table() -> list[str]:
 
 
 def _fusion_section() -> list[str]:
-    f = RUNS / "fusion_magdas.json"
-    if not f.exists():
-        return ["## Fusion on the MAGDAS study scores", "", "Not run (no results file).", ""]
-    d = json.loads(f.read_text())
-    cfg = d["config"]
-    lines = ["## Fusion on the MAGDAS study scores", "",
-             f"Stations {', '.join(d['stations'])}; region box {cfg['region']['box_lon_lat_deg']} "
-             f"(lon0, lon1, lat0, lat1), world M>=5 catalog 2007-2019 "
-             f"(`--map world-m5`), {cfg['segmentation']['n_events']}-event blocks, w = "
-             f"{cfg['segmentation']['w']}, quintile edges; chronological (rolling origin); "
-             f"epochs {cfg['dlep']['epochs']}, Indim {cfg['dlep']['indim']}; scores "
-             f"variable `{cfg['variable']}`, {cfg['window_days']} days before each pattern "
-             f"end; null = scores shifted {cfg['shift_days']} days. Coverage: "
-             f"{d['coverage']['n_with_any_data']} of {d['coverage']['n_samples']} samples have "
-             f"scores in their window ({d['coverage']['per_station']}).", "",
-             "| variant | ACC % | MAUC % | test samples | test samples with geomagnetic data |",
-             "|---|---|---|---|---|"]
-    for r in d["rows"]:
-        lines.append(f"| {r['variant']} | {_pm(r, 'acc')} | {_pm(r, 'mauc')} | {r['n_test']} | "
-                     f"{'-' if r['n_test_with_geomag'] is None else r['n_test_with_geomag']} |")
-    return lines + [""]
+    files = sorted(RUNS.glob("fusion_magdas*.json"))
+    lines = ["## Fusion on the MAGDAS study scores", ""]
+    if not files:
+        return lines + ["Not run (no results file).", ""]
+    lines += ["`geoanom dlep fuse` (commands in the notes above): DLEP without the stream, with "
+              "the stations' negative-learning scores (the STUDY helper's rolling-origin "
+              "scores, `study-magdas/stations/<CODE>/scores_negative_learning.nc`) and with the "
+              "same scores shifted a year later (null), chronological protocol, same samples "
+              "and folds; majority and climatology beside.", ""]
+    for f in files:
+        d = json.loads(f.read_text())
+        cfg = d["config"]
+        seeds = sorted(d["provenance"].get("seeds", {}).values())
+        lines += [f"### Stations {', '.join(d['stations'])} (`{f.name}`)", "",
+                  f"Box {cfg['region']['box_lon_lat_deg']} (lon0, lon1, lat0, lat1), world "
+                  f"M>=5 catalog 2007-2019 (`--map world-m5`), "
+                  f"{cfg['segmentation']['n_events']}-event blocks, w = "
+                  f"{cfg['segmentation']['w']}, quintile edges; seeds {seeds}; epochs "
+                  f"{cfg['dlep']['epochs']}, Indim {cfg['dlep']['indim']}; score variable "
+                  f"`{cfg['variable']}`, {cfg['window_days']} days before each pattern end; "
+                  f"null shift {cfg['shift_days']} days. Coverage: "
+                  f"{d['coverage']['n_with_any_data']} of {d['coverage']['n_samples']} samples "
+                  f"have scores in their window ({d['coverage']['per_station']}).", "",
+                  "| variant | ACC % | MAUC % | test samples | test samples with geomagnetic "
+                  "data |", "|---|---|---|---|---|"]
+        for r in d["rows"]:
+            lines.append(f"| {r['variant']} | {_pm(r, 'acc')} | {_pm(r, 'mauc')} | "
+                         f"{r['n_test']} | "
+                         f"{'-' if r['n_test_with_geomag'] is None else r['n_test_with_geomag']}"
+                         " |")
+        lines.append("")
+    return lines
 
 
 def main() -> None:

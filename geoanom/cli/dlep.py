@@ -92,24 +92,19 @@ def region_from_options(name: str, box: list[float] | None, edges: str | None,
     return reg
 
 
-def open_catalog_seam(path: Path, mapping: str | None):
-    """Read a catalog: through the shared ``--map`` helper when it exists
-    (``geoanom.cli._table_options.open_catalog``), else through a column mapping
-    (:func:`geoanom.io.table.read_catalog_table`) when ``mapping`` is given, else with the
-    format detection of :func:`geoanom.io.catalog.read_catalog`."""
-    try:
-        from geoanom.cli._table_options import open_catalog
-    except ImportError:
-        open_catalog = None
-    if open_catalog is not None:
-        return open_catalog(path, mapping)
-    if mapping is not None:
-        from geoanom.io.table import read_catalog_table
+def open_catalog_seam(path: Path, table_map=None):
+    """Read a catalog through the shared ``--map`` helper
+    (:func:`geoanom.cli._table_options.open_catalog`): a column mapping when one is given
+    (``table_map``: the ``--map`` options, a mapping file or a shipped name such as
+    ``world-m5``), else the format detection of :func:`geoanom.io.catalog.read_catalog`."""
+    from geoanom.cli._table_options import open_catalog
 
-        return read_catalog_table(path, mapping)
-    from geoanom.io.catalog import read_catalog
+    return open_catalog(path, table_map)
 
-    return read_catalog(path)
+
+def _map_label(table_map) -> str | None:
+    cat = getattr(table_map, "catalog", None)
+    return None if cat is None else str(getattr(cat, "label", cat))
 
 
 def _common_options(fn):
@@ -119,9 +114,6 @@ def _common_options(fn):
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Earthquake catalog (any format geoanom reads, or any delimited "
                           "table with --map)."),
-        click.option("--map", "mapping", default=None, metavar="FILE|NAME",
-                     help="Column mapping for the catalog (a TOML file or a shipped name, "
-                          "e.g. world-m5)."),
         click.option("--region", required=True,
                      help="Preset (Sichuan, Xinjiang, Qinghai-Tibet, Shandong-Jiangsu, Japan, "
                           "Philippines, Chicago, 'Los Angeles') or custom."),
@@ -173,7 +165,10 @@ def _common_options(fn):
     ]
     for o in reversed(opts):
         fn = o(fn)
-    return fn
+    from geoanom.cli._table_options import map_option
+
+    # --map FILE|NAME (e.g. world-m5) and --map-set KEY=VALUE: the shared column mapping
+    return map_option(fn)
 
 
 def _protocol_option(fn):
@@ -216,13 +211,13 @@ def _segment(catalog, reg, design: str, leak: str, n_events, n_days, w: int):
     return samples
 
 
-def _prepare(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude, design,
+def _prepare(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
              leak, n_events, n_days, w):
     from geoanom.cli._box import parse_box
     from geoanom.dlep.segment import table1_check
 
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
-    catalog = open_catalog_seam(catalog_path, mapping)
+    catalog = open_catalog_seam(catalog_path, table_map)
     samples = _segment(catalog, reg, design, leak, n_events, n_days, w)
     if len(samples) < 4:
         raise ValidationError("too few DLEP samples in this region and catalog",
@@ -264,7 +259,7 @@ def dlep() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON, not tables.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Results JSON (written atomically).")
-def evaluate_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude, design,
+def evaluate_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
                  leak, preset, epochs, indim, n_seeds, n_events, n_days, w, threads,
                  no_progress, protocol, methods, geomag_scores, tsne_path, as_json,
                  output) -> None:
@@ -296,7 +291,7 @@ def evaluate_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnit
     if any(m in GEOMAG_METHODS for m in method_list) and not geomag_scores:
         raise ValidationError("geomagnetic methods need --geomag-scores",
                               found=", ".join(m for m in method_list if m in GEOMAG_METHODS))
-    _, reg, samples, check = _prepare(catalog_path, mapping, region, box, lat, lon, edges,
+    _, reg, samples, check = _prepare(catalog_path, table_map, region, box, lat, lon, edges,
                                       min_magnitude, design, leak, n_events, n_days, w)
     log.info("%d DLEP samples, class counts %s", len(samples), samples.class_counts())
     extra = None
@@ -314,7 +309,7 @@ def evaluate_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnit
               "protocols": protocols, "leaky_protocols": [p for p in protocols
                                                           if p == "kfold"],
               "design": design, "leak": leak, "preset": preset, "threads": n_threads,
-              "dlep": cfg.to_dict(), "catalog_map": mapping}
+              "dlep": cfg.to_dict(), "catalog_map": _map_label(table_map)}
     if check is not None:
         config["table1_check"] = check
     if extra is not None:
@@ -384,7 +379,7 @@ def _int_list(text: str | None, what: str) -> list[float]:
               help="Methods per setting (each setting is a full evaluation).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Sweep JSON (written atomically).")
-def sweep_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude, design,
+def sweep_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
               leak, preset, epochs, indim, n_seeds, n_events, n_days, w, threads,
               no_progress, n_events_list, n_days_list, w_list, methods, output) -> None:
     """Evaluate over a grid of block sizes N (events and days) and pattern lengths w under
@@ -396,7 +391,7 @@ def sweep_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude
 
     n_threads = _threads(threads)
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
-    catalog = open_catalog_seam(catalog_path, mapping)
+    catalog = open_catalog_seam(catalog_path, table_map)
     cfg = _config(preset, epochs, indim)
     method_list = [m.strip().lower() for m in methods.split(",") if m.strip()]
     settings = ([("n_events", int(n), int(ww)) for n in _int_list(n_events_list, "--n-events-list")
@@ -451,7 +446,7 @@ def sweep_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude
               help="Days of scores before each pattern end (L).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Fusion JSON (written atomically).")
-def fuse_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude, design,
+def fuse_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
              leak, preset, epochs, indim, n_seeds, n_events, n_days, w, threads, no_progress,
              score_paths, shift_days, variable, window_days, output) -> None:
     """DLEP without and with the stations' anomaly scores as a third stream, and with the
@@ -463,7 +458,7 @@ def fuse_cmd(catalog_path, mapping, region, box, lat, lon, edges, min_magnitude,
     from geoanom.provenance import provenance
 
     n_threads = _threads(threads)
-    _, reg, samples, _ = _prepare(catalog_path, mapping, region, box, lat, lon, edges,
+    _, reg, samples, _ = _prepare(catalog_path, table_map, region, box, lat, lon, edges,
                                   min_magnitude, design, leak, n_events, n_days, w)
     cfg = _config(preset, epochs, indim)
     out = run_fusion(samples, list(score_paths), region=reg, shift_days=shift_days,
