@@ -53,6 +53,7 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
     from geoanom.study import inputs
     from geoanom.study.pooled import pooled_test
     from geoanom.study.runner import (
+        PAIRED_MIN_EVENTS,
         RESULT_TYPE,
         SCHEMA,
         _by,
@@ -121,21 +122,32 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
                        "multiplicity": "Benjamini-Yekutieli over the areas' primary p-values",
                        "pooled": pooled_test({c: by_det[det][c] for c in codes}, catalog, proto,
                                              seed=cfg.seed + 7919)}
+    # the features are a grid of tries: BY over the pooled p-values of the scores too
+    dets = [d for d in cfg.detectors if d != ACTIVITY_DETECTOR]
+    pq = _by([float("nan") if across[d]["pooled"].get("p_value") is None
+              else float(across[d]["pooled"]["p_value"]) for d in dets])
+    for d, qq in zip(dets, pq, strict=True):
+        across[d]["pooled"]["q_value_by_over_scores"] = qq
     qa = _by([p for _, _, p in all_cells])
     grid = [{"area": c, "score": d, "p_value": p, "q_value_by": qq}
             for (c, d, p), qq in zip(all_cells, qa, strict=True)]
     paired = {}
+
+    def _aucs(det):
+        out_ = {}
+        for c in stations_out:
+            te = stations_out[c]["detectors"].get(det, {}).get("test") or {}
+            if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
+                    >= PAIRED_MIN_EVENTS:
+                out_[c] = float(te["auc"])
+        return out_
+
     if ACTIVITY_DETECTOR in cfg.detectors:
-        a_act = {c: (stations_out[c]["detectors"].get(ACTIVITY_DETECTOR, {}).get("test") or {})
-                 .get("auc") for c in stations_out}
         for det in cfg.detectors:
-            if det == ACTIVITY_DETECTOR:
-                continue
-            a_det = {c: stations_out[c]["detectors"][det]["test"].get("auc")
-                     for c in stations_out}
-            paired[f"{det}_minus_activity"] = paired_difference(
-                {k: v for k, v in a_det.items() if v is not None},
-                {k: v for k, v in a_act.items() if v is not None}, seed=cfg.seed)
+            if det != ACTIVITY_DETECTOR:
+                paired[f"{det}_minus_activity"] = dict(
+                    paired_difference(_aucs(det), _aucs(ACTIVITY_DETECTOR), seed=cfg.seed),
+                    min_events=PAIRED_MIN_EVENTS)
     result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
               "config": cfg.raw, "config_hash": cfg.hash(), "stations": stations_out,
               "across_stations": across, "grid_multiplicity": grid, "paired": paired,

@@ -222,10 +222,12 @@ def summary_markdown(r: dict) -> str:
           "verdict |", "|---|---:|---:|---:|---:|---:|---|"]
     for det, a in r.get("across_stations", {}).items():
         po = a.get("pooled") or {}
+        q = po.get("q_value_by_over_scores")
         L.append(f"| {SHORT.get(det, det)} | {len(a.get('stations', []))} | "
                  f"{po.get('n_pairs', 0)} | {po.get('n_independent_events', 0)} | "
-                 f"{_f(po.get('auc'))} | {_f(po.get('p_value'), '.4f')} | "
-                 f"{po.get('verdict', po.get('status', 'n/a'))} |")
+                 f"{_f(po.get('auc'))} | {_f(po.get('p_value'), '.4f')}"
+                 + (f" (BY q over the scores {_f(q, '.3f')})" if q is not None else "")
+                 + f" | {po.get('verdict', po.get('status', 'n/a'))} |")
     if r.get("paired"):
         L += ["", "## Paired over stations", ""]
         for k, d in r["paired"].items():
@@ -233,7 +235,8 @@ def summary_markdown(r: dict) -> str:
                 L.append(f"- {k.replace('_', ' ')}: mean AUC difference {_f(d['mean'])} "
                          f"(95 % bootstrap CI over {d['n_stations']} stations "
                          f"{_ci(d['ci95'])}); positive at {d['n_positive']} of "
-                         f"{d['n_stations']} stations.")
+                         f"{d['n_stations']} stations ({', '.join(d['stations'])}; stations "
+                         f"whose tests rest on >= {d.get('min_events', 1)} events for both).")
     if r.get("base_rates"):
         L += ["", "## Base rates (constant forecasts)", "",
               "| area | weeks | weeks with event | accuracy 'no event' | accuracy 'event' |",

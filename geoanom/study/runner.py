@@ -31,6 +31,8 @@ from geoanom.study.config import ACTIVITY_DETECTOR, SHORT, TRAINED_DETECTORS, St
 from geoanom.study.units import SCORE_VAR, read_unit, run_unit, unit_done
 
 RESULT_TYPE = "geoanom.StudyResult"
+#: Stations enter a paired detector comparison when both tests rest on this many events.
+PAIRED_MIN_EVENTS = 5
 SCHEMA = 1
 
 
@@ -413,9 +415,18 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
                        "multiplicity": "Benjamini-Yekutieli over the seismic stations' "
                                        "primary p-values (geoanom.stats)",
                        "pooled": pooled}
-    aucs = {det: {c: (stations_out[c]["detectors"].get(det, {}).get("test") or {}).get("auc")
-                  for c in seismic} for det in cfg.detectors}
-    aucs = {d: {c: float(v) for c, v in m.items() if v is not None} for d, m in aucs.items()}
+    # paired comparisons over stations whose tests rest on at least PAIRED_MIN_EVENTS
+    # events for both detectors (an AUC of one event is 0 or 1 by chance)
+    def _aucs(det):
+        out_ = {}
+        for c in seismic:
+            te = stations_out[c]["detectors"].get(det, {}).get("test") or {}
+            if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
+                    >= PAIRED_MIN_EVENTS:
+                out_[c] = float(te["auc"])
+        return out_
+
+    aucs = {det: _aucs(det) for det in cfg.detectors}
     paired = {}
     if {"negative_learning", "plain_autoencoder"} <= set(cfg.detectors):
         paired["negative_learning_minus_plain_autoencoder"] = paired_difference(
@@ -424,6 +435,8 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
         if det in cfg.detectors and ACTIVITY_DETECTOR in cfg.detectors:
             paired[f"{det}_minus_activity"] = paired_difference(aucs[det], aucs["activity"],
                                                                 seed=cfg.seed)
+    for d in paired.values():
+        d["min_events"] = PAIRED_MIN_EVENTS
     timings["pooled"] = round(time.perf_counter() - t, 2)
 
     power = None
