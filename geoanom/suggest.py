@@ -488,9 +488,21 @@ def check_windows_fit(record: xr.Dataset, catalog: pd.DataFrame, wcfg, *, path=N
 
 
 def explain_window_counts(ws: xr.Dataset, record: xr.Dataset, catalog: pd.DataFrame, wcfg,
-                          *, path=None) -> None:
-    """Refuse a window set without normal training windows, naming what to change."""
+                          *, path=None, need_seismic: bool = False) -> None:
+    """Refuse a window set without normal training windows (or, with ``need_seismic``, as
+    negative learning needs, without seismic ones), naming what to change."""
     c = _counts(ws)
+    if need_seismic and c["train"]["normal"] > 0 and c["train"]["seismic"] == 0:
+        keys = ["lead_days", "split_fractions", "decluster", "m_min"]
+        raise ConfigError(
+            "the window set has no seismic training windows, which negative learning needs "
+            f"(no window of the training split ends {wcfg.lead_days[0]:g}-"
+            f"{wcfg.lead_days[1]:g} d before a seen target of M >= {wcfg.m_min:g}; [train] "
+            "lam = 0 trains the plain autoencoder instead)" +
+            _suggest_hint(record, catalog, keys), path=path,
+            expected="seismic training windows",
+            found="; ".join(f"{k} {v['normal']} normal / {v['seismic']} seismic"
+                            for k, v in c.items()))
     if c["train"]["normal"] > 0:
         return
     keys = ["lead_days", "buffer_days", "post_event_exclusion_days", "normal_margin_magnitude",

@@ -181,3 +181,22 @@ def test_suggest_fits_the_preprocessed_record_and_keeps_the_table(tmp_path):
     cfg = PreprocessConfig.from_dict(t["preprocess"])
     assert [s[0] for s in cfg.steps] == ["despike", "resample", "scale"]
     assert cfg.components == ("X", "Y", "Z")
+
+
+def test_train_refuses_a_training_split_without_seismic_windows(tmp_path):
+    w = make_world(2, 20, cadence_s=60.0, n_stations=1)
+    write_netcdf(w.records["SYA"], tmp_path / "SYA.nc")
+    cat = w.catalog
+    t = pd.to_datetime(cat["time"])
+    # events that could block or be targets only in the last third of the record
+    keep = (cat["magnitude"] < 4.5) | (t >= t.min() + pd.Timedelta(days=14))
+    cat[keep].to_csv(tmp_path / "catalog.csv", index=False)
+    cfg = tmp_path / "d.toml"
+    cfg.write_text("[windows]\nlead_days = [0.25, 1.0]\nbuffer_days = 0.5\n"
+                   "post_event_exclusion_days = 1.0\n[train]\nmax_epochs = 1\n")
+    r = CliRunner().invoke(main, ["train", "--record", str(tmp_path / "SYA.nc"), "--catalog",
+                                  str(tmp_path / "catalog.csv"), "--config", str(cfg),
+                                  "-o", str(tmp_path / "m")])
+    assert r.exit_code == 2, r.output
+    assert "no seismic training windows" in r.output and "lam = 0" in r.output
+    assert not (tmp_path / "m").exists()

@@ -211,7 +211,7 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
     else:
         check_windows_fit(record, cat, wcfg, path=cfg_file)
     ws = build_window_set(record, cat, wcfg)
-    explain_window_counts(ws, record, cat, wcfg, path=cfg_file)
+    explain_window_counts(ws, record, cat, wcfg, path=cfg_file, need_seismic=tcfg.lam > 0)
     if fitted.train_end:
         held = np.isin(ws["split"].values.astype(str), ["val", "test"])
         first = ws["start"].values[held].min() if held.any() else None
