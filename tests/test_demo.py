@@ -60,6 +60,7 @@ def test_truth_table_matches_the_tests(report):
         te = res["stations"][code]["detectors"][det]["test"]
         assert v["verdict"] == te["verdict"] and v["p_value"] == te["p_value"]
         assert v["carries_precursors"] == (code == "SYA")
+        assert v["should_be_found"] == (code == "SYA" and det != "activity")
         assert stdout["verdicts"][key]["verdict"] == v["verdict"]
         r = json.loads((out / res["stations"][code]["detectors"][det]["test_file"])
                        .read_text())
