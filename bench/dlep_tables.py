@@ -242,7 +242,8 @@ def _run_section(tag: str, d: dict) -> list[str]:
             name = "kfold (leaky)" if p == "kfold" else p
             lines.append(f"| {name} | " + " | ".join(_pm(res[p].get(m), "acc") for m in cols)
                          + " | " + " | ".join(_pm(res[p].get(m), "mauc") for m in cols) + " |")
-    if reg in PAPER_TABLE3 and seg.get("design", "dlep") == "dlep":
+    honest = seg.get("design", "dlep") == "dlep" and cfg.get("leak", "none") == "none"
+    if reg in PAPER_TABLE3 and honest:
         pt = PAPER_TABLE3[reg]
         lines.append("| paper (10-fold) | " + " | ".join(
             f"{pt['acc'][m]:.2f}" if m in pt["acc"] else "-" for m in cols) + " | "
@@ -257,7 +258,7 @@ def _run_section(tag: str, d: dict) -> list[str]:
             lines.append(f"| {name} | " + " | ".join(_pm(res[p].get(m), "mauc") for m in t4)
                          + f" | {_pm(res[p].get('dlep-att'), 'acc')} | "
                          f"{_pm(res[p].get('dlep-dyn'), 'acc')} |")
-    if reg in PAPER_TABLE4 and seg.get("design", "dlep") == "dlep":
+    if reg in PAPER_TABLE4 and honest:
         lines.append("| paper (10-fold) | " + " | ".join(f"{PAPER_TABLE4[reg][m]:.2f}"
                                                         for m in t4) + " | - | - |")
     lines.append("")
