@@ -53,7 +53,6 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
     ax.set_xlabel("event-level AUC (ASS) with 95 % CI over events")
     if title:
         ax.set_title(title, fontsize=9)
-    ax.figure.subplots_adjust(left=0.3, right=0.88)
     return ax
 
 
