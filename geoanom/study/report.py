@@ -82,7 +82,6 @@ def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
     ax.set_ylabel("detection rate (p <= alpha)")
     ax.legend(fontsize=7)
     ax.set_title("Power by injection (open marker: random-time injections)", fontsize=9)
-    ax.figure.tight_layout()
     return ax
 
 
