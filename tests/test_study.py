@@ -56,6 +56,21 @@ def test_bad_toml_names_file_and_line(tmp_path):
     assert str(p) in str(e.value) and e.value.line == 2
 
 
+def test_cli_bad_config_exits_2_with_one_paragraph(tmp_path):
+    from click.testing import CliRunner
+
+    from geoanom.cli import main
+
+    bad = tmp_path / "s.toml"
+    bad.write_text("[study]\ndetectors = [\"magic\"]\ntest_years = [2020, 2021]\n")
+    r = CliRunner().invoke(main, ["study", "--config", str(bad), "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert str(bad) in r.output and "detectors" in r.output
+    r = CliRunner().invoke(main, ["study", "--config", str(tmp_path / "none.toml"), "-o",
+                                  str(tmp_path / "o")])
+    assert r.exit_code == 2 and "not found" in r.output
+
+
 def test_study_toml_round_trip():
     from geoanom.demo import DemoConfig, demo_study_dict
 

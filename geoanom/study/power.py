@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from geoanom._atomic import atomic_write_text
+from geoanom._version import __version__
 from geoanom.provenance import config_hash
 from geoanom.study.config import TRAINED_DETECTORS
 
@@ -180,7 +181,8 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
             for li, (s, rt) in enumerate(levels):
                 for k in range(int(pw["n_injections"])):
                     iseed = int(cfg.seed) * 7_919 + si * 104_729 + li * 1_009 + k
-                    key = {"station": code, "detector": det, "strength": s, "random": rt,
+                    key = {"geoanom": __version__, "station": code, "detector": det,
+                           "strength": s, "random": rt,
                            "k": k, "power": pw, "windows": wcfg, "train": cfg.table("train"),
                            "record": record_digest(rec), "protocol": pdict,
                            "seed": iseed}

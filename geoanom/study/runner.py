@@ -25,6 +25,7 @@ import xarray as xr
 
 from geoanom._atomic import atomic_write_text
 from geoanom._jsonfile import json_safe
+from geoanom._version import __version__
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash, file_sha256, provenance
 from geoanom.study.config import ACTIVITY_DETECTOR, SHORT, TRAINED_DETECTORS, StudyConfig
@@ -298,7 +299,8 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
         for det in cfg.detectors:
             if det == ACTIVITY_DETECTOR:
                 idx = act_tab.get("score", "kp")
-                key = {"station": st.code, "detector": det, "years": [years[0], years[-1]],
+                key = {"geoanom": __version__, "station": st.code, "detector": det,
+                       "years": [years[0], years[-1]],
                        "index": idx, "index_sha": sums.get(str(cfg.resolve(act_tab[idx]))),
                        "record": digests[st.code]}
                 path = out / "units" / st.code / det / "all_years.nc"
@@ -310,7 +312,8 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
             unit_files[(st.code, det)] = []
             for y in years:
                 seed = unit_seed(cfg.seed, si, y)
-                key = {"station": st.code, "detector": det, "year": y, "windows": wcfg,
+                key = {"geoanom": __version__, "station": st.code, "detector": det,
+                       "year": y, "windows": wcfg,
                        "train": tcfg, "preprocess": pre, "seed": seed,
                        "record": digests[st.code],
                        "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
