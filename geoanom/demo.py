@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import sys
@@ -33,15 +32,6 @@ import xarray as xr
 
 from geoanom._atomic import atomic_write_text
 from geoanom.errors import ConfigError, ValidationError
-
-log = logging.getLogger(__name__)
-
-DEMO_RESULT_TYPE = "geoanom.DemoResult"
-SCHEMA_VERSION = 2
-
-#: Names of the two detectors in the report (and their ``lambda``).
-DETECTORS = {"negative_learning": 1.0, "plain_autoencoder": 0.0}
-_SHORT = {"negative_learning": "nl", "plain_autoencoder": "ae"}
 
 
 @dataclass(frozen=True)
