@@ -23,6 +23,7 @@ def report(tmp_path_factory):
     return out, json.loads((out / "results.json").read_text()), stdout
 
 
+@pytest.mark.slow  # the quick demo runs once for these (about 20 s)
 def test_report_folder_has_every_file(report):
     out, res, stdout = report
     assert res["type"] == "geoanom.StudyResult" and res["study"] == "geoanom-demo"
@@ -41,6 +42,7 @@ def test_report_folder_has_every_file(report):
     assert stdout["summary"] == str(out / "summary.md")
 
 
+@pytest.mark.slow  # the quick demo runs once for these (about 20 s)
 def test_provenance_and_config(report):
     _, res, _ = report
     prov = res["provenance"]
@@ -52,6 +54,7 @@ def test_provenance_and_config(report):
     assert w["n_precursor_windows"] > 0
 
 
+@pytest.mark.slow  # the quick demo runs once for these (about 20 s)
 def test_truth_table_matches_the_tests(report):
     out, res, stdout = report
     tv = res["demo"]["truth_vs_verdict"]
@@ -71,6 +74,7 @@ def test_truth_table_matches_the_tests(report):
         assert v["verdict"] in text
 
 
+@pytest.mark.slow  # the quick demo runs once for these (about 20 s)
 def test_demo_config_reruns_through_geoanom_study(report):
     """The demo writes its study config: geoanom study on it resumes every unit."""
     out, res, _ = report
