@@ -268,7 +268,10 @@ def test_stations_list_and_show(tmp_path):
     kak = json.loads(r.stdout)
     assert (kak["latitude_deg"], kak["longitude_deg"], kak["elevation_m"]) == (36.23, 140.18, None)
     r = _run("stations", "show", "MMB")
-    assert "latitude_deg  43.91" in r.stdout and "elevation_m   42.0" in r.stdout
+    rows = dict(line.split(None, 1) for line in r.stdout.splitlines() if line.strip())
+    assert rows["latitude_deg"].strip() == "43.91" and rows["elevation_m"].strip() == "42.0"
+    # every key keeps at least one space before its value (no 'longitude_0_360_deg144.189')
+    assert "longitude_0_360_deg  144.189" in r.stdout
 
 
 def test_stations_unknown_code_and_user_dir(tmp_path):
