@@ -250,3 +250,14 @@ def test_season_keeping_needs_enough_year_offsets(years, season_kept):
     assert null.startswith("circular shift by whole years") is season_kept
     if not season_kept:
         assert "uniform circular shift" in null and "distinct whole-year offsets" in null
+
+
+def test_remote_station_scores_that_start_earlier_are_cut_to_the_station_bins():
+    # a remote station whose record starts before this station's first bin used to raise
+    # IndexError in bin_scores; its earlier windows have no bin and are dropped
+    ds, cat = world(7)
+    late = ds.isel(window=slice(ds.sizes["window"] // 4, None))
+    r = run_test(late, cat, Protocol(**FAST), remote_scores=ds, seed=0)
+    b = bin_scores(ds, Protocol(), t0=bin_scores(late, Protocol()).t0)
+    assert b.a.size == bin_scores(late, Protocol()).n
+    assert r.placebos["remote_station"]["auc"] == pytest.approx(r.primary["auc"])

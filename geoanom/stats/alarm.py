@@ -115,7 +115,10 @@ def bin_scores(ds, protocol: Protocol, t0=None) -> Binned:
     b = Binned(t0=np.datetime64(t0, "ns"), bin_days=protocol.binning_bin_days, a=np.empty(0),
                window_bin=np.empty(0, np.int64), window_score=score, keep=keep)
     k = b.bin_of(end)
-    n = int(k.max()) + 1
+    # windows ending before t0 (a remote station's record that starts earlier) have no bin
+    keep &= k >= 0
+    b.keep = keep
+    n = int(k.max()) + 1 if k.size and k.max() >= 0 else 0
     a = np.full(n, -np.inf)
     np.maximum.at(a, k[keep], score[keep])
     a[np.isneginf(a)] = np.nan
