@@ -335,3 +335,14 @@ def test_magdas_study_on_a_reduced_design(shared_data, tmp_path):
     assert dav["plain_autoencoder"]["test"]["control_station"]["station"] == "EUS"
     ds = xr.load_dataset(tmp_path / "stations" / "DAV" / "scores_plain_autoencoder.nc")
     assert ds.attrs["iaga_code"] == "DAV" and ds.sizes["window"] > 300
+
+
+def test_per_station_verdict_states_the_multiplicity_control():
+    from geoanom.study.runner import _verdict_after_by
+
+    sig = {"significant": True, "verdict": "significant at alpha = 0.05"}
+    assert _verdict_after_by(sig, 0.154, 0.05, 8).startswith("significant alone, not after BY")
+    assert _verdict_after_by(sig, 0.02, 0.05, 8).startswith("significant after BY over 8")
+    few = {"significant": None, "verdict": "not assessable (fewer than 10 independent events)"}
+    assert _verdict_after_by(few, 0.01, 0.05, 8) == few["verdict"]
+    assert _verdict_after_by({"significant": False}, 0.9, 0.05, 8).startswith("not significant")

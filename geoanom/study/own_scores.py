@@ -58,6 +58,7 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
         SCHEMA,
         _by,
         _test_summary,
+        _verdict_after_by,
         finish_report,
         paired_difference,
         test_station,
@@ -115,7 +116,9 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
         pv = [float("nan") if v is None else float(v) for v in pv]
         q = _by(pv)
         for c, qq in zip(codes, q, strict=True):
-            stations_out[c]["detectors"][det]["test"]["q_value_by"] = qq
+            te = stations_out[c]["detectors"][det]["test"]
+            te["q_value_by"] = qq
+            te["verdict_after_multiplicity"] = _verdict_after_by(te, qq, proto.alpha, len(codes))
         all_cells += [(c, det, p) for c, p in zip(codes, pv, strict=True)]
         say(f"pooled test {det} over {len(codes)} areas (joint catalog shifts)")
         across[det] = {"stations": codes, "by_q_values": dict(zip(codes, q, strict=True)),

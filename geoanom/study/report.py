@@ -199,7 +199,8 @@ def summary_markdown(r: dict) -> str:
             L.append(f"| {code} | {st['role']} | {SHORT.get(det, det)} | "
                      f"{te.get('n_independent_events')} | {_f(te.get('auc'))} | "
                      f"{_ci(te.get('auc_ci95'))} | {_f(te.get('p_value'), '.4f')} | "
-                     f"{_f(te.get('q_value_by'), '.3f')} | {te.get('verdict')} |")
+                     f"{_f(te.get('q_value_by'), '.3f')} | "
+                     f"{te.get('verdict_after_multiplicity', te.get('verdict'))} |")
     ctl = [(code, det, d["test"]["control_station"]) for code, st in r["stations"].items()
            for det, d in st["detectors"].items()
            if d.get("test") and d["test"].get("control_station")]

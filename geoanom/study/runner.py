@@ -204,6 +204,18 @@ def test_station(cfg: StudyConfig, ds: xr.Dataset, catalog, activity, path: Path
     return r
 
 
+def _verdict_after_by(test: dict, q: float, alpha: float, n_stations: int) -> str:
+    """The per-station verdict once Benjamini-Yekutieli over the seismic stations is applied."""
+    if test.get("significant") is None:
+        return str(test.get("verdict"))
+    if np.isfinite(q) and q <= alpha:
+        return f"significant after BY over {n_stations} stations (q = {q:.3f})"
+    tail = f"q = {q:.3f}" if np.isfinite(q) else "q n/a"
+    if test.get("significant"):
+        return f"significant alone, not after BY over {n_stations} stations ({tail})"
+    return f"not significant ({tail})"
+
+
 def _by(p: list[float]) -> list[float]:
     from geoanom.stats.protocol import benjamini_yekutieli
 
@@ -410,7 +422,9 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
         pv = [float("nan") if v is None else float(v) for v in pv]
         q = _by(pv) if codes else []
         for c, qq in zip(codes, q, strict=True):
-            stations_out[c]["detectors"][det]["test"]["q_value_by"] = qq
+            te = stations_out[c]["detectors"][det]["test"]
+            te["q_value_by"] = qq
+            te["verdict_after_multiplicity"] = _verdict_after_by(te, qq, proto.alpha, len(codes))
         say(f"pooled test {det} over {len(codes)} stations (joint catalog shifts)")
         pooled = pooled_test({c: scores_by_det[det][c] for c in codes}, catalog, proto,
                              seed=cfg.seed + 7919)
