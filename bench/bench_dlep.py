@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--indim", type=int, default=600)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=6, help="Timed steps per measurement.")
+    ap.add_argument("--threads-list", default="1,2",
+                    help="torch thread counts to time (the total uses 1).")
     args = ap.parse_args()
 
     import numpy as np
@@ -109,7 +111,7 @@ def main() -> None:
                           "group_steps_per_dlep_method": steps[proto]}), flush=True)
     per = {}
     for proto in ("chrono", "kfold"):
-        for threads in (1, 2):
+        for threads in [int(t) for t in args.threads_list.split(",")]:
             for gated in (True, False):
                 r = _step_time(samples, len(folds[proto]), args.indim, args.steps, threads,
                                gated)
