@@ -102,6 +102,8 @@ __all__ = [
     "valid_fraction",
     "scale_samples",
     "build_window_set",
+    "labelled_windows",
+    "finish_window_set",
     "check_no_leakage",
     "validate_window_set",
     "label_counts",
@@ -790,11 +792,68 @@ def build_window_set(record: xr.Dataset, catalog: pd.DataFrame,
         The window set (contract in the module docstring); it passes :func:`check_no_leakage`.
     """
     cfg = config or WindowConfig()
+    return finish_window_set(labelled_windows(record, catalog, cfg), cfg)
+
+
+def labelled_windows(record: xr.Dataset, catalog: pd.DataFrame,
+                     config: WindowConfig) -> xr.Dataset:
+    """The first half of :func:`build_window_set`: the record's windows, labelled.
+
+    :func:`make_windows` and :func:`label_windows` with the settings of ``config``; no splits
+    and no scaling yet (:func:`finish_window_set` adds them). Callers that place the split
+    boundary themselves (the study's rolling origin) use the two halves.
+
+    Parameters
+    ----------
+    record
+        Clean station record; its ``latitude_deg``/``longitude_deg`` attrs locate the station.
+    catalog
+        Catalog frame (see :func:`label_windows`).
+    config
+        :class:`WindowConfig`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Labelled windows, every one with ``split = ""``.
+
+    Raises
+    ------
+    ValidationError
+        When the record yields no valid window.
+    """
+    cfg = config
     ws = make_windows(record, length_s=cfg.window_length_s, stride_s=cfg.stride_s,
                       max_missing_fraction=cfg.max_missing_fraction,
                       components=list(cfg.components) if cfg.components else None)
-    ws = label_windows(ws, catalog, station_lat=float(record.attrs.get("latitude_deg", np.nan)),
-                       station_lon=float(record.attrs.get("longitude_deg", np.nan)), config=cfg)
+    if ws.sizes["window"] == 0:
+        raise ValidationError("no valid window in the record",
+                              expected=f"a window of {cfg.window_length_s:g} s with at most "
+                                       f"{cfg.max_missing_fraction:g} of it missing",
+                              found="none")
+    return label_windows(ws, catalog,
+                         station_lat=float(record.attrs.get("latitude_deg", np.nan)),
+                         station_lon=float(record.attrs.get("longitude_deg", np.nan)),
+                         config=cfg)
+
+
+def finish_window_set(ws: xr.Dataset, config: WindowConfig) -> xr.Dataset:
+    """The second half of :func:`build_window_set`: splits, train-fitted scaling, the config.
+
+    Parameters
+    ----------
+    ws
+        Labelled windows (:func:`labelled_windows`).
+    config
+        :class:`WindowConfig` whose ``split_fractions`` and embargo place the splits; it is
+        stored as the window set's ``config`` attr.
+
+    Returns
+    -------
+    xarray.Dataset
+        The window set; it passes :func:`check_no_leakage`.
+    """
+    cfg = config
     ws = split_windows(ws, config=cfg)
     ws = apply_window_scaler(ws, fit_window_scaler(ws))
     # the stored config is exactly the WindowConfig (plus nothing make_windows guessed)

@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._atomic import atomic_path
-from geoanom.errors import GeoanomError
+from geoanom.errors import GeoanomError, ValidationError
 
 SCORE_VAR = "score"
 
@@ -75,32 +75,23 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
     """The window set for test year ``year``: train before ``year - 1``, validation in
     ``year - 1`` (embargo before it), nothing of ``year`` or later.
 
-    The split boundary is placed at 1 January ``year - 1`` through
-    :func:`geoanom.windows.split_windows` (one rule for embargo and sequence grouping).
+    Windows and labels come from :func:`geoanom.windows.labelled_windows`, splits, scaling
+    and the leakage check from :func:`geoanom.windows.finish_window_set` (the two halves of
+    :func:`geoanom.windows.build_window_set`); only the split boundary is the study's: the
+    split fractions are chosen so that it falls at 1 January ``year - 1``.
     """
     import dataclasses
 
-    from geoanom.provenance import config_hash
-    from geoanom.windows import (
-        apply_window_scaler,
-        check_no_leakage,
-        fit_window_scaler,
-        label_windows,
-        make_windows,
-        split_windows,
-    )
+    from geoanom.windows import finish_window_set, labelled_windows
 
     v0, y0 = year_bounds(year - 1)[0], year_bounds(year)[0]
-    cut = _cut(record, y0)
     cat = catalog[catalog["time"].to_numpy() < y0]
-    cfg = window_config
-    ws = make_windows(cut, length_s=cfg.window_length_s, stride_s=cfg.stride_s,
-                      max_missing_fraction=cfg.max_missing_fraction,
-                      components=list(cfg.components) if cfg.components else None)
-    if ws.sizes["window"] == 0:
-        raise GeoanomError(f"no valid window before {year}")
-    ws = label_windows(ws, cat, station_lat=float(record.attrs["latitude_deg"]),
-                       station_lon=float(record.attrs["longitude_deg"]), config=cfg)
+    try:
+        ws = labelled_windows(_cut(record, y0), cat, window_config)
+    except ValidationError as exc:
+        if "no valid window" not in exc.message:
+            raise
+        raise GeoanomError(f"no valid window before {year}") from exc
     s = ws["start"].values.astype("datetime64[ns]").astype(np.int64)
     e = ws["end"].values.astype("datetime64[ns]").astype(np.int64)
     t0, t1 = int(s.min()), int(e.max())
@@ -108,13 +99,8 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
     if not 0.0 < f < 1.0:
         raise GeoanomError(f"the record before {year} does not reach both a training period "
                            f"and the validation year {year - 1}")
-    cfg_y = dataclasses.replace(cfg, split_fractions=(f, 1.0 - f, 0.0))
-    ws = split_windows(ws, config=cfg_y)
-    ws = apply_window_scaler(ws, fit_window_scaler(ws))
-    ws.attrs["config"] = cfg_y.to_json()
-    ws.attrs["config_hash"] = config_hash(cfg_y.to_dict())
-    check_no_leakage(ws)
-    return ws
+    return finish_window_set(ws, dataclasses.replace(window_config,
+                                                     split_fractions=(f, 1.0 - f, 0.0)))
 
 
 def run_detector_unit(spec: dict) -> dict:
