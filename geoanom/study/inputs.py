@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._time import S_PER_DAY
 from geoanom.errors import ConfigError, FormatError
-
-DAY_NS = 86_400 * 10**9
 
 
 # ------------------------------------------------------------------ records and catalogs
@@ -221,8 +220,8 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         ds = xr.Dataset(dv, coords={"window": np.arange(len(d))})
         rec_attrs = {"iaga_code": st.code, "latitude_deg": st.latitude_deg,
                      "longitude_deg": st.longitude_deg}
-        ds.attrs = score_attrs(xr.Dataset(attrs=rec_attrs), window_length_s=7 * 86400.0,
-                               stride_s=7 * 86400.0, period=86400.0, kind="own_scores",
+        ds.attrs = score_attrs(xr.Dataset(attrs=rec_attrs), window_length_s=7.0 * S_PER_DAY,
+                               stride_s=7.0 * S_PER_DAY, period=float(S_PER_DAY), kind="own_scores",
                                prov=provenance(config={"archive": archive.name, "area": k,
                                                        "features": feats}))
         scores[st.code] = ds
