@@ -23,7 +23,6 @@ import xarray as xr
 from geoanom._time import S_PER_DAY
 from geoanom.errors import ConfigError, FormatError
 
-
 # ------------------------------------------------------------------ records and catalogs
 
 def _trim(record: xr.Dataset) -> xr.Dataset:
@@ -221,7 +220,8 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         rec_attrs = {"iaga_code": st.code, "latitude_deg": st.latitude_deg,
                      "longitude_deg": st.longitude_deg}
         ds.attrs = score_attrs(xr.Dataset(attrs=rec_attrs), window_length_s=7.0 * S_PER_DAY,
-                               stride_s=7.0 * S_PER_DAY, period=float(S_PER_DAY), kind="own_scores",
+                               stride_s=7.0 * S_PER_DAY, period=float(S_PER_DAY),
+                               kind="own_scores",
                                prov=provenance(config={"archive": archive.name, "area": k,
                                                        "features": feats}))
         scores[st.code] = ds
