@@ -131,6 +131,39 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
     """
     cdflib = _import_cdflib()
     path = Path(path)
+    cdf, variables, gattrs = _open_cdf(cdflib, path)
+    elements, temps = _select_variables(gattrs, variables, path, include_temperatures)
+    series = _read_series(cdf, variables, elements, temps, path)
+    times = _read_series_times(cdflib, cdf, series, variables, path)
+    axis_name, axis, period_ns, gap_rows = _record_axis(series, elements, times, path)
+
+    history_notes: list[str] = []
+    components, flags, units = {}, {}, {}
+    for comp, (vals, vattrs, tname, code) in series.items():
+        v, f = _flag_values(comp, vals, vattrs, history_notes)
+        v, unit = _to_record_unit(comp, code, v, vattrs, path, history_notes)
+        components[comp], flags[comp] = _place_on_axis(
+            comp, v, f, times[tname], on_axis=tname == axis_name, tname=tname, axis=axis,
+            axis_name=axis_name, period_ns=period_ns, path=path)
+        units[comp] = unit
+
+    attrs = _record_attrs(gattrs, path, period_ns)
+    rec = make_record(axis, components, flags=flags, units=units, attrs=attrs,
+                      history=f"read ImagCDF {path.name}")
+    if gap_rows:
+        history_notes.append(f"{gap_rows} time steps absent from {axis_name} added as "
+                             "missing rows")
+    for note in history_notes:
+        rec = append_history(rec, note)
+    return rec
+
+
+def _open_cdf(cdflib, path: Path) -> tuple[object, list[str], dict]:
+    """Check that ``path`` is a CDF file and open it.
+
+    Returns (the cdflib reader, the variable names (z then r), the global attributes as
+    scalars/text).
+    """
     if path.is_dir():
         raise FormatError("is a directory, not an ImagCDF file", path=path)
     if not path.is_file():
@@ -149,8 +182,13 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
         raise FormatError("CDF file cannot be read", path=path, expected="a valid CDF",
                           found=f"{type(exc).__name__}: {exc}") from exc
     variables = list(info.zVariables) + list(info.rVariables)
+    return cdf, variables, gattrs
 
-    # which elements, which variables
+
+def _select_variables(gattrs: dict, variables: list[str], path: Path,
+                      include_temperatures: bool) -> tuple[list[str], list[str]]:
+    """Return (element codes from ``ElementsRecorded`` or the variables present,
+    ``Temperature<N>`` variable names in N order, empty when not included)."""
     elements_attr = str(gattrs.get("ElementsRecorded", "") or "").strip()
     present = [v[len("GeomagneticField"):] for v in variables
                if v.startswith("GeomagneticField") and len(v) > len("GeomagneticField")]
@@ -166,7 +204,16 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
                           expected="GeomagneticField<E> variables", found=", ".join(variables))
     temps = sorted((v for v in variables if re.fullmatch(r"Temperature\d+", v)),
                    key=lambda v: int(v[len("Temperature"):])) if include_temperatures else []
+    return elements, temps
 
+
+def _read_series(cdf, variables: list[str], elements: list[str], temps: list[str],
+                 path: Path) -> dict[str, tuple[np.ndarray, dict, str, str | None]]:
+    """Read element and temperature variables.
+
+    Returns component name -> (values, variable attributes, time variable name, element
+    code or None for a temperature).
+    """
     def read_var(name: str) -> tuple[np.ndarray, dict]:
         try:
             values = np.asarray(cdf.varget(name))
@@ -176,7 +223,7 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
                               found=f"{type(exc).__name__}: {exc}") from exc
         return values, vattrs
 
-    series = {}  # component name -> (values, attrs, time variable name, element code)
+    series = {}
     for e in elements:
         vals, vattrs = read_var(f"GeomagneticField{e}")
         kind = "scalar" if e in _SCALAR_ELEMENTS else "vector"
@@ -186,7 +233,12 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
         vals, vattrs = read_var(tv)
         tname = str(vattrs.get("DEPEND_0") or _default_time(variables, f"{tv}Times"))
         series[tv] = (vals, vattrs, tname, None)
+    return series
 
+
+def _read_series_times(cdflib, cdf, series: dict, variables: list[str],
+                       path: Path) -> dict[str, np.ndarray]:
+    """Decode each time variable the series use (once each); check lengths match."""
     times: dict[str, np.ndarray] = {}
     for comp, (vals, _, tname, _) in series.items():
         if tname not in variables:
@@ -198,7 +250,15 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
             raise FormatError(f"variable of {comp} and its time variable {tname} differ in "
                               "length", path=path, expected=f"{times[tname].shape[0]} records",
                               found=f"{vals.shape}")
+    return times
 
+
+def _record_axis(series: dict, elements: list[str], times: dict[str, np.ndarray],
+                 path: Path) -> tuple[str, np.ndarray, int, int]:
+    """The record's time axis: the vector time variable (else the first element's).
+
+    Returns (its name, the regular axis, period in ns, rows added for gaps).
+    """
     vector_times = {series[e][2] for e in elements if e not in _SCALAR_ELEMENTS}
     if len(vector_times) > 1:
         raise FormatError("vector elements use different time variables", path=path,
@@ -206,81 +266,90 @@ def read_imagcdf(path: str | os.PathLike, *, include_temperatures: bool = True) 
                           found=", ".join(sorted(vector_times)))
     axis_name = next(iter(vector_times)) if vector_times else series[elements[0]][2]
     axis, period_ns, gap_rows = _regular_axis(times[axis_name], axis_name, path)
+    return axis_name, axis, period_ns, gap_rows
 
-    history_notes = []
-    components, flags, units = {}, {}, {}
-    for comp, (vals, vattrs, tname, code) in series.items():
-        v = vals.astype(np.float64, copy=True)
-        f = np.full(v.shape, FLAG_VALID, np.int8)
-        fill = vattrs.get("FILLVAL")
-        try:
-            fillv = float(fill) if fill is not None else None
-        except (TypeError, ValueError):
-            fillv = None
-        miss = np.isnan(v) | (v == _MISSING_VALUE)
-        if fillv is not None and np.isfinite(fillv):
-            miss |= v == fillv
-        f[miss] = FLAG_MISSING
-        f[(v == _NOT_OBSERVED_VALUE) & ~miss] = FLAG_NOT_OBSERVED
-        lo, hi = vattrs.get("VALIDMIN"), vattrs.get("VALIDMAX")
-        try:
-            lo = float(lo) if lo is not None else -np.inf
-            hi = float(hi) if hi is not None else np.inf
-        except (TypeError, ValueError):
-            lo, hi = -np.inf, np.inf
-        bad = (f == FLAG_VALID) & ((v < lo) | (v > hi))
-        if np.any(bad):
-            f[bad] = FLAG_MISSING
-            history_notes.append(f"{int(bad.sum())} {comp} samples outside VALIDMIN..VALIDMAX "
-                                 f"({lo:g}..{hi:g}) flagged missing")
-        unit = str(vattrs.get("UNITS", "") or "")
-        if code in _ANGLE_ELEMENTS:
-            if "min" not in unit.lower():
-                # ImagCDF stores angles in degrees; the record keeps arcmin (contract)
-                v = v * 60.0
-                history_notes.append(f"{comp} converted from degrees ({unit or 'no unit'}) "
-                                     "to arcmin (x60)")
-            unit = "arcmin"
-        elif code is not None:
-            if unit and unit != "nT":
-                raise FormatError(f"element {code} has unit {unit!r}", path=path,
-                                  expected="nT", found=unit)
-            unit = "nT"
-        elif not unit:
-            unit = "degC"
-        t = times[tname]
-        pos = np.searchsorted(axis, t)
-        if tname != axis_name:
-            steps = np.diff(t.astype(np.int64))
-            if np.any(steps <= 0):
-                i = int(np.argmax(steps <= 0))
-                raise FormatError(f"times in {tname} are not strictly increasing", path=path,
-                                  expected=f"a time after {t[i]}",
-                                  found=f"{t[i + 1]} (record {i + 2})")
-            ok = (pos < axis.size) & (axis[np.minimum(pos, axis.size - 1)] == t)
-            if not np.all(ok):
-                i = int(np.argmin(ok))
-                raise FormatError(
-                    f"{comp} has samples that do not fall on the vector time axis "
-                    f"({axis_name}); resample it first or leave it out", path=path,
-                    expected=f"times on the {period_ns / 1e9:g} s grid from {axis[0]} "
-                    f"to {axis[-1]}", found=f"{t[i]} ({int((~ok).sum())} such samples)")
-        full_v = np.full(axis.shape, np.nan)
-        full_f = np.full(axis.shape, FLAG_NOT_OBSERVED if tname != axis_name else FLAG_MISSING,
-                         np.int8)
-        full_v[pos] = v
-        full_f[pos] = f
-        components[comp], flags[comp], units[comp] = full_v, full_f, unit
 
-    attrs = _record_attrs(gattrs, path, period_ns)
-    rec = make_record(axis, components, flags=flags, units=units, attrs=attrs,
-                      history=f"read ImagCDF {path.name}")
-    if gap_rows:
-        history_notes.append(f"{gap_rows} time steps absent from {axis_name} added as "
-                             "missing rows")
-    for note in history_notes:
-        rec = append_history(rec, note)
-    return rec
+def _flag_values(comp: str, vals: np.ndarray, vattrs: dict,
+                 history_notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 copy of a series and its flags: fill/NaN/99999 missing, 88888 not observed,
+    outside VALIDMIN..VALIDMAX missing (counted in ``history_notes``)."""
+    v = vals.astype(np.float64, copy=True)
+    f = np.full(v.shape, FLAG_VALID, np.int8)
+    fill = vattrs.get("FILLVAL")
+    try:
+        fillv = float(fill) if fill is not None else None
+    except (TypeError, ValueError):
+        fillv = None
+    miss = np.isnan(v) | (v == _MISSING_VALUE)
+    if fillv is not None and np.isfinite(fillv):
+        miss |= v == fillv
+    f[miss] = FLAG_MISSING
+    f[(v == _NOT_OBSERVED_VALUE) & ~miss] = FLAG_NOT_OBSERVED
+    lo, hi = vattrs.get("VALIDMIN"), vattrs.get("VALIDMAX")
+    try:
+        lo = float(lo) if lo is not None else -np.inf
+        hi = float(hi) if hi is not None else np.inf
+    except (TypeError, ValueError):
+        lo, hi = -np.inf, np.inf
+    bad = (f == FLAG_VALID) & ((v < lo) | (v > hi))
+    if np.any(bad):
+        f[bad] = FLAG_MISSING
+        history_notes.append(f"{int(bad.sum())} {comp} samples outside VALIDMIN..VALIDMAX "
+                             f"({lo:g}..{hi:g}) flagged missing")
+    return v, f
+
+
+def _to_record_unit(comp: str, code: str | None, v: np.ndarray, vattrs: dict, path: Path,
+                    history_notes: list[str]) -> tuple[np.ndarray, str]:
+    """Values in the record's unit: D and I in arcmin (from degrees), field elements in nT
+    (any other unit is an error), temperatures as written (``degC`` when unlabelled)."""
+    unit = str(vattrs.get("UNITS", "") or "")
+    if code in _ANGLE_ELEMENTS:
+        if "min" not in unit.lower():
+            # ImagCDF stores angles in degrees; the record keeps arcmin (contract)
+            v = v * 60.0
+            history_notes.append(f"{comp} converted from degrees ({unit or 'no unit'}) "
+                                 "to arcmin (x60)")
+        unit = "arcmin"
+    elif code is not None:
+        if unit and unit != "nT":
+            raise FormatError(f"element {code} has unit {unit!r}", path=path,
+                              expected="nT", found=unit)
+        unit = "nT"
+    elif not unit:
+        unit = "degC"
+    return v, unit
+
+
+def _place_on_axis(comp: str, v: np.ndarray, f: np.ndarray, t: np.ndarray, *, on_axis: bool,
+                   tname: str, axis: np.ndarray, axis_name: str, period_ns: int,
+                   path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Put a series onto the record axis by exact time match.
+
+    Axis rows the series does not cover are missing (its own time variable: gap rows) or
+    not observed (another time variable); a sample off the axis is a FormatError.
+    """
+    pos = np.searchsorted(axis, t)
+    if not on_axis:
+        steps = np.diff(t.astype(np.int64))
+        if np.any(steps <= 0):
+            i = int(np.argmax(steps <= 0))
+            raise FormatError(f"times in {tname} are not strictly increasing", path=path,
+                              expected=f"a time after {t[i]}",
+                              found=f"{t[i + 1]} (record {i + 2})")
+        ok = (pos < axis.size) & (axis[np.minimum(pos, axis.size - 1)] == t)
+        if not np.all(ok):
+            i = int(np.argmin(ok))
+            raise FormatError(
+                f"{comp} has samples that do not fall on the vector time axis "
+                f"({axis_name}); resample it first or leave it out", path=path,
+                expected=f"times on the {period_ns / 1e9:g} s grid from {axis[0]} "
+                f"to {axis[-1]}", found=f"{t[i]} ({int((~ok).sum())} such samples)")
+    full_v = np.full(axis.shape, np.nan)
+    full_f = np.full(axis.shape, FLAG_NOT_OBSERVED if not on_axis else FLAG_MISSING, np.int8)
+    full_v[pos] = v
+    full_f[pos] = f
+    return full_v, full_f
 
 
 def _default_time(variables: list[str], preferred: str) -> str:
