@@ -201,15 +201,23 @@ class TableMapping:
     path: str | None = field(default=None, compare=False)
 
     # ------------------------------------------------------------------------------
-    def __post_init__(self) -> None:  # noqa: C901 - one check per key, in order
-        set_ = object.__setattr__
-        where = {"path": self.path}
+    def __post_init__(self) -> None:
+        # checked in this order (the first problem found is the one reported)
+        self._check_time()
+        self._check_layout()
+        if self._check_kind() == "catalog":
+            self._check_catalog()
+        else:
+            self._check_record()
 
-        def bad(msg: str, expected: str, found: Any) -> ConfigError:
-            return ConfigError(f"table mapping: {msg}", expected=expected, found=str(found),
-                               **where)
+    def _bad(self, msg: str, expected: str, found: Any) -> ConfigError:
+        """The ConfigError of a bad key (message prefixed, mapping file named)."""
+        return ConfigError(f"table mapping: {msg}", expected=expected, found=str(found),
+                           path=self.path)
 
-        # time
+    def _check_time(self) -> None:
+        """``time`` (column or columns), ``time_format`` and ``tz``; normalises them."""
+        set_, bad = object.__setattr__, self._bad
         t = self.time
         cols = [t] if isinstance(t, (str, int)) and not isinstance(t, bool) else \
             list(t) if isinstance(t, (list, tuple)) else None
@@ -250,7 +258,11 @@ class TableMapping:
                 _resolve_tz(self.tz)
             except ConfigError as exc:
                 raise bad(exc.message, exc.expected or "", exc.found) from None
-        # layout
+
+    def _check_layout(self) -> None:
+        """Text layout keys: delimiter, header, skip_lines, names, comment, encoding,
+        fill_values; normalises them."""
+        set_, bad = object.__setattr__, self._bad
         d = self.delimiter
         if not isinstance(d, str) or d not in _DELIMITERS:
             raise bad("unknown delimiter", "',', ';', '|', 'tab' or 'whitespace'", repr(d))
@@ -291,7 +303,9 @@ class TableMapping:
         # a NaN fill (TOML's bare nan) means the text "nan": NaN never equals a number
         set_(self, "fill_values", tuple("nan" if isinstance(v, float) and math.isnan(v)
                                         else v for v in fv))
-        # kind
+
+    def _check_kind(self) -> str:
+        """``kind`` as given, or inferred from the keys given; sets and returns it."""
         cat_given = any(getattr(self, k) is not None for k in
                         ("latitude", "longitude", "magnitude"))
         rec_given = bool(self.components) or self.station_column is not None
@@ -300,31 +314,36 @@ class TableMapping:
             kind = "catalog" if cat_given and not rec_given else \
                 "record" if rec_given and not cat_given else None
             if kind is None:
-                raise bad("cannot tell whether the table is a record or a catalog",
-                          "kind = 'record' (with components) or kind = 'catalog' (with "
-                          "latitude, longitude, magnitude)",
-                          "both" if cat_given else "neither")
+                raise self._bad("cannot tell whether the table is a record or a catalog",
+                                "kind = 'record' (with components) or kind = 'catalog' (with "
+                                "latitude, longitude, magnitude)",
+                                "both" if cat_given else "neither")
         if kind not in _KINDS:
-            raise bad("unknown 'kind'", "'record' or 'catalog'", repr(kind))
-        set_(self, "kind", kind)
-        if kind == "catalog":
-            missing = [k for k in ("latitude", "longitude", "magnitude")
-                       if getattr(self, k) is None]
-            if missing:
-                raise ConfigError("catalog mapping lacks required keys",
-                                  expected="time, latitude, longitude, magnitude",
-                                  found="missing " + ", ".join(missing), **where)
-            for k in ("latitude", "longitude", "magnitude", "depth", "magnitude_type",
-                      "event_id"):
-                set_(self, k, _opt_name(getattr(self, k)))
-            if self.depth_unit not in ("km", "m"):
-                raise ConfigError("unknown depth unit", expected="'km' or 'm'",
-                                  found=str(self.depth_unit), **where)
-            if not isinstance(self.longitude_0_360, bool):
-                raise bad("'longitude_0_360' must be true or false", "true or false",
-                          repr(self.longitude_0_360))
-            return
-        # records
+            raise self._bad("unknown 'kind'", "'record' or 'catalog'", repr(kind))
+        object.__setattr__(self, "kind", kind)
+        return kind
+
+    def _check_catalog(self) -> None:
+        """Catalog keys: the required columns, depth unit, longitude convention."""
+        missing = [k for k in ("latitude", "longitude", "magnitude")
+                   if getattr(self, k) is None]
+        if missing:
+            raise ConfigError("catalog mapping lacks required keys",
+                              expected="time, latitude, longitude, magnitude",
+                              found="missing " + ", ".join(missing), path=self.path)
+        for k in ("latitude", "longitude", "magnitude", "depth", "magnitude_type",
+                  "event_id"):
+            object.__setattr__(self, k, _opt_name(getattr(self, k)))
+        if self.depth_unit not in ("km", "m"):
+            raise ConfigError("unknown depth unit", expected="'km' or 'm'",
+                              found=str(self.depth_unit), path=self.path)
+        if not isinstance(self.longitude_0_360, bool):
+            raise self._bad("'longitude_0_360' must be true or false", "true or false",
+                            repr(self.longitude_0_360))
+
+    def _check_record(self) -> None:
+        """Record keys: components, station(s), station metadata, cadence, data type."""
+        set_, bad = object.__setattr__, self._bad
         set_(self, "components", _components(self.components, bad))
         if not self.components:
             raise bad("a record mapping needs components",
@@ -332,7 +351,6 @@ class TableMapping:
                       "none")
         if self.station_column is not None:
             set_(self, "station_column", _as_name(self.station_column))
-        if self.station_column is not None:
             given = [k for k in ("latitude_deg", "longitude_deg", "elevation_m", "station_name")
                      if getattr(self, k) is not None]
             if given:
