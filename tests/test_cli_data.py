@@ -227,6 +227,23 @@ def test_convert_netcdf_files_join(tmp_path):
     assert read_netcdf(tmp_path / "ab.nc").sizes["time"] == 20
 
 
+def test_convert_reports_valid_samples_not_a_sum_over_components(tmp_path):
+    # H missing at row 2, Z at rows 2 and 5: 10 samples, 8 valid in both, H 9, Z 8
+    # (the old report summed the components: "17 valid" for 10 samples)
+    rec = _rec()
+    rec["Z"].values[[2, 5]] = np.nan
+    rec["Z_flag"].values[[2, 5]] = FLAG_MISSING
+    write_netcdf(rec, tmp_path / "a.nc")
+    r = _run("convert", tmp_path / "a.nc", "-o", tmp_path / "b.nc")
+    assert r.exit_code == 0, r.output
+    assert "(10 samples, 8 valid in all components (H 9, Z 8), " in r.stdout
+    # one component: just its count
+    write_netcdf(rec[["H", "H_flag"]].assign_attrs(rec.attrs), tmp_path / "h.nc")
+    r = _run("convert", tmp_path / "h.nc", "-o", tmp_path / "h2.nc")
+    assert r.exit_code == 0, r.output
+    assert "(10 samples, 9 valid, " in r.stdout
+
+
 def test_info_and_convert_iaga(tmp_path, geomag_dir):
     daily = sorted((geomag_dir / "usgs_BOU").glob("bou201411*vmin.min"))
     assert len(daily) == 7

@@ -78,6 +78,32 @@ def _json_float(x: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _flags(ds: xr.Dataset, c: str):
+    """A component's flags (from its NaNs when the record carries no flag variable)."""
+    import numpy as np
+
+    from geoanom.record import FLAG_MISSING, FLAG_VALID
+
+    return ds[f"{c}_flag"].values if f"{c}_flag" in ds else \
+        np.where(np.isnan(ds[c].values), FLAG_MISSING, FLAG_VALID)
+
+
+def _valid_text(ds: xr.Dataset) -> str:
+    """How many samples are valid, for ``convert``'s one-line report: ``N valid`` for one
+    component; else the samples valid in every component, then each component's count
+    (a sum over components would exceed the number of samples)."""
+    import numpy as np
+
+    from geoanom.record import FLAG_VALID, component_names
+
+    ok = {c: _flags(ds, c) == FLAG_VALID for c in component_names(ds)}
+    if len(ok) == 1:
+        return f"{int(next(iter(ok.values())).sum())} valid"
+    every = np.logical_and.reduce(list(ok.values())) if ok else np.zeros(0, bool)
+    per = ", ".join(f"{c} {int(v.sum())}" for c, v in ok.items())
+    return f"{int(every.sum())} valid in all components ({per})"
+
+
 def record_summary(ds: xr.Dataset) -> dict:
     """What ``geoanom info`` reports about a record, as a JSON-safe dict.
 
@@ -93,8 +119,7 @@ def record_summary(ds: xr.Dataset) -> dict:
     period = float(ds.attrs.get("sampling_period_s", math.nan))
     comps = {}
     for c in component_names(ds):
-        f = ds[f"{c}_flag"].values if f"{c}_flag" in ds else \
-            np.where(np.isnan(ds[c].values), FLAG_MISSING, FLAG_VALID)
+        f = _flags(ds, c)
         n_gaps, longest = _runs(f != FLAG_VALID)
         comps[c] = {
             "units": str(ds[c].attrs.get("units", "")),
@@ -242,9 +267,8 @@ def convert(files: tuple[str, ...], output: str, table_map) -> None:
         rec = append_history(rec, f"geoanom convert {' '.join(Path(f).name for f in files)} "
                                   f"-o {Path(out).name}")
         write_netcdf(rec, out, config=config, inputs=files)
-        valid = sum(v["valid"] for v in record_summary(rec)["components"].values())
         t = rec["time"].values
-        click.echo(f"wrote {out} ({rec.sizes['time']} samples, {valid} valid, "
+        click.echo(f"wrote {out} ({rec.sizes['time']} samples, {_valid_text(rec)}, "
                    f"{_iso(t[0])} .. {_iso(t[-1])})")
 
 
