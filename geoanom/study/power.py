@@ -118,9 +118,9 @@ def run_power_unit(spec: dict) -> dict:
                  reuse_model=not spec["retrain"])
         run_detector_unit(u)
         paths.append(work / f"{y}.nc")
-    from geoanom.study.runner import station_scores
+    from geoanom.study.runner import concat_unit_scores
 
-    ds = station_scores(spec["study_cfg"], rec_i, paths, spec["detector"])
+    ds = concat_unit_scores(spec["study_cfg"], rec_i, paths, spec["detector"])
     out = {"station": spec["station"].code, "detector": spec["detector"],
            "strength": spec["strength"], "random_time": spec["random_time"],
            "k": spec["k"], "n_injected": int(len(w))}

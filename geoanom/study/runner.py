@@ -25,6 +25,7 @@ import xarray as xr
 
 from geoanom._atomic import atomic_write_text
 from geoanom._jsonfile import json_safe
+from geoanom._time import S_PER_DAY
 from geoanom._version import __version__
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash, file_sha256, provenance
@@ -37,8 +38,11 @@ PAIRED_MIN_EVENTS = 5
 SCHEMA = 1
 
 
-class Progress:
-    """Progress lines on stderr: ``geoanom study [k/n] what (seconds)``."""
+class StudyLog:
+    """A study's progress lines on stderr: ``geoanom study [seconds] what``.
+
+    (Not :class:`geoanom._progress.Progress`, the progress *bar* of one loop.)
+    """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -68,13 +72,13 @@ def unit_seed(seed: int, station_index: int, year: int) -> int:
 
 
 def run_units(specs: list[dict], *, scheduler: str | None = None, workers: int = 2,
-              progress: Progress | None = None) -> list[dict]:
+              progress: StudyLog | None = None) -> list[dict]:
     """Run unit specs serially or on ``dask.distributed``; units already done are skipped.
 
     Results are identical either way: each unit is a pure function of its spec (seeded,
     deterministic, one torch thread), and its output goes to its own file.
     """
-    progress = progress or Progress(False)
+    progress = progress or StudyLog(False)
     todo = [s for s in specs if not unit_done(s["out"], s["unit_hash"])]
     done_before = len(specs) - len(todo)
     if done_before:
@@ -111,8 +115,8 @@ def run_units(specs: list[dict], *, scheduler: str | None = None, workers: int =
     return out
 
 
-def station_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
-                   detector: str, extra: dict | None = None) -> xr.Dataset | None:
+def concat_unit_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
+                       detector: str, extra: dict | None = None) -> xr.Dataset | None:
     """Concatenate a station's unit files of one detector into one SCORES dataset (all
     windows ``split = "test"``: every score is out of sample)."""
     from geoanom.score import score_attrs
@@ -132,10 +136,11 @@ def station_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
     sc = np.concatenate([d[SCORE_VAR].values for d in parts])
     raw = np.concatenate([d["score_raw"].values for d in parts])
     order = np.argsort(end, kind="mergesort")
-    wl = 86400.0 if detector == ACTIVITY_DETECTOR else float(
-        cfg.table("windows").get("window_length_s", 86400.0))
-    st = 86400.0 if detector == ACTIVITY_DETECTOR else float(
-        cfg.table("windows").get("stride_s", 86400.0))
+    day = float(S_PER_DAY)
+    wl = day if detector == ACTIVITY_DETECTOR else float(
+        cfg.table("windows").get("window_length_s", day))
+    st = day if detector == ACTIVITY_DETECTOR else float(
+        cfg.table("windows").get("stride_s", day))
     ds = xr.Dataset({"start": ("window", start[order]), "end": ("window", end[order]),
                      SCORE_VAR: ("window", sc[order], {"long_name": f"{detector} score"}),
                      "score_raw": ("window", raw[order]),
@@ -145,7 +150,7 @@ def station_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Path],
                               "detector": detector, "units": infos, **(extra or {})},
                       seeds={"seed": cfg.seed})
     ds.attrs = score_attrs(record, window_length_s=wl, stride_s=st,
-                           period=float(record.attrs.get("sampling_period_s", 86400.0)),
+                           period=float(record.attrs.get("sampling_period_s", day)),
                            kind=f"study_{detector}", prov=prov)
     ds.attrs["detector"] = detector
     return ds
@@ -265,103 +270,190 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
     dict
         The content of ``results.json``.
     """
-    from geoanom.study import inputs
-
     t_all = time.perf_counter()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    say = Progress(progress)
+    say = StudyLog(progress)
     timings: dict[str, float] = {}
-    from geoanom.study.config import study_toml
-
-    # the configuration this report was made with (rerun: geoanom study --config it)
-    atomic_write_text(out / "study.toml", study_toml(cfg.raw, header=(
-        f"study {cfg.name!r} as run (config hash {cfg.hash()}); relative input paths "
-        f"resolve against --data-root or [study] data_root")))
-    files = inputs.input_files(cfg)
-    say(f"study {cfg.name!r}: checksumming {len(files)} input files")
-    sums = {str(f): file_sha256(f) for f in files}
+    sums = _start_report(cfg, out, say)
     if cfg.kind == "scores":
         from geoanom.study.own_scores import run_scores_study
 
         return run_scores_study(cfg, out, sums=sums, say=say, figures=figures)
 
     t = time.perf_counter()
-    records = inputs.load_records(cfg)
-    catalog = inputs.load_catalog(cfg)
-    activity = inputs.load_activity(cfg)
+    records, catalog, activity, base_name = _read_inputs(cfg, say)
     timings["read_inputs"] = round(time.perf_counter() - t, 2)
-    say(f"read {len(records)} station records, {len(catalog)} catalog events "
-        f"({int(catalog['mainshock'].sum())} mainshocks), indices {sorted(activity)}")
-    act_tab = cfg.table("activity")
-    base_name = act_tab.get("baseline", "kp")
-    if base_name not in activity:
-        raise ConfigError("[activity] baseline names an index that is not given",
-                          path=cfg.path, expected=", ".join(activity) or "kp or dst",
-                          found=base_name)
+    specs, unit_files = _unit_specs(cfg, out, records, catalog, activity, sums)
     years = cfg.test_years
-    wcfg = cfg.table("windows")
-    tcfg = cfg.table("train")
-    pre = cfg.table("preprocess") or None
-    specs, unit_files = [], {}
-    digests = {c: record_digest(r) for c, r in records.items()}
-    cat_key = sums.get(str(cfg.resolve(cfg.table("catalog").get("file", ""))), "")
-    for si, st in enumerate(cfg.stations):
-        rec = records[st.code]
-        for det in cfg.detectors:
-            if det == ACTIVITY_DETECTOR:
-                idx = act_tab.get("score", "kp")
-                key = {"geoanom": __version__, "station": st.code, "detector": det,
-                       "years": [years[0], years[-1]],
-                       "index": idx, "index_sha": sums.get(str(cfg.resolve(act_tab[idx]))),
-                       "record": digests[st.code]}
-                path = out / "units" / st.code / det / "all_years.nc"
-                specs.append({"kind": "activity", "record": rec, "activity": activity[idx],
-                              "index": idx, "years": [years[0], years[-1]], "out": str(path),
-                              "unit_hash": config_hash(key)})
-                unit_files[(st.code, det)] = [path]
-                continue
-            unit_files[(st.code, det)] = []
-            for y in years:
-                seed = unit_seed(cfg.seed, si, y)
-                key = {"geoanom": __version__, "station": st.code, "detector": det,
-                       "year": y, "windows": wcfg,
-                       "train": tcfg, "preprocess": pre, "seed": seed,
-                       "record": digests[st.code],
-                       "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
-                       "min_train_days": cfg.min_train_days}
-                path = out / "units" / st.code / det / f"{y}.nc"
-                specs.append({"kind": "detector", "record": rec, "catalog": catalog,
-                              "window_config": wcfg, "train_config": tcfg, "year": y,
-                              "preprocess": pre,
-                              "detector": det, "lam": TRAINED_DETECTORS[det], "seed": seed,
-                              "out": str(path), "model_dir": str(out / "units" / st.code / det
-                                                                 / f"model_{y}"),
-                              "unit_hash": config_hash(key),
-                              "normalisation": cfg.study["score_normalisation"],
-                              "min_train_days": cfg.min_train_days, "threads": 1})
-                unit_files[(st.code, det)].append(path)
     say(f"{len(specs)} units (stations x detectors x test years {years[0]}-{years[-1]})")
     t = time.perf_counter()
     unit_results = run_units(specs, scheduler=scheduler, workers=workers, progress=say)
     timings["units"] = round(time.perf_counter() - t, 2)
     timings["units_cpu_sum"] = round(sum(r.get("seconds", 0) for r in unit_results), 2)
 
-    # ---- per-station scores and tests
     t = time.perf_counter()
+    stations_out, scores_by_det = _write_station_scores(cfg, out, records, unit_files)
+    results_obj = _test_stations(cfg, out, stations_out, scores_by_det, catalog,
+                                 activity[base_name], say)
+    timings["tests"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    across = _across_stations(cfg, stations_out, scores_by_det, catalog, say)
+    paired = _paired_comparisons(cfg, stations_out)
+    timings["pooled"] = round(time.perf_counter() - t, 2)
+
+    power = None
+    if inject:
+        from geoanom.study.power import run_power
+
+        t = time.perf_counter()
+        power = run_power(cfg, out, records=records, catalog=catalog, activity=activity,
+                          scheduler=scheduler, workers=workers, say=say)
+        timings["power"] = round(time.perf_counter() - t, 2)
+
+    result = _record_study_result(cfg, stations_out, across, paired, power, catalog, timings)
+    if figures:
+        from geoanom.study.report import study_figures
+
+        t = time.perf_counter()
+        say("figures")
+        result["files"]["figures"] = study_figures(result, out, scores_by_det, results_obj,
+                                                   activity, catalog)
+        timings["figures"] = round(time.perf_counter() - t, 2)
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
+                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
+                                             "inputs_sha256": sums})
+    return finish_report(result, out, say)
+
+
+# ---------------------------------------------------------------- the phases of run_study
+
+def _start_report(cfg: StudyConfig, out: Path, say) -> dict[str, str]:
+    """Write the configuration this report is made with (``study.toml``: rerun it with
+    ``geoanom study --config``) and return the SHA-256 of every input file."""
+    from geoanom.study import inputs
+    from geoanom.study.config import study_toml
+
+    atomic_write_text(out / "study.toml", study_toml(cfg.raw, header=(
+        f"study {cfg.name!r} as run (config hash {cfg.hash()}); relative input paths "
+        f"resolve against --data-root or [study] data_root")))
+    files = inputs.input_files(cfg)
+    say(f"study {cfg.name!r}: checksumming {len(files)} input files")
+    return {str(f): file_sha256(f) for f in files}
+
+
+def _record_study_result(cfg: StudyConfig, stations_out: dict, across: dict, paired: dict,
+                         power: dict | None, catalog, timings: dict) -> dict:
+    """The results of a record study before figures and provenance are added."""
+    return {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
+            "config": cfg.raw, "config_hash": cfg.hash(), "stations": stations_out,
+            "across_stations": across, "paired": paired, "power": power,
+            "catalog": {"n_events": int(len(catalog)),
+                        "n_mainshocks": int(catalog["mainshock"].sum()),
+                        "declustering": str(catalog.attrs.get("declustering", ""))},
+            "files": {}, "timings_s": timings, "provenance": {}}
+
+
+def _read_inputs(cfg: StudyConfig, say) -> tuple[dict, object, dict, str]:
+    """Records, catalog and activity indices of a record study, and the name of the index
+    that is the tests' activity baseline."""
+    from geoanom.study import inputs
+
+    records = inputs.load_records(cfg)
+    catalog = inputs.load_catalog(cfg)
+    activity = inputs.load_activity(cfg)
+    say(f"read {len(records)} station records, {len(catalog)} catalog events "
+        f"({int(catalog['mainshock'].sum())} mainshocks), indices {sorted(activity)}")
+    base_name = cfg.table("activity").get("baseline", "kp")
+    if base_name not in activity:
+        raise ConfigError("[activity] baseline names an index that is not given",
+                          path=cfg.path, expected=", ".join(activity) or "kp or dst",
+                          found=base_name)
+    return records, catalog, activity, base_name
+
+
+def _unit_specs(cfg: StudyConfig, out: Path, records: dict, catalog, activity: dict,
+                sums: dict) -> tuple[list[dict], dict[tuple[str, str], list[Path]]]:
+    """The unit specs of a record study (stations x detectors [x test years]) and, per
+    ``(station, detector)``, the unit files that make its scores."""
+    specs: list[dict] = []
+    unit_files: dict[tuple[str, str], list[Path]] = {}
+    digests = {c: record_digest(r) for c, r in records.items()}
+    cat_key = sums.get(str(cfg.resolve(cfg.table("catalog").get("file", ""))), "")
+    for si, st in enumerate(cfg.stations):
+        for det in cfg.detectors:
+            if det == ACTIVITY_DETECTOR:
+                spec = _activity_unit_spec(cfg, out, st.code, records[st.code], activity,
+                                           sums, digests[st.code])
+                specs.append(spec)
+                unit_files[(st.code, det)] = [Path(spec["out"])]
+                continue
+            unit_files[(st.code, det)] = []
+            for y in cfg.test_years:
+                spec = _detector_unit_spec(cfg, out, si, st.code, records[st.code], catalog,
+                                           det, y, digests[st.code], cat_key)
+                specs.append(spec)
+                unit_files[(st.code, det)].append(Path(spec["out"]))
+    return specs, unit_files
+
+
+def _activity_unit_spec(cfg: StudyConfig, out: Path, code: str, rec: xr.Dataset,
+                        activity: dict, sums: dict, digest: str) -> dict:
+    """The one activity-only unit of a station (all test years)."""
+    act_tab = cfg.table("activity")
+    years = cfg.test_years
+    det = ACTIVITY_DETECTOR
+    idx = act_tab.get("score", "kp")
+    key = {"geoanom": __version__, "station": code, "detector": det,
+           "years": [years[0], years[-1]],
+           "index": idx, "index_sha": sums.get(str(cfg.resolve(act_tab[idx]))),
+           "record": digest}
+    path = out / "units" / code / det / "all_years.nc"
+    return {"kind": "activity", "record": rec, "activity": activity[idx],
+            "index": idx, "years": [years[0], years[-1]], "out": str(path),
+            "unit_hash": config_hash(key)}
+
+
+def _detector_unit_spec(cfg: StudyConfig, out: Path, si: int, code: str, rec: xr.Dataset,
+                        catalog, det: str, y: int, digest: str, cat_key: str) -> dict:
+    """The unit of a trained detector for station number ``si`` and test year ``y``."""
+    wcfg = cfg.table("windows")
+    tcfg = cfg.table("train")
+    pre = cfg.table("preprocess") or None
+    seed = unit_seed(cfg.seed, si, y)
+    key = {"geoanom": __version__, "station": code, "detector": det,
+           "year": y, "windows": wcfg,
+           "train": tcfg, "preprocess": pre, "seed": seed,
+           "record": digest,
+           "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
+           "min_train_days": cfg.min_train_days}
+    path = out / "units" / code / det / f"{y}.nc"
+    return {"kind": "detector", "record": rec, "catalog": catalog,
+            "window_config": wcfg, "train_config": tcfg, "year": y,
+            "preprocess": pre,
+            "detector": det, "lam": TRAINED_DETECTORS[det], "seed": seed,
+            "out": str(path), "model_dir": str(out / "units" / code / det / f"model_{y}"),
+            "unit_hash": config_hash(key),
+            "normalisation": cfg.study["score_normalisation"],
+            "min_train_days": cfg.min_train_days, "threads": 1}
+
+
+def _write_station_scores(cfg: StudyConfig, out: Path, records: dict,
+                    unit_files: dict) -> tuple[dict, dict[str, dict]]:
+    """Write each station's concatenated scores per detector; return the ``stations``
+    section of the results (units and score files) and detector -> station -> scores."""
     from geoanom.score import write_scores
 
-    proto = cfg.protocol()
-    base_act = activity[base_name]
     stations_out: dict = {}
     scores_by_det: dict[str, dict] = {d: {} for d in cfg.detectors}
-    results_obj: dict = {}
     for st in cfg.stations:
         sd = out / "stations" / st.code
         stations_out[st.code] = {"role": st.role, "latitude_deg": st.latitude_deg,
                                  "longitude_deg": st.longitude_deg, "detectors": {}}
         for det in cfg.detectors:
-            ds = station_scores(cfg, records[st.code], unit_files[(st.code, det)], det)
+            ds = concat_unit_scores(cfg, records[st.code], unit_files[(st.code, det)], det)
             units = []
             for p in unit_files[(st.code, det)]:
                 u = read_unit(p)
@@ -378,6 +470,31 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
                 entry["scores"] = str(sp.relative_to(out))
                 scores_by_det[det][st.code] = ds
             stations_out[st.code]["detectors"][det] = entry
+    return stations_out, scores_by_det
+
+
+def _control_scores(ds: xr.Dataset, det: str, scores_by_det: dict,
+                    control: str) -> xr.Dataset | None:
+    """The aseismic control's scores that serve as remote-station baseline and placebo of a
+    seismic station's test: of the same detector, or of the plain autoencoder where negative
+    learning cannot train without seismic windows; only the control's windows within the
+    station's span (run_test bins the remote score on the station's bins)."""
+    remote = scores_by_det[det].get(control)
+    if remote is None and det == "negative_learning":
+        remote = scores_by_det.get("plain_autoencoder", {}).get(control)
+    if remote is None:
+        return None
+    e, er = ds["end"].values, remote["end"].values
+    keep = (er >= e.min().astype("datetime64[D]")) & (er <= e.max())
+    return remote.isel(window=np.flatnonzero(keep)) if keep.sum() > 1 else None
+
+
+def _test_stations(cfg: StudyConfig, out: Path, stations_out: dict, scores_by_det: dict,
+                   catalog, base_act, say) -> dict:
+    """The event-level test of every station's scores of every detector (seed
+    ``cfg.seed + station index``); fills ``stations_out`` and returns
+    ``(station, detector) -> TestResult``."""
+    results_obj: dict = {}
     controls = [s.code for s in cfg.stations if s.role == "control"]
     for si, st in enumerate(cfg.stations):
         sd = out / "stations" / st.code
@@ -385,22 +502,9 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
             ds = scores_by_det[det].get(st.code)
             if ds is None:
                 continue
-            # the aseismic control's score (of the same detector, or of the plain
-            # autoencoder where negative learning cannot train without seismic windows)
-            # is the remote-station baseline and placebo of every seismic station's test
             remote = None
             if st.role == "seismic" and controls:
-                c0 = controls[0]
-                remote = scores_by_det[det].get(c0)
-                if remote is None and det == "negative_learning":
-                    remote = scores_by_det.get("plain_autoencoder", {}).get(c0)
-                if remote is not None:
-                    # only the control's windows within this station's span (run_test bins
-                    # the remote score on the station's bins)
-                    e, er = ds["end"].values, remote["end"].values
-                    keep = (er >= e.min().astype("datetime64[D]")) & (er <= e.max())
-                    remote = remote.isel(window=np.flatnonzero(keep)) if keep.sum() > 1 \
-                        else None
+                remote = _control_scores(ds, det, scores_by_det, controls[0])
             say(f"testing {st.code} {det} ({ds.sizes['window']} windows)")
             r = test_station(cfg, ds, catalog, base_act, sd / f"test_{det}.json",
                              seed=cfg.seed + si, remote=remote)
@@ -408,12 +512,17 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
             entry["test"] = _test_summary(r)
             entry["test_file"] = str((sd / f"test_{det}.json").relative_to(out))
             results_obj[(st.code, det)] = r
-    timings["tests"] = round(time.perf_counter() - t, 2)
+    return results_obj
 
-    # ---- multiplicity and pooled
-    t = time.perf_counter()
+
+def _across_stations(cfg: StudyConfig, stations_out: dict, scores_by_det: dict, catalog,
+                     say) -> dict:
+    """Per detector: Benjamini-Yekutieli over the seismic stations' primary p-values (each
+    station's test entry gets its q-value and verdict after it) and the pooled test
+    (seed ``cfg.seed + 7919``)."""
     from geoanom.study.pooled import pooled_test
 
+    proto = cfg.protocol()
     seismic = [s.code for s in cfg.stations if s.role == "seismic"]
     across: dict = {}
     for det in cfg.detectors:
@@ -432,8 +541,14 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
                        "multiplicity": "Benjamini-Yekutieli over the seismic stations' "
                                        "primary p-values (geoanom.stats)",
                        "pooled": pooled}
-    # paired comparisons over stations whose tests rest on at least PAIRED_MIN_EVENTS
-    # events for both detectors (an AUC of one event is 0 or 1 by chance)
+    return across
+
+
+def _paired_comparisons(cfg: StudyConfig, stations_out: dict) -> dict:
+    """Paired detector comparisons over the seismic stations whose tests rest on at least
+    PAIRED_MIN_EVENTS events for both detectors (an AUC of one event is 0 or 1 by chance)."""
+    seismic = [s.code for s in cfg.stations if s.role == "seismic"]
+
     def _aucs(det):
         out_ = {}
         for c in seismic:
@@ -454,37 +569,7 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
                                                                 seed=cfg.seed)
     for d in paired.values():
         d["min_events"] = PAIRED_MIN_EVENTS
-    timings["pooled"] = round(time.perf_counter() - t, 2)
-
-    power = None
-    if inject:
-        from geoanom.study.power import run_power
-
-        t = time.perf_counter()
-        power = run_power(cfg, out, records=records, catalog=catalog, activity=activity,
-                          scheduler=scheduler, workers=workers, say=say)
-        timings["power"] = round(time.perf_counter() - t, 2)
-
-    result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
-              "config": cfg.raw, "config_hash": cfg.hash(), "stations": stations_out,
-              "across_stations": across, "paired": paired, "power": power,
-              "catalog": {"n_events": int(len(catalog)),
-                          "n_mainshocks": int(catalog["mainshock"].sum()),
-                          "declustering": str(catalog.attrs.get("declustering", ""))},
-              "files": {}, "timings_s": timings, "provenance": {}}
-    if figures:
-        from geoanom.study.report import study_figures
-
-        t = time.perf_counter()
-        say("figures")
-        result["files"]["figures"] = study_figures(result, out, scores_by_det, results_obj,
-                                                   activity, catalog)
-        timings["figures"] = round(time.perf_counter() - t, 2)
-    timings["total"] = round(time.perf_counter() - t_all, 2)
-    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
-                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
-                                             "inputs_sha256": sums})
-    return finish_report(result, out, say)
+    return paired
 
 
 def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict:
@@ -505,4 +590,5 @@ def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict
     return result
 
 
-__all__ = ["run_study", "run_units", "station_scores", "paired_difference", "SHORT"]
+__all__ = ["run_study", "run_units", "concat_unit_scores", "paired_difference", "StudyLog",
+           "SHORT"]
