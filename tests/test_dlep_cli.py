@@ -119,3 +119,32 @@ def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
     d = json.loads(out.read_text())
     assert {"dlep", "dlep+geomag", "geomag-only"} <= set(d["results"]["chrono"])
     assert str(scores) in d["provenance"]["inputs"]
+
+
+def test_table1_warning_once_on_stderr_and_kept_in_json(tmp_path):
+    # a preset region (Sichuan) whose synthetic catalog has too few M>=5.5 events for the
+    # paper's class-5 count: the Table I warning goes to stderr once, not to stdout
+    rng = np.random.default_rng(7)
+    n = 400
+    days = np.cumsum(rng.exponential(1.0, n))
+    t = np.datetime64("2001-01-01T00:00:00", "ns") + (days * 86_400e9).astype("timedelta64[ns]")
+    mags = np.round(3.0 + rng.exponential(0.45, n), 1)
+    cat = make_catalog(t, rng.uniform(29.0, 35.0, n), rng.uniform(99.0, 105.0, n), mags)
+    path = tmp_path / "sichuan.csv"
+    write_catalog_csv(cat, path)
+    out = tmp_path / "r.json"
+    args = ["dlep", "evaluate", "--catalog", str(path), "--region", "sichuan", "--methods",
+            "majority", "--protocol", "chrono", *FAST, "--seeds", "1", "-o", str(out)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    warnings = json.loads(out.read_text())["config"]["table1_check"]["warnings"]
+    assert any("class 5" in w for w in warnings)
+    for w in warnings:
+        assert r.stderr.count(w) == 1
+        assert w not in r.stdout
+    assert "Table I check (Sichuan)" in r.stdout
+    # --json: stdout is the JSON alone, the warning still on stderr
+    r = CliRunner().invoke(main, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["config"]["table1_check"]["warnings"] == warnings
+    assert all(r.stderr.count(w) == 1 for w in warnings)

@@ -235,9 +235,13 @@ def _echo_table1(check: dict | None) -> None:
                f"({check['paper_instances']} samples); ours {check.get('our_counts')} "
                f"({check.get('our_instances')}); catalog events per class (the ceiling) "
                f"{check.get('catalog_events_per_class')}")
-    for wmsg in check["warnings"]:
+    _warn_table1(check)
+
+
+def _warn_table1(check: dict | None) -> None:
+    """The Table I check's warnings, once each, on stderr (they stay in the results JSON)."""
+    for wmsg in (check or {}).get("warnings", []):
         click.echo(f"WARNING: {wmsg}", err=True)
-        click.echo(f"  warning: {wmsg}")
 
 
 @click.group("dlep")
@@ -333,6 +337,7 @@ def evaluate_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magn
                                   expected="dlep in --methods")
         write_tsne_png(fused, tsne_path)
     if as_json:
+        _warn_table1(check)
         click.echo(json.dumps(res.to_dict(), indent=1, sort_keys=True))
         return
     click.echo(f"{reg.name}: {len(samples)} samples ({design} design"
