@@ -120,6 +120,9 @@ def test_results_json_has_one_record_per_method_protocol_seed(samples, tmp_path)
     assert all({"seed", "acc", "mauc", "leaky"} <= set(r) for r in recs)
     assert all(r["leaky"] == (r["protocol"] == "kfold") for r in recs)
     assert d["results"]["kfold"]["2019f"]["leaky"] is True
+    # the notes say what the flag says
+    assert "leaky" in d["results"]["kfold"]["2019f"]["note"].lower()
+    assert "leak" not in d["results"]["chrono"]["2019f"]["note"].lower()
     assert "kfold (leaky)" in format_table3(res["kfold"], "custom", "kfold")
 
 

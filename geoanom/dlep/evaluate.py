@@ -57,8 +57,9 @@ METHOD_LABELS = {"majority": "majority", "pattern-max": "pattern max",
 PROTOCOLS = ("kfold", "chrono")
 PAPER_INDIM = 600
 RESULT_TYPE = "geoanom.DLEPResults"
-KFOLD_NOTE = ("paper's shuffled 10-fold cross-validation: folds are shuffled over overlapping "
-              "catalog blocks, so it leaks; reported only for comparison with the paper")
+KFOLD_NOTE = ("LEAKY: the paper's shuffled 10-fold cross-validation; samples are overlapping "
+              "catalog blocks, so a shuffled test sample has near-copies in the training "
+              "folds; reported only for comparison with the paper")
 CHRONO_NOTE = ("chronological expanding-window protocol: every test block is predicted by a "
                "model trained only on samples whose main shock came before it")
 
