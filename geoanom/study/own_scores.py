@@ -57,9 +57,10 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
         RESULT_TYPE,
         SCHEMA,
         _by,
+        _by_over_stations,
         _test_summary,
-        _verdict_after_by,
         finish_report,
+        paired_aucs,
         paired_difference,
         test_station,
     )
@@ -112,13 +113,7 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
     all_cells = []
     for det in cfg.detectors:
         codes = [c for c in by_det[det]]
-        pv = [stations_out[c]["detectors"][det]["test"]["p_value"] for c in codes]
-        pv = [float("nan") if v is None else float(v) for v in pv]
-        q = _by(pv)
-        for c, qq in zip(codes, q, strict=True):
-            te = stations_out[c]["detectors"][det]["test"]
-            te["q_value_by"] = qq
-            te["verdict_after_multiplicity"] = _verdict_after_by(te, qq, proto.alpha, len(codes))
+        pv, q = _by_over_stations(stations_out, codes, det, proto.alpha)
         all_cells += [(c, det, p) for c, p in zip(codes, pv, strict=True)]
         say(f"pooled test {det} over {len(codes)} areas (joint catalog shifts)")
         across[det] = {"stations": codes, "by_q_values": dict(zip(codes, q, strict=True)),
@@ -135,21 +130,13 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
     grid = [{"area": c, "score": d, "p_value": p, "q_value_by": qq}
             for (c, d, p), qq in zip(all_cells, qa, strict=True)]
     paired = {}
-
-    def _aucs(det):
-        out_ = {}
-        for c in stations_out:
-            te = stations_out[c]["detectors"].get(det, {}).get("test") or {}
-            if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
-                    >= PAIRED_MIN_EVENTS:
-                out_[c] = float(te["auc"])
-        return out_
-
     if ACTIVITY_DETECTOR in cfg.detectors:
         for det in cfg.detectors:
             if det != ACTIVITY_DETECTOR:
                 paired[f"{det}_minus_activity"] = dict(
-                    paired_difference(_aucs(det), _aucs(ACTIVITY_DETECTOR), seed=cfg.seed),
+                    paired_difference(paired_aucs(stations_out, list(stations_out), det),
+                                      paired_aucs(stations_out, list(stations_out),
+                                                  ACTIVITY_DETECTOR), seed=cfg.seed),
                     min_events=PAIRED_MIN_EVENTS)
     result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
               "config": cfg.raw, "config_hash": cfg.hash(), "stations": stations_out,

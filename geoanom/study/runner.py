@@ -227,6 +227,34 @@ def _by(p: list[float]) -> list[float]:
     return [float(x) for x in benjamini_yekutieli(np.asarray(p, float))]
 
 
+def _by_over_stations(stations_out: dict, codes: list[str], det: str,
+                      alpha: float) -> tuple[list[float], list[float]]:
+    """Benjamini-Yekutieli over the primary p-values of detector ``det``'s tests at ``codes``
+    (a missing p-value counts as NaN); each test entry gets its ``q_value_by`` and
+    ``verdict_after_multiplicity``. Returns the p-values and the q-values."""
+    pv = [stations_out[c]["detectors"][det]["test"]["p_value"] for c in codes]
+    pv = [float("nan") if v is None else float(v) for v in pv]
+    q = _by(pv) if codes else []
+    for c, qq in zip(codes, q, strict=True):
+        te = stations_out[c]["detectors"][det]["test"]
+        te["q_value_by"] = qq
+        te["verdict_after_multiplicity"] = _verdict_after_by(te, qq, alpha, len(codes))
+    return pv, q
+
+
+def paired_aucs(stations_out: dict, codes, det: str) -> dict[str, float]:
+    """Station -> AUC of detector ``det``'s test, for the stations of ``codes`` whose test
+    rests on at least :data:`PAIRED_MIN_EVENTS` independent events (an AUC of one event is
+    0 or 1 by chance): the stations a paired detector comparison may use."""
+    out: dict[str, float] = {}
+    for c in codes:
+        te = stations_out[c]["detectors"].get(det, {}).get("test") or {}
+        if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
+                >= PAIRED_MIN_EVENTS:
+            out[c] = float(te["auc"])
+    return out
+
+
 def paired_difference(a: dict, b: dict, seed: int = 0, n_boot: int = 9999) -> dict:
     """``a - b`` of per-station AUCs, paired over stations where both exist: mean, bootstrap
     95 % CI over stations, and how many stations favour ``a``."""
@@ -527,13 +555,7 @@ def _across_stations(cfg: StudyConfig, stations_out: dict, scores_by_det: dict, 
     across: dict = {}
     for det in cfg.detectors:
         codes = [c for c in seismic if "test" in stations_out[c]["detectors"].get(det, {})]
-        pv = [stations_out[c]["detectors"][det]["test"]["p_value"] for c in codes]
-        pv = [float("nan") if v is None else float(v) for v in pv]
-        q = _by(pv) if codes else []
-        for c, qq in zip(codes, q, strict=True):
-            te = stations_out[c]["detectors"][det]["test"]
-            te["q_value_by"] = qq
-            te["verdict_after_multiplicity"] = _verdict_after_by(te, qq, proto.alpha, len(codes))
+        _, q = _by_over_stations(stations_out, codes, det, proto.alpha)
         say(f"pooled test {det} over {len(codes)} stations (joint catalog shifts)")
         pooled = pooled_test({c: scores_by_det[det][c] for c in codes}, catalog, proto,
                              seed=cfg.seed + 7919)
@@ -548,17 +570,7 @@ def _paired_comparisons(cfg: StudyConfig, stations_out: dict) -> dict:
     """Paired detector comparisons over the seismic stations whose tests rest on at least
     PAIRED_MIN_EVENTS events for both detectors (an AUC of one event is 0 or 1 by chance)."""
     seismic = [s.code for s in cfg.stations if s.role == "seismic"]
-
-    def _aucs(det):
-        out_ = {}
-        for c in seismic:
-            te = stations_out[c]["detectors"].get(det, {}).get("test") or {}
-            if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
-                    >= PAIRED_MIN_EVENTS:
-                out_[c] = float(te["auc"])
-        return out_
-
-    aucs = {det: _aucs(det) for det in cfg.detectors}
+    aucs = {det: paired_aucs(stations_out, seismic, det) for det in cfg.detectors}
     paired = {}
     if {"negative_learning", "plain_autoencoder"} <= set(cfg.detectors):
         paired["negative_learning_minus_plain_autoencoder"] = paired_difference(
@@ -590,5 +602,5 @@ def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict
     return result
 
 
-__all__ = ["run_study", "run_units", "concat_unit_scores", "paired_difference", "StudyLog",
-           "SHORT"]
+__all__ = ["run_study", "run_units", "concat_unit_scores", "paired_aucs", "paired_difference",
+           "StudyLog", "SHORT"]
