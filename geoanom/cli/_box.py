@@ -7,7 +7,8 @@ from __future__ import annotations
 from geoanom.errors import ConfigError
 
 
-def _numbers(text: str, n: int, what: str) -> list[float]:
+def parse_numbers(text: str, n: int, what: str) -> list[float]:
+    """``n`` comma- (or space-) separated numbers from an option's text; ConfigError if not."""
     parts = [p for p in text.replace(" ", ",").split(",") if p]
     try:
         vals = [float(p) for p in parts]
@@ -35,14 +36,14 @@ def parse_box(box: str | None, lat: str | None = None, lon: str | None = None
     if box is None and lat is None and lon is None:
         return None
     if box is not None:
-        vals = _numbers(box, 4, "--box LAT0,LAT1,LON0,LON1")
+        vals = parse_numbers(box, 4, "--box LAT0,LAT1,LON0,LON1")
         what = f"--box {box}"
     else:
         if lat is None or lon is None:
             raise ConfigError("--lat and --lon go together",
                               expected="--lat LAT0,LAT1 --lon LON0,LON1",
                               found=f"--lat {lat} --lon {lon}")
-        vals = _numbers(lat, 2, "--lat LAT0,LAT1") + _numbers(lon, 2, "--lon LON0,LON1")
+        vals = parse_numbers(lat, 2, "--lat LAT0,LAT1") + parse_numbers(lon, 2, "--lon LON0,LON1")
         what = f"--lat {lat} --lon {lon}"
     la0, la1, lo0, lo1 = vals
     if not (-90.0 <= la0 < la1 <= 90.0):

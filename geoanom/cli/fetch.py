@@ -149,20 +149,6 @@ def fetch_geomag(station: str, start: str, end: str, service: str, sampling_peri
     })))
 
 
-def _floats(text: str | None, n: int, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    parts = [p for p in text.replace(" ", ",").split(",") if p]
-    try:
-        vals = [float(p) for p in parts]
-    except ValueError:
-        vals = []
-    if len(vals) != n:
-        raise ConfigError(f"cannot read {what}", expected=f"{n} comma-separated numbers",
-                          found=text)
-    return vals
-
-
 def _catalog_mapping(table_map):
     """The catalog mapping of ``--map`` for a service answering in another dialect."""
     if table_map is None:
@@ -209,14 +195,15 @@ def fetch_catalog(start: str, end: str, min_magnitude: float | None,
                   output: Path, client, table_map=None) -> None:
     """Fetch an earthquake catalog from an FDSN event service (default USGS ComCat) and
     write it as geoanom catalog CSV."""
-    from geoanom.cli._box import parse_box
+    from geoanom.cli._box import parse_box, parse_numbers
     from geoanom.io.catalog import write_catalog_csv
     from geoanom.io.web import fetch_catalog as fetch_events
 
     df = fetch_events(start, end, base_url=base_url, format=fmt, client=client,
                       min_magnitude=min_magnitude, max_magnitude=max_magnitude,
                       min_depth_km=min_depth_km, max_depth_km=max_depth_km,
-                      box=parse_box(box), circle=_floats(circle, 3, "--circle"),
+                      box=parse_box(box),
+                      circle=None if circle is None else parse_numbers(circle, 3, "--circle"),
                       limit=limit, chunk_days=chunk_days,
                       progress=False if no_progress else None,
                       mapping=_catalog_mapping(table_map))
