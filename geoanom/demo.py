@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -59,21 +58,6 @@ class ExampleConfig:
     split_fractions
         Chronological train / validation / test shares of the span (embargo gaps of
         window + lead max + 2 days are cut between them).
-    hidden_size, latent_size, batch_size, max_epochs, patience, ramp_epochs, lr,
-    batches_per_epoch
-        Training budget (:class:`geoanom.nn.train.TrainConfig`), the same for both detectors.
-    surrogates, surrogates_secondary, bootstrap, legacy_catalogs, fake_catalogs
-        Surrogate counts of the significance protocol (PROTOCOL.md defaults are larger; the
-        demo trades resolution of small p-values for time, and says so in the summary).
-    dlep_n_events, dlep_w, dlep_epochs, dlep_seeds, dlep_indim, dlep_hidden
-        DLEP segmentation (blocks of ``N`` events, patterns of ``w`` events), epochs,
-        number of seeds (the chronological protocol), and the widths of the stream
-        projections and of the classifier. The paper's 65 epochs and ``Indim = 600`` cost
-        about ten times more and gain nothing on a catalog of about two hundred samples.
-    threads
-        torch CPU threads (``None``: torch's default).
-    quick
-        A reduced run (for the tests): shorter world, tiny training, few surrogates.
     """
 
     seed: int = 0
@@ -87,27 +71,6 @@ class ExampleConfig:
     window_length_s: float = 3600.0
     stride_s: float = 7200.0
     split_fractions: tuple[float, float, float] = (0.6, 0.1, 0.3)
-    hidden_size: int = 16
-    latent_size: int = 8
-    batch_size: int = 64
-    max_epochs: int = 15
-    patience: int = 4
-    ramp_epochs: int = 3
-    lr: float = 3e-3
-    batches_per_epoch: int = 40
-    surrogates: int = 1999
-    surrogates_secondary: int = 199
-    bootstrap: int = 499
-    legacy_catalogs: int = 199
-    fake_catalogs: int = 10
-    dlep_n_events: int = 20
-    dlep_w: int = 10
-    dlep_epochs: int = 30
-    dlep_seeds: int = 2
-    dlep_indim: int = 64
-    dlep_hidden: int = 64
-    threads: int | None = 1
-    quick: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lead_days", tuple(float(v) for v in self.lead_days))
@@ -121,23 +84,6 @@ class ExampleConfig:
                               found=str(self.precursor_strength))
         if not 0 < self.lead_days[0] < self.lead_days[1]:
             raise ConfigError("lead_days must be 0 < min < max", found=str(self.lead_days))
-
-    @classmethod
-    def quick_config(cls, seed: int = 0, **kw: Any) -> ExampleConfig:
-        """The reduced run the tests use (about half a minute on two cores)."""
-        d = dict(days=150.0, max_epochs=2, patience=1, ramp_epochs=1, batches_per_epoch=6,
-                 surrogates=99, surrogates_secondary=19, bootstrap=99, legacy_catalogs=19,
-                 fake_catalogs=2, dlep_epochs=2, dlep_seeds=1, background_rate_per_day=4.0,
-                 dlep_n_events=20, dlep_w=8, split_fractions=(0.5, 0.2, 0.3), quick=True)
-        d.update(kw)
-        return cls(seed=seed, **d)
-
-    def to_dict(self) -> dict:
-        """JSON-safe dict of the fields."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-
-# ----------------------------------------------------------------------------- progress
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -166,15 +112,6 @@ def _window_config(cfg: ExampleConfig):
                         split_fractions=cfg.split_fractions)
 
 
-def _train_config(cfg: ExampleConfig, lam: float):
-    from geoanom.nn.train import TrainConfig
-
-    return TrainConfig(hidden_size=cfg.hidden_size, latent_size=cfg.latent_size,
-                       batch_size=cfg.batch_size, max_epochs=cfg.max_epochs,
-                       patience=cfg.patience, ramp_epochs=cfg.ramp_epochs, lr=cfg.lr,
-                       batches_per_epoch=cfg.batches_per_epoch, lam=lam, seed=cfg.seed)
-
-
 def preprocess(record: xr.Dataset, cfg: ExampleConfig) -> xr.Dataset:
     """The demo's preprocessing of a record: causal despiking of X, Y, Z (Hampel filter
     over 10 samples, :func:`geoanom.preprocess.despike`; one spike would otherwise dominate
@@ -184,20 +121,6 @@ def preprocess(record: xr.Dataset, cfg: ExampleConfig) -> xr.Dataset:
     comps = ["X", "Y", "Z"]
     r = pp.despike(record, window_s=10 * cfg.cadence_s, components=comps)
     return pp.bandpass(r, low_hz=cfg.band_hz[0], high_hz=cfg.band_hz[1], components=comps)
-
-
-def protocol_for(cfg: ExampleConfig):
-    """The significance protocol of the demo: PROTOCOL.md defaults with the demo's lead
-    window (also used as the post-event exclusion, which PROTOCOL.md sets to its 30-day lead
-    maximum) and surrogate counts."""
-    from geoanom.stats.protocol import Protocol
-
-    return Protocol().replace(
-        lead_min_days=cfg.lead_days[0], lead_max_days=cfg.lead_days[1],
-        lead_post_event_exclusion_days=cfg.lead_days[1],
-        grid_lead_windows=(tuple(cfg.lead_days),), surrogates_n=cfg.surrogates,
-        surrogates_n_secondary=cfg.surrogates_secondary, surrogates_n_bootstrap=cfg.bootstrap,
-        surrogates_n_legacy=cfg.legacy_catalogs, surrogates_n_fake_catalogs=cfg.fake_catalogs)
 
 
 def attach_labels(scores: xr.Dataset, ws: xr.Dataset) -> xr.Dataset:
@@ -230,34 +153,7 @@ def attach_labels(scores: xr.Dataset, ws: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def heldout_auc(scores: xr.Dataset, variable: str = "rmse") -> dict:
-    """AUC of seismic against normal windows of the *test* split of a labelled scores
-    dataset (window level; windows overlap in time, so this is a description of
-    separation, not a test)."""
-    from geoanom.nn.train import rank_auc
-
-    lab = scores["label"].values
-    test = scores["split"].values.astype(str) == "test"
-    r = scores[variable].values
-    pos, neg = r[test & (lab == 1)], r[test & (lab == 0)]
-    pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
-    ev = scores["event_id"].values[test & (lab == 1)] if "event_id" in scores else []
-    return {"auc": rank_auc(pos, neg) if pos.size and neg.size else float("nan"),
-            "n_seismic": int(pos.size), "n_normal": int(neg.size),
-            "n_events": len(set(map(str, ev)) - {""})}
-
-
-def _f(x: Any, fmt: str = ".3f") -> str:
-    if x is None:
-        return "n/a"
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    return "n/a" if not math.isfinite(v) else format(v, fmt)
-
-
-# ----------------------------------------------------------------------------- DLEP step
+# ----------------------------------------------------------------------------- catalog rules
 
 
 def _mainshock_flags(catalog: pd.DataFrame) -> np.ndarray:
@@ -464,8 +360,11 @@ def example_protocol(example: Example, *, surrogates: int = 199):
             split_test_fraction=0.35, surrogates_method="uniform",
             surrogates_block_mean_days=1.0, baselines_seismicity_days=1.0,
             grid_lead_windows=((0.25, 1.0),), **small)
-    cfg = ExampleConfig()
-    return protocol_for(cfg).replace(**small)
+    lead = ExampleConfig().lead_days
+    # the lead window doubles as the post-event exclusion (PROTOCOL.md: its 30-day lead max)
+    return Protocol().replace(lead_min_days=lead[0], lead_max_days=lead[1],
+                              lead_post_event_exclusion_days=lead[1],
+                              grid_lead_windows=(tuple(lead),), **small)
 
 
 # ============================================================================ the demo study
@@ -711,6 +610,8 @@ def truth_vs_verdict(res: dict, world: dict) -> dict:
 
 def demo_summary(res: dict) -> str:
     """The demo's section of ``summary.md``: the truth next to the verdicts."""
+    from geoanom.study.report import _f
+
     dm = res["demo"]
     w = dm["world"]
     L = ["## The synthetic world and its truth", "",
