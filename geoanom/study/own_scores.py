@@ -59,9 +59,9 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
         _by,
         _by_over_stations,
         _test_summary,
-        finish_report,
         paired_aucs,
         paired_difference,
+        seal_report,
         test_station,
     )
 
@@ -151,8 +151,4 @@ def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -
         t = time.perf_counter()
         result["files"]["figures"] = study_figures(result, out, {}, tests, activity, catalog)
         timings["figures"] = round(time.perf_counter() - t, 2)
-    timings["total"] = round(time.perf_counter() - t_all, 2)
-    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
-                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
-                                             "inputs_sha256": sums})
-    return finish_report(result, out, say)
+    return seal_report(result, cfg, out, say, sums=sums, t_all=t_all)

@@ -349,11 +349,7 @@ def run_study(cfg: StudyConfig, output: str | os.PathLike, *, scheduler: str | N
         result["files"]["figures"] = study_figures(result, out, scores_by_det, results_obj,
                                                    activity, catalog)
         timings["figures"] = round(time.perf_counter() - t, 2)
-    timings["total"] = round(time.perf_counter() - t_all, 2)
-    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
-                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
-                                             "inputs_sha256": sums})
-    return finish_report(result, out, say)
+    return seal_report(result, cfg, out, say, sums=sums, t_all=t_all)
 
 
 # ---------------------------------------------------------------- the phases of run_study
@@ -582,6 +578,17 @@ def _paired_comparisons(cfg: StudyConfig, stations_out: dict) -> dict:
     for d in paired.values():
         d["min_events"] = PAIRED_MIN_EVENTS
     return paired
+
+
+def seal_report(result: dict, cfg: StudyConfig, out: Path, say, *, sums: dict,
+                t_all: float) -> dict:
+    """The last step of every study: total time (s since ``t_all``), provenance (config,
+    seed, input checksums), then :func:`finish_report`."""
+    result["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
+    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
+                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
+                                             "inputs_sha256": sums})
+    return finish_report(result, out, say)
 
 
 def finish_report(result: dict, out: Path, say, extra_summary: str = "") -> dict:
