@@ -19,17 +19,22 @@ torch.set_num_threads(1)
 FAST = ["--epochs", "2", "--indim", "8", "--no-progress", "-w", "5", "--n-events", "10"]
 
 
-@pytest.fixture(scope="module")
-def catalog_csv(tmp_path_factory):
-    rng = np.random.default_rng(5)
-    n = 700
+def write_poisson_catalog(path, *, seed: int, n: int, lat: tuple[float, float],
+                          lon: tuple[float, float]):
+    """A Poisson catalog (one event a day on average, M 3 + exponential) in a box, as CSV."""
+    rng = np.random.default_rng(seed)
     days = np.cumsum(rng.exponential(1.0, n))
     t = np.datetime64("2001-01-01T00:00:00", "ns") + (days * 86_400e9).astype("timedelta64[ns]")
     mags = np.round(3.0 + rng.exponential(0.45, n), 1)
-    cat = make_catalog(t, rng.uniform(30.0, 31.0, n), rng.uniform(100.0, 101.0, n), mags)
-    path = tmp_path_factory.mktemp("cat") / "synthetic_catalog.csv"
+    cat = make_catalog(t, rng.uniform(*lat, n), rng.uniform(*lon, n), mags)
     write_catalog_csv(cat, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def catalog_csv(tmp_path_factory):
+    return write_poisson_catalog(tmp_path_factory.mktemp("cat") / "synthetic_catalog.csv",
+                                 seed=5, n=700, lat=(30.0, 31.0), lon=(100.0, 101.0))
 
 
 def test_evaluate_prints_tables_and_writes_results(catalog_csv, tmp_path):
@@ -124,14 +129,8 @@ def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
 def test_table1_warning_once_on_stderr_and_kept_in_json(tmp_path):
     # a preset region (Sichuan) whose synthetic catalog has too few M>=5.5 events for the
     # paper's class-5 count: the Table I warning goes to stderr once, not to stdout
-    rng = np.random.default_rng(7)
-    n = 400
-    days = np.cumsum(rng.exponential(1.0, n))
-    t = np.datetime64("2001-01-01T00:00:00", "ns") + (days * 86_400e9).astype("timedelta64[ns]")
-    mags = np.round(3.0 + rng.exponential(0.45, n), 1)
-    cat = make_catalog(t, rng.uniform(29.0, 35.0, n), rng.uniform(99.0, 105.0, n), mags)
-    path = tmp_path / "sichuan.csv"
-    write_catalog_csv(cat, path)
+    path = write_poisson_catalog(tmp_path / "sichuan.csv", seed=7, n=400, lat=(29.0, 35.0),
+                                 lon=(99.0, 105.0))
     out = tmp_path / "r.json"
     args = ["dlep", "evaluate", "--catalog", str(path), "--region", "sichuan", "--methods",
             "majority", "--protocol", "chrono", *FAST, "--seeds", "1", "-o", str(out)]
