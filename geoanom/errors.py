@@ -68,6 +68,10 @@ class ValidationError(GeoanomError):
     """An in-memory object (record, catalog, window set, config) breaks its contract."""
 
 
+class NoValidWindowError(ValidationError):
+    """A record yields no valid window (too short, or too much of it missing)."""
+
+
 class ConfigError(GeoanomError):
     """A configuration or protocol file is invalid."""
 

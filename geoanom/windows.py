@@ -76,7 +76,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY, S_PER_DAY
 from geoanom.catalog_frame import validate_catalog
-from geoanom.errors import ConfigError, LeakageError, ValidationError
+from geoanom.errors import ConfigError, LeakageError, NoValidWindowError, ValidationError
 from geoanom.labels import LabelRule, window_labels
 from geoanom.preprocess import RobustScaler
 from geoanom.provenance import canonical_json, config_hash
@@ -819,7 +819,7 @@ def labelled_windows(record: xr.Dataset, catalog: pd.DataFrame,
 
     Raises
     ------
-    ValidationError
+    NoValidWindowError
         When the record yields no valid window.
     """
     cfg = config
@@ -827,7 +827,7 @@ def labelled_windows(record: xr.Dataset, catalog: pd.DataFrame,
                       max_missing_fraction=cfg.max_missing_fraction,
                       components=list(cfg.components) if cfg.components else None)
     if ws.sizes["window"] == 0:
-        raise ValidationError("no valid window in the record",
+        raise NoValidWindowError("no valid window in the record",
                               expected=f"a window of {cfg.window_length_s:g} s with at most "
                                        f"{cfg.max_missing_fraction:g} of it missing",
                               found="none")

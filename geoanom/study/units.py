@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._atomic import atomic_path
-from geoanom.errors import GeoanomError, ValidationError
+from geoanom.errors import GeoanomError, NoValidWindowError
 
 SCORE_VAR = "score"
 
@@ -88,9 +88,7 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
     cat = catalog[catalog["time"].to_numpy() < y0]
     try:
         ws = labelled_windows(_cut(record, y0), cat, window_config)
-    except ValidationError as exc:
-        if "no valid window" not in exc.message:
-            raise
+    except NoValidWindowError as exc:
         raise GeoanomError(f"no valid window before {year}") from exc
     s = ws["start"].values.astype("datetime64[ns]").astype(np.int64)
     e = ws["end"].values.astype("datetime64[ns]").astype(np.int64)
