@@ -1,7 +1,8 @@
 """THE TOML reader: every configuration file geoanom reads (protocol, detector, defaults,
 station, study, table mapping) goes through :func:`read_toml` or :func:`parse_toml`, so a
 syntax error is reported the same way everywhere: a :class:`~geoanom.errors.ConfigError`
-naming the file and the line."""
+naming the file and the line. :func:`toml_value` is the one writer of TOML values (the files
+``config suggest``, ``synth`` and the study write)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from geoanom.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -18,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["parse_toml", "read_toml"]
+__all__ = ["parse_toml", "read_toml", "toml_value"]
 
 
 def _error_line(exc: Exception) -> int | None:
@@ -74,3 +77,22 @@ def read_toml(path: str | os.PathLike, *, what: str = "TOML file",
                           expected=expected or "a readable UTF-8 TOML file",
                           found=getattr(exc, "strerror", None) or str(exc)) from None
     return parse_toml(text, path=p, what=what, expected=expected)
+
+
+def toml_value(v: Any) -> str:
+    """One value as TOML text: booleans, integers, floats (always with a point or an
+    exponent, so they read back as floats), strings, arrays, and dicts as inline tables."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        r = repr(float(v))
+        return r if ("." in r or "e" in r or "inf" in r or "nan" in r) else r + ".0"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._time import DAYS_PER_YEAR
+from geoanom._toml import toml_value
 from geoanom.errors import ConfigError, GeoanomError
 from geoanom.record import FLAG_VALID, component_names
 
@@ -343,21 +344,6 @@ def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
 # writing TOML with comments
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        r = repr(float(v))
-        return r if ("." in r or "e" in r or "inf" in r or "nan" in r) else r + ".0"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def _table(name: str, d: dict, comments: dict[str, str], prefix: str = "") -> list[str]:
     lines = [f"[{name}]"]
     for k, v in d.items():
@@ -366,7 +352,7 @@ def _table(name: str, d: dict, comments: dict[str, str], prefix: str = "") -> li
         c = comments.get(f"{prefix}{k}")
         if c:
             lines.append(f"# {k}: {c}")
-        lines.append(f"{k} = {_toml_value(v)}")
+        lines.append(f"{k} = {toml_value(v)}")
     return lines + [""]
 
 
@@ -390,8 +376,7 @@ def detector_toml(s: Suggestion, *, preprocess: dict | None = None, header: str 
         lines.pop()
         for k, v in preprocess.items():
             if isinstance(v, dict):
-                lines.append(f"{k} = {{ " + ", ".join(f"{a} = {_toml_value(b)}"
-                                                     for a, b in v.items()) + " }")
+                lines.append(f"{k} = {toml_value(v)}")
         lines.append("")
     return "\n".join(lines)
 
@@ -401,7 +386,7 @@ def protocol_toml(s: Suggestion) -> str:
     p = dict(s.protocol)
     lines = [f"# geoanom test protocol fitted to {s.facts.describe()}",
              "# Fields not written here keep the packaged defaults "
-             "(geoanom docs protocol).", "", f"alpha = {_toml_value(p.pop('alpha'))}", ""]
+             "(geoanom docs protocol).", "", f"alpha = {toml_value(p.pop('alpha'))}", ""]
     for name, d in p.items():
         lines += _table(name, d, s.comments, prefix=f"{name}.")
         if name in ("lead",):
@@ -453,7 +438,7 @@ def _suggest_hint(record: xr.Dataset, catalog: pd.DataFrame | None, keys: list[s
     except GeoanomError:
         return ""
     w = s.windows.to_dict()
-    parts = [f"{k} = {_toml_value(w[k])}" for k in keys if k in w]
+    parts = [f"{k} = {toml_value(w[k])}" for k in keys if k in w]
     return ("; values that fit this record: [windows] " + ", ".join(parts) +
             " (geoanom config suggest writes them all)")
 

@@ -271,11 +271,7 @@ def config_dict(cfg: StudyConfig) -> dict[str, Any]:
 def study_toml(d: dict, header: str = "") -> str:
     """TOML text of a study dict (tables, arrays of tables, inline tables one level down);
     :func:`load_study_config` reads it back to the same dict."""
-    from geoanom.suggest import _toml_value
-
-    def inline(v: dict) -> str:
-        return "{ " + ", ".join(f"{k} = {inline(x) if isinstance(x, dict) else _toml_value(x)}"
-                                for k, x in v.items()) + " }"
+    from geoanom._toml import toml_value
 
     def table(name: str, t: dict) -> list[str]:
         lines = [f"[{name}]"]
@@ -284,9 +280,9 @@ def study_toml(d: dict, header: str = "") -> str:
             if isinstance(v, dict) and name == "protocol":
                 subs.append((k, v))
             elif isinstance(v, dict):
-                lines.append(f"{k} = {inline(v)}")
+                lines.append(f"{k} = {toml_value(v)}")
             elif v is not None:
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{k} = {toml_value(v)}")
         out = lines + [""]
         for k, v in subs:
             out += table(f"{name}.{k}", v)
@@ -296,7 +292,7 @@ def study_toml(d: dict, header: str = "") -> str:
     for name, t in d.items():
         if isinstance(t, list):
             for row in t:
-                lines += [f"[[{name}]]"] + [f"{k} = {_toml_value(v)}" for k, v in row.items()]
+                lines += [f"[[{name}]]"] + [f"{k} = {toml_value(v)}" for k, v in row.items()]
                 lines.append("")
         else:
             lines += table(name, t)
