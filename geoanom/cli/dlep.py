@@ -92,16 +92,6 @@ def region_from_options(name: str, box: list[float] | None, edges: str | None,
     return reg
 
 
-def open_catalog_seam(path: Path, table_map=None):
-    """Read a catalog through the shared ``--map`` helper
-    (:func:`geoanom.cli._table_options.open_catalog`): a column mapping when one is given
-    (``table_map``: the ``--map`` options, a mapping file or a shipped name such as
-    ``world-m5``), else the format detection of :func:`geoanom.io.catalog.read_catalog`."""
-    from geoanom.cli._table_options import open_catalog
-
-    return open_catalog(path, table_map)
-
-
 def _map_label(table_map) -> str | None:
     cat = getattr(table_map, "catalog", None)
     return None if cat is None else str(getattr(cat, "label", cat))
@@ -214,10 +204,11 @@ def _segment(catalog, reg, design: str, leak: str, n_events, n_days, w: int):
 def _prepare(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
              leak, n_events, n_days, w):
     from geoanom.cli._box import parse_box
+    from geoanom.cli._table_options import open_catalog
     from geoanom.dlep.segment import table1_check
 
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
-    catalog = open_catalog_seam(catalog_path, table_map)
+    catalog = open_catalog(catalog_path, table_map)
     samples = _segment(catalog, reg, design, leak, n_events, n_days, w)
     if len(samples) < 4:
         raise ValidationError("too few DLEP samples in this region and catalog",
@@ -391,12 +382,13 @@ def sweep_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitu
     the chronological protocol: samples, class counts and MAUC per setting."""
     from geoanom._jsonfile import write_json
     from geoanom.cli._box import parse_box
+    from geoanom.cli._table_options import open_catalog
     from geoanom.dlep.evaluate import METHOD_LABELS, evaluate, protocol_label
     from geoanom.provenance import provenance
 
     n_threads = _threads(threads)
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
-    catalog = open_catalog_seam(catalog_path, table_map)
+    catalog = open_catalog(catalog_path, table_map)
     cfg = _config(preset, epochs, indim)
     method_list = [m.strip().lower() for m in methods.split(",") if m.strip()]
     settings = ([("n_events", int(n), int(ww)) for n in _int_list(n_events_list, "--n-events-list")
