@@ -214,3 +214,52 @@ def test_a_seed_gives_the_same_numbers_alone_or_grouped(world, protocol):
     assert alone.per_seed[0]["seed"] == 1
     # and the seeds really differ (initialisation and batch order move the numbers)
     assert grouped.per_seed[0]["folds"] != grouped.per_seed[1]["folds"]
+
+
+def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
+    """The side-by-side group size (speed only) and the process pool of
+    ``evaluate_table(workers=2)`` leave every number as one process with one group gives,
+    to the last digit; the chronological jobs are grouped by batch size and length."""
+    from geoanom.dlep.evaluate import job_groups
+
+    cfg = DLEPConfig(**{**FAST.to_dict(), "epochs": 2, "channels": (8, 8)})
+    methods = ["dlep", "dlep-att", "2016n", "2018cnn", "majority"]
+    one = evaluate_table(world, methods, ["chrono", "kfold"], seeds=[0, 1],
+                         config=DLEPConfig(**{**cfg.to_dict(), "group_size": 50}),
+                         progress=False)
+    small = evaluate_table(world, ["dlep"], ["chrono"], seeds=[0, 1],
+                           config=DLEPConfig(**{**cfg.to_dict(), "group_size": 3}),
+                           progress=False)
+    pooled = evaluate_table(world, methods, ["chrono", "kfold"], seeds=[0, 1],
+                            config=DLEPConfig(**{**cfg.to_dict(), "group_size": 2}),
+                            progress=True, workers=2)
+    # the pool reports on stderr while it works (no terminal here: plain lines), to the end
+    err = capsys.readouterr().err
+    assert "DLEP table (" in err and "1000/1000 (100%)" in err
+    assert small["chrono"]["dlep"].per_seed == one["chrono"]["dlep"].per_seed
+    for p in ("chrono", "kfold"):
+        for m in methods:
+            assert pooled[p][m].per_seed == one[p][m].per_seed, (p, m)
+    jobs = [(0, k, np.arange(n), np.arange(2), None) for k, n in
+            enumerate([100, 40, 90, 17, 41, 95])]
+    groups = job_groups(world, "dlep", jobs, DLEPConfig(**{**cfg.to_dict(),
+                                                           "group_size": 2}))
+    # one batch size (16); ordered by batches per epoch (1, 2, 2, 5, 5, 6), cut in threes
+    assert sorted(k for g in groups for k in g) == list(range(6))
+    assert [len(g) <= 2 for g in groups] == [True] * len(groups)
+    assert groups == [[3, 1], [4, 2], [5, 0]]
+    with pytest.raises(ValidationError):
+        evaluate_table(world, ["dlep"], ["chrono"], config=cfg, workers=0)
+
+
+def test_auto_group_limit_follows_the_weight_budget(world):
+    from geoanom.dlep.evaluate import GROUP_WEIGHT_BUDGET, group_limit
+    from geoanom.dlep.model import GroupedDLEP
+
+    paper = DLEPConfig(indim=600)
+    n = GroupedDLEP.weights_per_group(9, world.pattern.shape[-1], world.w, indim=600)
+    real = GroupedDLEP(1, 9, world.pattern.shape[-1], world.w, indim=600, seeds=[0])
+    assert n == sum(p.numel() for p in real.parameters())
+    assert group_limit(world, "dlep", paper) == GROUP_WEIGHT_BUDGET // n >= 1
+    assert group_limit(world, "dlep-att", paper) > group_limit(world, "dlep", paper)
+    assert group_limit(world, "dlep", DLEPConfig(indim=600, group_size=7)) == 7

@@ -130,6 +130,11 @@ class DLEPConfig:
     fold_parallel
         Train DLEP, DLEP(-Att), DLEP(-Dyn) for all seeds and folds side by side
         (:func:`fit_predict_grouped`; same mathematics, far less CPU overhead).
+    group_size
+        At most this many (seed, fold) networks side by side in one group; 0 (default)
+        picks the largest group whose weights stay within :data:`GROUP_WEIGHT_BUDGET`
+        (about 4 networks at Indim 600, every job at Indim 128). Results do not depend on
+        it (tested); only the speed does.
     """
 
     epochs: int = 65
@@ -151,6 +156,7 @@ class DLEPConfig:
     bp_hidden: int = 20
     cart_min_leaf: int = 5
     fold_parallel: bool = True
+    group_size: int = 0
 
     def to_dict(self) -> dict:
         """JSON-safe dict."""
@@ -599,6 +605,11 @@ def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: 
 
 
 GROUPED_METHODS = ("dlep", "dlep-att", "dlep-dyn")
+#: Weights (floats) of all networks of one side-by-side group: a group's weights, gradients
+#: and Adam moments then stay near the cache; larger groups make every step slower per
+#: network (``bench/bench_dlep.py`` measures it: at Indim 600 a network step costs 12.2 ms
+#: in groups of 25-50 and 8.6 ms in groups of 4).
+GROUP_WEIGHT_BUDGET = 8_000_000
 
 
 def job_seed(seed: int, fold: int) -> int:
@@ -623,15 +634,52 @@ def fit_predict_grouped(samples: Samples, method: str,
     remaining steps (:class:`geoanom.dlep.model.GroupAdam`).
     """
     cfg = config
-    sizes = [max(2, min(int(cfg.batch_size), len(j[2]))) for j in jobs]
+    groups = job_groups(samples, method, jobs, cfg)
     out: list = [None] * len(jobs)
     if bar is not None and getattr(bar, "total", None) is not None:
-        bar.total = max(1, int(cfg.epochs) * len(set(sizes)))
-    for bs in sorted(set(sizes)):
-        part = [k for k, b in enumerate(sizes) if b == bs]
+        bar.total = max(1, int(cfg.epochs) * len(groups))
+    for part in groups:
+        bs = _batch_size(jobs[part[0]], cfg)
         res = _fit_group(samples, method, [jobs[k] for k in part], cfg, bs, bar=bar)
         for k, r in zip(part, res, strict=True):
             out[k] = r
+    return out
+
+
+def _batch_size(job, cfg: DLEPConfig) -> int:
+    return max(2, min(int(cfg.batch_size), len(job[2])))
+
+
+def group_limit(samples: Samples, method: str, config: DLEPConfig) -> int:
+    """Most (seed, fold) networks of ``method`` trained side by side in one group:
+    ``config.group_size``, or with 0 the most whose weights fit :data:`GROUP_WEIGHT_BUDGET`."""
+    from geoanom.dlep.model import GroupedDLEP
+
+    if int(config.group_size) > 0:
+        return int(config.group_size)
+    _, gated, _ = _streams_of(method, None)
+    n = GroupedDLEP.weights_per_group(len(INDICATOR_NAMES), samples.pattern.shape[-1],
+                                      samples.w, indim=config.indim, gated=gated,
+                                      hidden=config.hidden, channels=tuple(config.channels))
+    return max(1, GROUP_WEIGHT_BUDGET // n)
+
+
+def job_groups(samples: Samples, method: str, jobs: Sequence, config: DLEPConfig
+               ) -> list[list[int]]:
+    """Indices of the jobs trained side by side, group by group: jobs share a group only
+    with the same batch size; within a batch size they are ordered by their number of
+    batches per epoch (a job with fewer batches than its group's longest idles through the
+    remaining steps, so similar jobs go together) and cut into groups of at most
+    :func:`group_limit`, as even in size as possible. The grouping changes the speed, never
+    the numbers (each job's numbers depend on its own seed alone)."""
+    limit = group_limit(samples, method, config)
+    sizes = [_batch_size(j, config) for j in jobs]
+    out: list[list[int]] = []
+    for bs in sorted(set(sizes)):
+        idx = sorted((k for k, b in enumerate(sizes) if b == bs),
+                     key=lambda k: (len(jobs[k][2]) // bs, k))
+        n_groups = -(-len(idx) // limit)
+        out.extend([int(k) for k in part] for part in np.array_split(idx, n_groups))
     return out
 
 
@@ -803,6 +851,17 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
     MethodResult
     """
     cfg = config or DLEPConfig()
+    seeds, jobs = _plan(samples, method, protocol, seeds, extra_streams, cfg)
+    cache = {} if cache is None else cache
+    outs = _run_jobs(samples, method, protocol, jobs, cfg, extra_streams, cache, progress)
+    return _assemble(samples, method, protocol, seeds, jobs, outs)
+
+
+def _plan(samples: Samples, method: str, protocol: str, seeds: Sequence[int],
+          extra_streams: Mapping[str, StreamProvider] | None, cfg: DLEPConfig
+          ) -> tuple[list[int], list[tuple]]:
+    """Checked seeds and the jobs ``(seed, fold, train_idx, test_idx, y)`` of one method
+    under one protocol (folds per seed from :func:`make_folds`)."""
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValidationError("evaluate needs at least one seed")
@@ -811,33 +870,47 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
                               found=str(len(samples)))
     if method not in METHODS and method not in TRIVIAL_METHODS:
         _streams_of(method, extra_streams)  # validates the name early
-    cache = {} if cache is None else cache
-    fold_sets = {s: make_folds(samples, protocol, s, cfg) for s in seeds}
     jobs = []
     for seed in seeds:
-        for fold, (tr, te) in enumerate(fold_sets[seed]):
+        for fold, (tr, te) in enumerate(make_folds(samples, protocol, seed, cfg)):
             if protocol == "chrono":
                 check_chronological(samples, tr, te)
             jobs.append((seed, fold, tr, te, samples.labels_for(tr)))
-    grouped = method in GROUPED_METHODS and cfg.fold_parallel
-    if grouped:
-        bar = _progress(cfg.epochs, f"{method} {protocol} ({len(jobs)} folds in parallel)",
-                        progress)
+    return seeds, jobs
+
+
+def _run_jobs(samples: Samples, method: str, protocol: str, jobs: Sequence[tuple],
+              cfg: DLEPConfig, extra_streams: Mapping[str, StreamProvider] | None,
+              cache: dict, progress: bool, bar=None
+              ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Test probabilities and fused test features of every job, in job order (``bar``: a
+    progress object to use instead of a new one; it counts epochs of side-by-side groups,
+    else jobs)."""
+    if method in GROUPED_METHODS and cfg.fold_parallel:
+        if bar is None:
+            bar = _progress(cfg.epochs, f"{method} {protocol} ({len(jobs)} folds side by "
+                                        "side)", progress)
         try:
-            outs = fit_predict_grouped(samples, method, jobs, cfg, bar=bar)
+            return fit_predict_grouped(samples, method, jobs, cfg, bar=bar)
         finally:
             bar.close()
-    else:
+    if bar is None:
         bar = _progress(len(jobs), f"{method} {protocol}", progress)
-        outs = []
-        try:
-            for seed, fold, tr, te, y in jobs:
-                outs.append(fit_predict(samples, method, tr, te, y, seed=seed, fold=fold,
-                                        config=cfg, extra_streams=extra_streams,
-                                        cache=cache))
-                bar.update(1, note=f"seed {seed} fold {fold + 1}/{len(fold_sets[seed])}")
-        finally:
-            bar.close()
+    per_seed = {sd: sum(1 for j in jobs if j[0] == sd) for sd, *_ in jobs}
+    outs = []
+    try:
+        for seed, fold, tr, te, y in jobs:
+            outs.append(fit_predict(samples, method, tr, te, y, seed=seed, fold=fold,
+                                    config=cfg, extra_streams=extra_streams, cache=cache))
+            bar.update(1, note=f"seed {seed} fold {fold + 1}/{per_seed[seed]}")
+    finally:
+        bar.close()
+    return outs
+
+
+def _assemble(samples: Samples, method: str, protocol: str, seeds: Sequence[int],
+              jobs: Sequence[tuple], outs: Sequence[tuple]) -> MethodResult:
+    """Per-seed metrics (fold means, pooled confusion) from the jobs' test predictions."""
     per_seed, features = [], None
     for seed in seeds:
         rows, ys, ps, accs, aucs, briers = [], [], [], [], [], []
@@ -865,7 +938,7 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
             "acc_pooled": float(np.mean(p_all.argmax(1) == y_all)),
             "mauc_pooled": mauc(y_all, p_all),
             "confusion": confusion(y_all, p_all.argmax(1)).tolist(), "folds": rows})
-    return MethodResult(method=method, protocol=protocol, seeds=seeds, per_seed=per_seed,
+    return MethodResult(method=method, protocol=protocol, seeds=list(seeds), per_seed=per_seed,
                         n_samples=len(samples),
                         note=KFOLD_NOTE if protocol == "kfold" else CHRONO_NOTE,
                         features=features)
@@ -874,13 +947,174 @@ def evaluate(samples: Samples, method: str, protocol: str, *, seeds: Sequence[in
 def evaluate_table(samples: Samples, methods: Sequence[str], protocols: Sequence[str], *,
                    seeds: Sequence[int] = (0,),
                    extra_streams: Mapping[str, StreamProvider] | None = None,
-                   config: DLEPConfig | None = None, progress: bool = True
-                   ) -> dict[str, dict[str, MethodResult]]:
-    """``{protocol: {method: MethodResult}}`` for every method and protocol."""
-    cache: dict = {}
-    return {p: {m: evaluate(samples, m, p, seeds=seeds, extra_streams=extra_streams,
-                            config=config, progress=progress, cache=cache)
+                   config: DLEPConfig | None = None, progress: bool = True,
+                   workers: int = 1) -> dict[str, dict[str, MethodResult]]:
+    """``{protocol: {method: MethodResult}}`` for every method and protocol.
+
+    ``workers`` > 1 spreads the table's training over that many processes (each with as
+    many torch threads as the caller has): the jobs are cut into tasks (one per
+    side-by-side group of :func:`job_groups`, one per seed for the other methods), the
+    costliest first. The numbers are those of ``workers=1`` to the last digit (tested);
+    extra streams always run in this process. The workers are started with ``spawn``: a
+    script (not a notebook) that asks for more than one must call this under
+    ``if __name__ == "__main__":``, as any Python multiprocessing program.
+    """
+    cfg = config or DLEPConfig()
+    workers = int(workers)
+    if workers < 1:
+        raise ValidationError("workers must be at least 1", found=str(workers))
+    if workers == 1 or extra_streams:
+        cache: dict = {}
+        return {p: {m: evaluate(samples, m, p, seeds=seeds, extra_streams=extra_streams,
+                                config=cfg, progress=progress, cache=cache)
+                    for m in methods} for p in protocols}
+    plans = {(p, m): _plan(samples, m, p, seeds, None, cfg)
+             for p in protocols for m in methods}
+    tasks = []
+    for key, (_, jobs) in plans.items():
+        for part in _task_parts(samples, key[1], jobs, cfg):
+            tasks.append((_task_cost(samples, key[1], [jobs[k] for k in part], cfg), key,
+                          part))
+    tasks.sort(key=lambda t: -t[0])  # costliest first: the pool ends together
+    outs: dict = {key: [None] * len(jobs) for key, (_, jobs) in plans.items()}
+    _run_pool(samples, cfg, plans, tasks, outs, workers, progress)
+    return {p: {m: _assemble(samples, m, p, plans[(p, m)][0], plans[(p, m)][1],
+                             outs[(p, m)])
                 for m in methods} for p in protocols}
+
+
+def _task_parts(samples: Samples, method: str, jobs: Sequence[tuple], cfg: DLEPConfig
+                ) -> list[list[int]]:
+    """How one method's jobs are cut into pool tasks."""
+    if method in GROUPED_METHODS and cfg.fold_parallel:
+        return job_groups(samples, method, jobs, cfg)
+    if method in TRIVIAL_METHODS:
+        return [list(range(len(jobs)))]
+    by_seed: dict[int, list[int]] = {}
+    for k, j in enumerate(jobs):
+        by_seed.setdefault(j[0], []).append(k)
+    return list(by_seed.values())
+
+
+def _task_cost(samples: Samples, method: str, jobs: Sequence[tuple], cfg: DLEPConfig
+               ) -> float:
+    """A rough cost (network weights x training steps, other methods scaled to their CPU
+    time measured beside DLEP's on Japan) that orders the pool's tasks and weighs the
+    progress line; it never touches a result."""
+    from geoanom.dlep.model import GroupedDLEP
+
+    if method in TRIVIAL_METHODS:
+        return 0.0
+    steps = sum(len(j[2]) // max(1, int(cfg.batch_size)) + 1 for j in jobs)
+    if method in GROUPED_METHODS:
+        _, gated, _ = _streams_of(method, None)
+        n = GroupedDLEP.weights_per_group(len(INDICATOR_NAMES), samples.pattern.shape[-1],
+                                          samples.w, indim=cfg.indim, gated=gated,
+                                          hidden=cfg.hidden, channels=tuple(cfg.channels))
+        return float(n) * steps * cfg.epochs
+    if method == "2018cnn":
+        return 6e5 * steps * cfg.cnn2018_epochs
+    return 3.5e6 * steps
+
+
+def _task_units(method: str, n_jobs: int, cfg: DLEPConfig) -> int:
+    """Progress units of one pool task: epochs of its group, or its jobs."""
+    return int(cfg.epochs) if method in GROUPED_METHODS and cfg.fold_parallel else n_jobs
+
+
+_WORKER: dict = {}
+
+
+class _QueueBar:
+    """A worker's progress: each update goes to the parent through a queue as
+    ``(task number, units done)``."""
+
+    total = None
+
+    def __init__(self, queue, task: int) -> None:
+        self.queue, self.task = queue, int(task)
+
+    def update(self, k: int = 1, note: str | None = None) -> None:
+        self.queue.put((self.task, int(k)))
+
+    def close(self) -> None:
+        """Nothing to end."""
+
+
+def _worker_init(samples: Samples, cfg: DLEPConfig, threads: int, queue) -> None:
+    import threading
+
+    torch.set_num_threads(int(threads))
+    _WORKER.update(samples=samples, cfg=cfg, cache={}, queue=queue)
+    parent = os.getppid()
+
+    def watch() -> None:  # a worker whose parent was killed stops instead of training on
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker_run(method: str, protocol: str, jobs: list[tuple], task: int) -> list[tuple]:
+    w = _WORKER
+    return _run_jobs(w["samples"], method, protocol, jobs, w["cfg"], None, w["cache"], False,
+                     bar=_QueueBar(w["queue"], task))
+
+
+def _run_pool(samples: Samples, cfg: DLEPConfig, plans: dict, tasks: list, outs: dict,
+              workers: int, progress: bool) -> None:
+    import multiprocessing
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # progress in thousandths of the estimated work (task cost / its units per update)
+    total_cost = sum(t[0] for t in tasks) or 1.0
+    per_unit = [1000.0 * cost / total_cost / max(1, _task_units(key[1], len(part), cfg))
+                for cost, key, part in tasks]
+    bar = _progress(1000, f"DLEP table ({len(tasks)} tasks on {workers} processes, "
+                          "thousandths of the estimated work)", progress)
+    shown = [0.0, 0]
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    done_tasks = 0
+
+    def drain() -> None:
+        while True:
+            try:
+                task, k = q.get_nowait()
+            except queue_mod.Empty:
+                break
+            shown[0] += per_unit[task] * k
+        step = min(1000, int(shown[0])) - shown[1]
+        if step > 0:
+            shown[1] += step
+            bar.update(step, note=f"{done_tasks}/{len(tasks)} tasks done")
+
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(samples, cfg, torch.get_num_threads(), q)) as pool:
+            futures = {}
+            for i, (_, key, part) in enumerate(tasks):
+                jobs = plans[key][1]
+                fut = pool.submit(_worker_run, key[1], key[0], [jobs[k] for k in part], i)
+                futures[fut] = (key, part)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    key, part = futures[fut]
+                    for k, r in zip(part, fut.result(), strict=True):
+                        outs[key][k] = r
+                    done_tasks += 1
+                drain()
+        drain()
+        if shown[1] < 1000:  # rounding: the line ends at 1000/1000
+            bar.update(1000 - shown[1], note=f"{done_tasks}/{len(tasks)} tasks done")
+    finally:
+        bar.close()
 
 
 def samples_summary(samples: Samples) -> dict:
