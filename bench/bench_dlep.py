@@ -10,12 +10,16 @@ measures its parts and adds them up (printed as JSON lines, one per figure):
 * ``group_step``: CPU and wall seconds of one training step of one (seed, fold) network
   inside :class:`geoanom.dlep.model.GroupedDLEP`, split into forward, backward and the
   optimiser, measured on ``--steps`` steps with the group size the table uses
-  (:func:`geoanom.dlep.evaluate.group_limit`: 4 gated networks at Indim 600) and, as the
+  (:func:`geoanom.dlep.evaluate.group_limit`: 9 gated networks at Indim 600) and, as the
   reference, with every job of a protocol in one group (25 for chrono, 50 for kfold, as
   before groups were capped), with 1 and 2 torch threads;
 * ``steps``: how many such steps the table needs (from the real folds: epochs x batches per
   job, summed over jobs), per protocol and DLEP-family method;
 * ``baseline_fold``: CPU seconds of one fold of 2016N, 2019F and 2018CNN;
+* ``freed_memory_reuse``: the same gated step in two fresh processes, with glibc's default
+  allocator settings and with :func:`geoanom.dlep.keep_freed_memory` (what the table's
+  worker processes and the ``geoanom dlep`` commands use; the other figures are measured
+  with it);
 * ``full_table``: the sum, in CPU seconds and as wall time on 2 free cores (the table's
   tasks spread over 2 processes, ``--workers 2``), against the 30-minute target; ``share``
   says where the time goes. ``speedup_vs_one_group`` is the same sum with the one-group
@@ -43,6 +47,29 @@ DATA = Path(os.environ.get("GEOANOM_SHARED_DATA", ROOT.parent / "shared" / "data
 
 def _step_time(samples, jobs_n: int, indim: int, steps: int, threads: int, gated: bool
                ) -> dict:
+    return _step_time_of(samples.pattern.shape[-1], samples.w, jobs_n, indim, steps, threads,
+                         gated)
+
+
+def _step_in_fresh_process(keep: bool, *args) -> dict:
+    """:func:`_step_time_of` in a new process, with or without glibc's freed-memory reuse
+    (a process-wide setting that cannot be undone, hence the fresh process)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_child_step, keep, *args).result()
+
+
+def _child_step(keep: bool, *args) -> dict:
+    from geoanom._malloc import keep_freed_memory
+
+    applied = keep_freed_memory() if keep else False
+    return {"freed_memory_reused": applied, **_step_time_of(*args)}
+
+
+def _step_time_of(n_features: int, w: int, jobs_n: int, indim: int, steps: int,
+                  threads: int, gated: bool) -> dict:
     import numpy as np
     import torch
 
@@ -50,13 +77,13 @@ def _step_time(samples, jobs_n: int, indim: int, steps: int, threads: int, gated
 
     torch.set_num_threads(threads)
     g, b = jobs_n, 24
-    model = GroupedDLEP(g, 9, samples.pattern.shape[-1], samples.w, indim=indim,
+    model = GroupedDLEP(g, 9, n_features, w, indim=indim,
                         gated=gated, seeds=list(range(g)))
     opt = GroupAdam(model.parameters(), lr=2.5e-4)
     rng = np.random.default_rng(0)
     x = {"EF": torch.as_tensor(rng.normal(size=(g, b, 9)).astype(np.float32)),
          "EF_mask": torch.ones(g, b, 9),
-         "IF": torch.as_tensor(rng.normal(size=(g, b, samples.w, 5)).astype(np.float32))}
+         "IF": torch.as_tensor(rng.normal(size=(g, b, w, n_features)).astype(np.float32))}
     y = torch.as_tensor(rng.integers(0, 5, (g, b)))
     act = torch.ones(g, dtype=torch.bool)
     model.train()
@@ -101,6 +128,7 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from geoanom._malloc import keep_freed_memory
     from geoanom.dlep.evaluate import DLEPConfig, fit_predict, group_limit, make_folds
     from geoanom.dlep.segment import get_region, segment_catalog
     from geoanom.io.catalog import read_catalog
@@ -117,6 +145,22 @@ def main() -> None:
         steps[proto] = int(sum(args.epochs * (len(tr) // cfg.batch_size) for tr, _ in fs))
         print(json.dumps({"figure": "steps", "protocol": proto, "jobs": len(fs),
                           "group_steps_per_dlep_method": steps[proto]}), flush=True)
+    # glibc's freed-memory reuse (what the table's worker processes do), measured in two
+    # fresh processes on the capped gated group; the timings below run with it, as the table
+    g = min(group_limit(samples, "dlep", cfg), len(folds["kfold"]))
+    pair = {keep: _step_in_fresh_process(keep, samples.pattern.shape[-1], samples.w, g,
+                                         args.indim, 3 * args.steps, 1, True)
+            for keep in (False, True)}
+    print(json.dumps({"figure": "freed_memory_reuse", "groups": g, "indim": args.indim,
+                      "reused": pair[True]["freed_memory_reused"],
+                      "wall_s_per_group_step_default": round(
+                          pair[False]["wall_s_per_group_step"], 5),
+                      "wall_s_per_group_step_reused": round(
+                          pair[True]["wall_s_per_group_step"], 5),
+                      "speedup": round(pair[False]["wall_s_per_group_step"]
+                                       / pair[True]["wall_s_per_group_step"], 2)}),
+          flush=True)
+    keep_freed_memory()
     per, one = {}, {}
     for proto in ("chrono", "kfold"):
         for threads in [int(t) for t in args.threads_list.split(",")]:

@@ -95,10 +95,12 @@ def _samples(key: str, design: str = "dlep", leak: str = "none"):
 def run(args: argparse.Namespace) -> None:
     import torch
 
+    from geoanom.dlep import keep_freed_memory
     from geoanom.dlep.evaluate import DLEPConfig, DLEPResults, evaluate, samples_summary
     from geoanom.provenance import provenance
 
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the geoanom dlep commands do (same numbers, faster)
     path, reg, samples = _samples(args.region, args.design, args.leak)
     print(f"{reg.name}: {len(samples)} samples, classes {samples.class_counts().tolist()} "
           f"(design {args.design}, leak {args.leak})", file=sys.stderr)

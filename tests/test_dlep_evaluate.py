@@ -244,22 +244,34 @@ def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
             enumerate([100, 40, 90, 17, 41, 95])]
     groups = job_groups(world, "dlep", jobs, DLEPConfig(**{**cfg.to_dict(),
                                                            "group_size": 2}))
-    # one batch size (16); ordered by batches per epoch (1, 2, 2, 5, 5, 6), cut in threes
+    # one batch size (16); ordered by batches per epoch (1, 2, 2, 5, 5, 6); equal lengths
+    # together, the others alone: 1 x 1.3 + 2 x 2.3 + 5 x 2.3 + 6 x 1.3 = 25.2 steps of
+    # work, against 29.9 for the pairs (1, 2), (2, 5), (5, 6)
     assert sorted(k for g in groups for k in g) == list(range(6))
     assert [len(g) <= 2 for g in groups] == [True] * len(groups)
-    assert groups == [[3, 1], [4, 2], [5, 0]]
+    assert groups == [[3], [1, 4], [2, 5], [0]]
+    # with room, that grouping stays (one group of six would idle 6 x 6.3 = 37.8), and jobs
+    # of equal length fill a group (one step overhead instead of two)
+    wide = DLEPConfig(**{**cfg.to_dict(), "group_size": 6})
+    assert job_groups(world, "dlep", jobs, wide) == groups
+    same = [(0, k, np.arange(n), np.arange(2), None) for k, n in
+            enumerate([100, 97, 99, 96, 100, 98])]
+    assert job_groups(world, "dlep", same, wide) == [[0, 1, 2, 3, 4, 5]]
     with pytest.raises(ValidationError):
         evaluate_table(world, ["dlep"], ["chrono"], config=cfg, workers=0)
 
 
 def test_auto_group_limit_follows_the_weight_budget(world):
-    from geoanom.dlep.evaluate import GROUP_WEIGHT_BUDGET, group_limit
+    from geoanom.dlep.evaluate import GROUP_TENSOR_BYTES, GROUP_WEIGHT_BUDGET, group_limit
     from geoanom.dlep.model import GroupedDLEP
 
     paper = DLEPConfig(indim=600)
     n = GroupedDLEP.weights_per_group(9, world.pattern.shape[-1], world.w, indim=600)
     real = GroupedDLEP(1, 9, world.pattern.shape[-1], world.w, indim=600, seeds=[0])
     assert n == sum(p.numel() for p in real.parameters())
-    assert group_limit(world, "dlep", paper) == GROUP_WEIGHT_BUDGET // n >= 1
+    largest = max(p.numel() for p in real.parameters())
+    g = group_limit(world, "dlep", paper)
+    assert g == min(GROUP_WEIGHT_BUDGET // n, GROUP_TENSOR_BYTES // (4 * largest)) >= 1
+    assert g * n <= GROUP_WEIGHT_BUDGET and 4 * g * largest <= GROUP_TENSOR_BYTES
     assert group_limit(world, "dlep-att", paper) > group_limit(world, "dlep", paper)
     assert group_limit(world, "dlep", DLEPConfig(indim=600, group_size=7)) == 7

@@ -194,3 +194,49 @@ def test_fast_dropout_noise_gives_the_bits_of_the_int64_reference():
         assert fast.dtype == ref.dtype == torch.float32 and fast.shape == ref.shape
         assert torch.equal(fast, ref)
         assert 0.0 <= float(fast.min()) and float(fast.max()) < 1.0
+
+
+def _train_bytes_in_child(keep: bool) -> tuple[bool, str]:
+    """Four gated Indim-600 networks, 6 steps, in this (fresh) process; the parameters'
+    SHA-256. Tensors of this size are past glibc's default mmap threshold, so the allocator
+    setting really changes where they live."""
+    import hashlib
+
+    from geoanom._malloc import keep_freed_memory
+
+    applied = keep_freed_memory() if keep else False
+    torch.set_num_threads(1)
+    g, b, w = 4, 24, 10
+    model = GroupedDLEP(g, 9, 5, w, indim=600, seeds=[11, 12, 13, 14])
+    opt = GroupAdam(model.parameters(), lr=2.5e-4)
+    rng = np.random.default_rng(3)
+    model.train()
+    for k in range(6):
+        x = {"EF": torch.as_tensor(rng.normal(size=(g, b, 9)).astype(np.float32)),
+             "EF_mask": torch.ones(g, b, 9),
+             "IF": torch.as_tensor(rng.normal(size=(g, b, w, 5)).astype(np.float32))}
+        y = torch.as_tensor(rng.integers(0, 5, (g, b)))
+        model.set_step(k)
+        loss = nn.functional.cross_entropy(model(x).reshape(-1, 5), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step(torch.ones(g, dtype=torch.bool))
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().numpy().tobytes())
+    return applied, h.hexdigest()
+
+
+def test_freed_memory_reuse_does_not_change_a_bit():
+    import multiprocessing
+    import platform
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = {}
+    for keep in (False, True):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            out[keep] = pool.submit(_train_bytes_in_child, keep).result()
+    assert out[False][0] is False
+    if platform.libc_ver()[0] == "glibc":  # elsewhere the call is a no-op
+        assert out[True][0] is True
+    assert out[True][1] == out[False][1]

@@ -178,8 +178,13 @@ def _config(preset: str, epochs: int | None, indim: int | None):
 
 
 def _threads(threads: int | None) -> int:
+    """Torch threads for this command, and glibc's freed-memory reuse (this process is
+    ours; :mod:`geoanom._malloc`)."""
     import torch
 
+    from geoanom._malloc import keep_freed_memory
+
+    keep_freed_memory()
     n = DEFAULT_THREADS if threads is None else int(threads)
     torch.set_num_threads(n)
     return n

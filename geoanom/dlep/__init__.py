@@ -13,4 +13,12 @@ Modules (imported on use, so that ``geoanom.dlep.segment`` does not pull in torc
 - :mod:`geoanom.dlep.baselines`: 2016N, 2019F, 2018CNN;
 - :mod:`geoanom.dlep.evaluate`: protocols, ACC/MAUC, tables, t-SNE;
 - :mod:`geoanom.dlep.fusion`: anomaly scores as a third stream.
+
+:func:`keep_freed_memory` makes training in this process about a fifth faster on glibc
+systems by reusing freed memory (same numbers; see :mod:`geoanom._malloc`); the
+``geoanom dlep`` commands and ``evaluate_table``'s worker processes call it themselves.
 """
+
+from geoanom._malloc import keep_freed_memory
+
+__all__ = ["keep_freed_memory"]

@@ -132,9 +132,9 @@ class DLEPConfig:
         (:func:`fit_predict_grouped`; same mathematics, far less CPU overhead).
     group_size
         At most this many (seed, fold) networks side by side in one group; 0 (default)
-        picks the largest group whose weights stay within :data:`GROUP_WEIGHT_BUDGET`
-        (about 4 networks at Indim 600, every job at Indim 128). Results do not depend on
-        it (tested); only the speed does.
+        picks the largest group whose weights stay within :data:`GROUP_WEIGHT_BUDGET` and
+        :data:`GROUP_TENSOR_BYTES` (9 gated networks at Indim 600, every job at Indim
+        128). Results do not depend on it (tested); only the speed does.
     """
 
     epochs: int = 65
@@ -606,10 +606,20 @@ def fit_predict(samples: Samples, method: str, train_idx: np.ndarray, test_idx: 
 
 GROUPED_METHODS = ("dlep", "dlep-att", "dlep-dyn")
 #: Weights (floats) of all networks of one side-by-side group: a group's weights, gradients
-#: and Adam moments then stay near the cache; larger groups make every step slower per
-#: network (``bench/bench_dlep.py`` measures it: at Indim 600 a network step costs 12.2 ms
-#: in groups of 25-50 and 8.6 ms in groups of 4).
-GROUP_WEIGHT_BUDGET = 8_000_000
+#: and Adam moments then stay near the cache. ``bench/bench_dlep.py`` measures a network
+#: step at Indim 600: about 8.0 ms in groups of 8, 8.5 ms in groups of 4 and 10.8 ms in
+#: groups of 25-50.
+GROUP_WEIGHT_BUDGET = 16_000_000
+#: Bytes of a group's largest tensor (weights; gradients and Adam moments have the same
+#: size): below glibc's mmap threshold as :func:`geoanom.dlep.keep_freed_memory` sets it,
+#: so the tensors freed each step are reused from the heap (above it a network step at
+#: Indim 600 costs about 11 ms instead of 8).
+GROUP_TENSOR_BYTES = 32 * 1024 * 1024
+#: The fixed cost of one step of a group, in network steps: a step of ``G`` networks
+#: costs about ``G + GROUP_STEP_OVERHEAD`` network steps' worth of work (``bench_dlep.py``:
+#: 9.6 ms alone, 8.2 ms each in fours, 7.7 ms each in eights at Indim 600). It is what
+#: :func:`job_groups` weighs against a job idling through its group's longer epochs.
+GROUP_STEP_OVERHEAD = 0.3
 
 
 def job_seed(seed: int, fold: int) -> int:
@@ -652,34 +662,50 @@ def _batch_size(job, cfg: DLEPConfig) -> int:
 
 def group_limit(samples: Samples, method: str, config: DLEPConfig) -> int:
     """Most (seed, fold) networks of ``method`` trained side by side in one group:
-    ``config.group_size``, or with 0 the most whose weights fit :data:`GROUP_WEIGHT_BUDGET`."""
+    ``config.group_size``, or with 0 the most whose weights fit :data:`GROUP_WEIGHT_BUDGET`
+    and whose largest tensor fits :data:`GROUP_TENSOR_BYTES` (float32)."""
     from geoanom.dlep.model import GroupedDLEP
 
     if int(config.group_size) > 0:
         return int(config.group_size)
     _, gated, _ = _streams_of(method, None)
-    n = GroupedDLEP.weights_per_group(len(INDICATOR_NAMES), samples.pattern.shape[-1],
-                                      samples.w, indim=config.indim, gated=gated,
-                                      hidden=config.hidden, channels=tuple(config.channels))
-    return max(1, GROUP_WEIGHT_BUDGET // n)
+    sizes = GroupedDLEP.weight_sizes(len(INDICATOR_NAMES), samples.pattern.shape[-1],
+                                     samples.w, indim=config.indim, gated=gated,
+                                     hidden=config.hidden, channels=tuple(config.channels))
+    return max(1, min(GROUP_WEIGHT_BUDGET // sum(sizes),
+                      GROUP_TENSOR_BYTES // (4 * max(sizes))))
 
 
 def job_groups(samples: Samples, method: str, jobs: Sequence, config: DLEPConfig
                ) -> list[list[int]]:
     """Indices of the jobs trained side by side, group by group: jobs share a group only
     with the same batch size; within a batch size they are ordered by their number of
-    batches per epoch (a job with fewer batches than its group's longest idles through the
-    remaining steps, so similar jobs go together) and cut into groups of at most
-    :func:`group_limit`, as even in size as possible. The grouping changes the speed, never
-    the numbers (each job's numbers depend on its own seed alone)."""
+    batches per epoch and cut into consecutive groups of at most :func:`group_limit` so as
+    to minimise the estimated work, sum over groups of (the group's longest epoch, in
+    batches) x (its size + :data:`GROUP_STEP_OVERHEAD`): a job with fewer batches than its
+    group's longest idles through the remaining steps, and every group step has a fixed
+    cost. So jobs of equal length (the seeds of one chronological block) go together, and
+    jobs of similar length fill groups up to the limit. The grouping changes the speed,
+    never the numbers (each job's numbers depend on its own seed alone)."""
     limit = group_limit(samples, method, config)
     sizes = [_batch_size(j, config) for j in jobs]
     out: list[list[int]] = []
     for bs in sorted(set(sizes)):
         idx = sorted((k for k, b in enumerate(sizes) if b == bs),
                      key=lambda k: (len(jobs[k][2]) // bs, k))
-        n_groups = -(-len(idx) // limit)
-        out.extend([int(k) for k in part] for part in np.array_split(idx, n_groups))
+        steps = [len(jobs[k][2]) // bs for k in idx]
+        # best[i]: least work for the first i jobs; cut[i]: where its last group starts
+        best, cut = [0.0] + [np.inf] * len(idx), [0] * (len(idx) + 1)
+        for i in range(1, len(idx) + 1):
+            for j in range(max(0, i - limit), i):
+                work = best[j] + steps[i - 1] * (i - j + GROUP_STEP_OVERHEAD)
+                if work < best[i] - 1e-9:
+                    best[i], cut[i] = work, j
+        parts, i = [], len(idx)
+        while i > 0:
+            parts.append([int(k) for k in idx[cut[i]:i]])
+            i = cut[i]
+        out.extend(reversed(parts))
     return out
 
 
@@ -1044,6 +1070,9 @@ class _QueueBar:
 def _worker_init(samples: Samples, cfg: DLEPConfig, threads: int, queue) -> None:
     import threading
 
+    from geoanom._malloc import keep_freed_memory
+
+    keep_freed_memory()  # our own process: reuse freed blocks (same numbers, faster)
     torch.set_num_threads(int(threads))
     _WORKER.update(samples=samples, cfg=cfg, cache={}, queue=queue)
     parent = os.getppid()

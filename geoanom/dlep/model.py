@@ -447,9 +447,17 @@ class GroupedDLEP(nn.Module):
                           **kwargs) -> int:
         """Trainable weights of one group (one network) with these arguments, counted on
         the ``meta`` device (no memory, no random numbers drawn)."""
+        return int(sum(GroupedDLEP.weight_sizes(n_indicators, n_pattern_features, w,
+                                                **kwargs)))
+
+    @staticmethod
+    def weight_sizes(n_indicators: int, n_pattern_features: int, w: int, **kwargs
+                     ) -> list[int]:
+        """Size of each trainable tensor of one group (one network), on the ``meta``
+        device."""
         with torch.device("meta"):
             net = GroupedDLEP(1, n_indicators, n_pattern_features, w, **kwargs)
-        return int(sum(p.numel() for p in net.parameters()))
+        return [int(p.numel()) for p in net.parameters()]
 
     def set_active(self, active: torch.Tensor | None) -> None:
         """Groups whose batch-norm running statistics may move in the next forward."""
