@@ -1,11 +1,12 @@
 """Keep freed memory in the process instead of handing it back to the system each step.
 
 Training allocates and frees the same large tensors every step (gradients, activations:
-about 12 MB each for 4 gated DLEP networks at Indim 600). With glibc's defaults a block
+up to 26 MB each for 9 gated DLEP networks at Indim 600). With glibc's defaults a block
 that large is mapped fresh from the kernel and unmapped when freed, so every step pays
-for zero-filled pages again; on the Japan paper table that was about a fifth of the time
-(``bench/bench_dlep.py`` measures it). :func:`keep_freed_memory` raises glibc's mmap and
-trim thresholds so such blocks are reused from the heap. It changes where tensors live,
+for zero-filled pages again; on the Japan paper table that was 9 % of the CPU time, more
+where two processes share the memory bus (``bench/bench_dlep.py`` measures it).
+:func:`keep_freed_memory` raises glibc's mmap and trim thresholds so such blocks are
+reused from the heap. It changes where tensors live,
 not their values (torch aligns every CPU tensor to 64 bytes either way): results are the
 same to the bit (tested).
 
