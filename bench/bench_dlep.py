@@ -45,12 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("GEOANOM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def _step_time(samples, jobs_n: int, indim: int, steps: int, threads: int, gated: bool
-               ) -> dict:
-    return _step_time_of(samples.pattern.shape[-1], samples.w, jobs_n, indim, steps, threads,
-                         gated)
-
-
 def _step_in_fresh_process(keep: bool, *args) -> dict:
     """:func:`_step_time_of` in a new process, with or without glibc's freed-memory reuse
     (a process-wide setting that cannot be undone, hence the fresh process)."""
@@ -169,7 +163,8 @@ def main() -> None:
                 g = min(g, len(folds[proto]))
                 for size, store, kind in ((g, per, "capped"),
                                           (len(folds[proto]), one, "one group")):
-                    r = _step_time(samples, size, args.indim, args.steps, threads, gated)
+                    r = _step_time_of(samples.pattern.shape[-1], samples.w, size, args.indim,
+                                      args.steps, threads, gated)
                     store[(proto, threads, gated)] = r
                     print(json.dumps({"figure": "group_step", "protocol": proto,
                                       "grouping": kind,

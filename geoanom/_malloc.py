@@ -6,9 +6,8 @@ that large is mapped fresh from the kernel and unmapped when freed, so every ste
 for zero-filled pages again; on the Japan paper table that was 9 % of the CPU time, more
 where two processes share the memory bus (``bench/bench_dlep.py`` measures it).
 :func:`keep_freed_memory` raises glibc's mmap and trim thresholds so such blocks are
-reused from the heap. It changes where tensors live,
-not their values (torch aligns every CPU tensor to 64 bytes either way): results are the
-same to the bit (tested).
+reused from the heap. It changes where tensors live, not their values (torch aligns every
+CPU tensor to 64 bytes either way): results are the same to the bit (tested).
 
 It is a process-wide setting, so the package makes it only in processes it owns: the
 ``geoanom dlep`` commands and the worker processes of

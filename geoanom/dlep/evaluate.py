@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from geoanom._jsonfile import json_safe, read_json, write_json
+from geoanom._malloc import MMAP_THRESHOLD
 from geoanom.dlep.indicators import INDICATOR_NAMES, IndicatorScaler
 from geoanom.dlep.segment import N_CLASSES, Samples
 from geoanom.errors import FormatError, LeakageError, ValidationError
@@ -614,7 +615,7 @@ GROUP_WEIGHT_BUDGET = 16_000_000
 #: size): below glibc's mmap threshold as :func:`geoanom.dlep.keep_freed_memory` sets it,
 #: so the tensors freed each step are reused from the heap (above it a network step at
 #: Indim 600 costs about 11 ms instead of 8).
-GROUP_TENSOR_BYTES = 32 * 1024 * 1024
+GROUP_TENSOR_BYTES = MMAP_THRESHOLD
 #: The fixed cost of one step of a group, in network steps: a step of ``G`` networks
 #: costs about ``G + GROUP_STEP_OVERHEAD`` network steps' worth of work (``bench_dlep.py``:
 #: 9.6 ms alone, 8.2 ms each in fours, 7.7 ms each in eights at Indim 600). It is what
