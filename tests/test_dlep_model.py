@@ -175,6 +175,53 @@ def test_grouped_training_equals_separate_training():
         torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-4)
 
 
+def test_every_group_position_gives_the_lone_networks_bits():
+    """Six networks side by side: each one's training-mode outputs and gradients (batches
+    of 24 and 8 rows) and its :meth:`GroupedDLEP.predict` output (13 rows, and 530 rows in
+    chunks of 512: an 18-row tail) are the lone network's, bit for bit, in every position."""
+    from geoanom.dlep.model import ROW_MULTIPLE, rows_group_invariant
+
+    assert rows_group_invariant(24) and not rows_group_invariant(13)
+    seeds = [3, 17, 40, 41, 99, 1000]
+    g = len(seeds)
+    kw = dict(indim=64, hidden=32, channels=(8, 16))
+    big = GroupedDLEP(g, 9, 5, 10, seeds=seeds, **kw)
+    alone = [GroupedDLEP(1, 9, 5, 10, seeds=[s], **kw) for s in seeds]
+
+    def inputs(m, seed):
+        gen = torch.Generator().manual_seed(seed)
+        return {"EF": torch.randn(g, m, 9, generator=gen),
+                "EF_mask": (torch.rand(g, m, 9, generator=gen) > 0.2).float(),
+                "IF": torch.randn(g, m, 10, 5, generator=gen)}
+
+    for m in (24, 2 * ROW_MULTIPLE):
+        x = inputs(m, m)
+        res = []
+        for net, sl in [(big, slice(0, g))] + [(a, slice(k, k + 1)) for k, a in
+                                              enumerate(alone)]:
+            net.train()
+            net.set_step(5)
+            for p in net.parameters():
+                p.grad = None
+            out = net({k: v[sl] for k, v in x.items()})
+            (out * torch.arange(1.0, 6.0)).sum().backward()
+            res.append([out.detach()] + [p.grad.clone() for p in net.parameters()])
+        for k in range(g):
+            for a, b in zip(res[k + 1], res[0], strict=True):
+                assert torch.equal(a[0], b[k]), (m, k)
+    for m in (13, 530):
+        x = inputs(m, m)
+        big.train()
+        ff, p = big.predict(x)
+        assert big.training  # predict leaves the mode as it found it
+        assert ff.shape == (g, m, 128) and p.shape == (g, m, 5)
+        for k, a in enumerate(alone):
+            ffa, pa = a.predict({kk: v[k:k + 1] for kk, v in x.items()})
+            assert torch.equal(ffa[0], ff[k]) and torch.equal(pa[0], p[k]), (m, k)
+    with pytest.raises(ValidationError):
+        big.predict(inputs(4, 0), chunk=10)
+
+
 def test_fast_dropout_noise_gives_the_bits_of_the_int64_reference():
     """The unsigned 32-bit form of the counter-based dropout noise (7x faster) draws the
     same numbers, bit for bit, as the int64 form the published runs used: keys and counters

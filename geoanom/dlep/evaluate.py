@@ -686,14 +686,22 @@ def job_groups(samples: Samples, method: str, jobs: Sequence, config: DLEPConfig
     batches) x (its size + :data:`GROUP_STEP_OVERHEAD`): a job with fewer batches than its
     group's longest idles through the remaining steps, and every group step has a fixed
     cost. So jobs of equal length (the seeds of one chronological block) go together, and
-    jobs of similar length fill groups up to the limit. The grouping changes the speed,
-    never the numbers (each job's numbers depend on its own seed alone)."""
+    jobs of similar length fill groups up to the limit. Jobs whose batch size is not a
+    multiple of :data:`geoanom.dlep.model.ROW_MULTIPLE` train alone (a batched product at
+    such row counts depends on the group position). The grouping changes the speed, never
+    the numbers (each job's numbers depend on its own seed alone)."""
+    from geoanom.dlep.model import rows_group_invariant
+
     limit = group_limit(samples, method, config)
     sizes = [_batch_size(j, config) for j in jobs]
     out: list[list[int]] = []
     for bs in sorted(set(sizes)):
         idx = sorted((k for k, b in enumerate(sizes) if b == bs),
                      key=lambda k: (len(jobs[k][2]) // bs, k))
+        if not rows_group_invariant(bs):
+            # batches of this size would move the last bits by group position: alone
+            out.extend([k] for k in idx)
+            continue
         steps = [len(jobs[k][2]) // bs for k in idx]
         # best[i]: least work for the first i jobs; cut[i]: where its last group starts
         best, cut = [0.0] + [np.inf] * len(idx), [0] * (len(idx) + 1)
@@ -769,19 +777,13 @@ def _fit_group(samples: Samples, method: str, jobs, cfg: DLEPConfig, bs: int, *,
             bar.update(1)
     model.set_active(None)
     model.eval()
+    # every group sees every sample once (row counts padded to the invariant multiple);
+    # each job keeps its test rows
+    ff_all, p_all = model.predict({"EF": t_ef, "EF_mask": t_efm, "IF": t_pat})
     out = []
-    with torch.no_grad():
-        # eval mode: every group sees every sample once; each job keeps its test rows
-        ffs, probs = [], []
-        for c0 in range(0, len(samples), 512):
-            sl = slice(c0, c0 + 512)
-            ff = model.fuse({"EF": t_ef[:, sl], "EF_mask": t_efm[:, sl], "IF": t_pat[:, sl]})
-            ffs.append(ff)
-            probs.append(torch.softmax(model.classify(ff), dim=-1))
-        ff_all, p_all = torch.cat(ffs, dim=1), torch.cat(probs, dim=1)
-        for k, (_, _, _, te, _) in enumerate(jobs):
-            te = np.asarray(te)
-            out.append((p_all[k, te].numpy().astype(float), ff_all[k, te].numpy()))
+    for k, (_, _, _, te, _) in enumerate(jobs):
+        te = np.asarray(te)
+        out.append((p_all[k, te].numpy().astype(float), ff_all[k, te].numpy()))
     return out
 
 
