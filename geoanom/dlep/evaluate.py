@@ -776,9 +776,8 @@ def _fit_group(samples: Samples, method: str, jobs, cfg: DLEPConfig, bs: int, *,
         if bar is not None:
             bar.update(1)
     model.set_active(None)
-    model.eval()
-    # every group sees every sample once (row counts padded to the invariant multiple);
-    # each job keeps its test rows
+    # evaluation mode: every group sees every sample once (row counts padded to the
+    # invariant multiple); each job keeps its test rows
     ff_all, p_all = model.predict({"EF": t_ef, "EF_mask": t_efm, "IF": t_pat})
     out = []
     for k, (_, _, _, te, _) in enumerate(jobs):

@@ -559,10 +559,10 @@ class GroupedDLEP(nn.Module):
         ffs, probs = [], []
         try:
             for c0 in range(0, n, chunk):
-                part = {k: v[:, c0:c0 + chunk] for k, v in inputs.items()}
-                m = next(iter(part.values())).shape[1]
+                m = min(chunk, n - c0)
                 rows = -(-m // ROW_MULTIPLE) * ROW_MULTIPLE
-                ff = self.fuse({k: _pad_rows(v, rows) for k, v in part.items()})
+                ff = self.fuse({k: _pad_rows(v[:, c0:c0 + m], rows)
+                                for k, v in inputs.items()})
                 p = torch.softmax(self.classify(ff), dim=-1)
                 ffs.append(ff[:, :m])
                 probs.append(p[:, :m])
