@@ -7,14 +7,14 @@ The folder holds ``--stations`` netCDF records of ``--days`` of 1-minute, 4-comp
 (random walks plus noise: scoring cost does not depend on content), written with
 :func:`geoanom.io.netcdf.write_netcdf`; the model is the default architecture (hidden 32,
 latent 16), 1-hour windows every hour. Each record is opened lazily
-(:func:`geoanom.distributed.open_record_lazy`) and scored by
-:func:`geoanom.distributed.score_records` on a LocalCluster of N single-threaded worker
+(:func:`geoanom.detector.distributed.open_record_lazy`) and scored by
+:func:`geoanom.detector.distributed.score_records` on a LocalCluster of N single-threaded worker
 processes (memory limit 2 GiB each).
 
 * ``dask_score``: wall seconds, samples per second, and the peak resident memory of each worker
   (VmHWM, reset just before scoring; it includes the worker's baseline, torch and the model),
   for each worker count; ``speedup_vs_1_worker``;
-* ``serial_reference``: :func:`geoanom.score.score_record` in this process (1 torch thread) on
+* ``serial_reference``: :func:`geoanom.detector.score.score_record` in this process (1 torch thread) on
   ``--serial`` of the records, scaled to the folder (per-sample cost), and the ratio of the dask
   time to it. The first record's dask scores are checked equal to the serial ones.
 
@@ -65,7 +65,7 @@ def _warm() -> bool:
     """Import what the tasks need on a worker, so the timing is the scoring's."""
     import torch
 
-    import geoanom.distributed  # noqa: F401
+    import geoanom.detector.distributed  # noqa: F401
 
     torch.set_num_threads(1)
     return True
@@ -105,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     import xarray as xr
     from bench_nn import make_artifact
 
-    from geoanom.distributed import get_client, open_record_lazy, score_records
-    from geoanom.nn.artifact import load_model
-    from geoanom.score import score_record
+    from geoanom.detector.distributed import get_client, open_record_lazy, score_records
+    from geoanom.detector.nn.artifact import load_model
+    from geoanom.detector.score import score_record
 
     torch.set_num_threads(1)
     emit(figure="environment", cpu_count=os.cpu_count(), loadavg=os.getloadavg(),

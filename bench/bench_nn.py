@@ -4,7 +4,7 @@
 
 * ``train_windows_per_s``: training throughput (forward + backward + step), default model
   (hidden 32, latent 16), 1-hour windows of 1-minute data, 3 components, batch 64;
-* ``score_samples_per_s``: :func:`geoanom.score.score_record` over a year of 1-minute,
+* ``score_samples_per_s``: :func:`geoanom.detector.score.score_record` over a year of 1-minute,
   4-component data (1-hour windows, stride 1 hour);
 * ``ratio_vs_bare_forward``: bare ``model(x, valid)`` + errors over the same windows, pre-built
   as one tensor and fed in the same batch size, divided by score_record's time (target >= 0.75);
@@ -35,9 +35,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from geoanom.nn.artifact import load_model, save_model
-from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
-from geoanom.preprocess import RobustScaler
+from geoanom.detector.nn.artifact import load_model, save_model
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder, window_errors
+from geoanom.detector.preprocess import RobustScaler
 
 
 def emit(**kw) -> None:
@@ -79,7 +79,7 @@ def make_artifact(directory: Path, comps, period_s: float, length: int, stride: 
 
 
 def bench_train(threads: int) -> None:
-    from geoanom.nn.losses import NegativeLearningLoss
+    from geoanom.detector.nn.losses import NegativeLearningLoss
 
     torch.manual_seed(0)
     n, T, C, bs = 2048, 60, 3, 64
@@ -104,7 +104,7 @@ def bench_train(threads: int) -> None:
 
 
 def bench_score_1min(tmp: Path, threads: int) -> None:
-    from geoanom.score import score_record
+    from geoanom.detector.score import score_record
 
     period, L, S = 60.0, 60, 60
     comps = ("X", "Y", "Z", "F")
@@ -117,7 +117,7 @@ def bench_score_1min(tmp: Path, threads: int) -> None:
     ds = score_record(lm, rec)
     t_score = time.perf_counter() - t0
     n_win = ds.sizes["window"]
-    from geoanom.score import BATCH_WINDOWS, CHUNK_WINDOW_STEPS
+    from geoanom.detector.score import BATCH_WINDOWS, CHUNK_WINDOW_STEPS
 
     cw = min(max(1, CHUNK_WINDOW_STEPS // L), BATCH_WINDOWS)  # score_record's batch size
     emit(figure="score_samples_per_s", value=round(n / t_score, 0), seconds=round(t_score, 3),
@@ -179,7 +179,7 @@ def bench_profile(lm, rec) -> None:
     """Where score_record spends its time (torch profiler, self CPU time by operator)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from geoanom.score import score_record
+    from geoanom.detector.score import score_record
 
     score_record(lm, rec.isel(time=slice(0, 2000)))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -199,8 +199,8 @@ sys.path.insert(0, {here!r})
 import torch
 torch.set_num_threads({threads})
 from bench_nn import random_record
-from geoanom.nn.artifact import load_model
-from geoanom.score import score_record
+from geoanom.detector.nn.artifact import load_model
+from geoanom.detector.score import score_record
 
 def hwm():
     for line in open("/proc/self/status"):

@@ -6,7 +6,7 @@
 Each world: one station (SYA), 1-minute data, ETAS background 2 M>=3 events per day,
 precursors 1-10 days before M>=5 events within the Dobrovolsky radius; the record is
 band-passed to the precursor's ULF band (2-8 mHz, causal), cut into 1-hour windows every
-2 hours and labelled with the same lead (1-10 days) by :func:`geoanom.windows.build_window_set`
+2 hours and labelled with the same lead (1-10 days) by :func:`geoanom.detector.windows.build_window_set`
 (chronological train / val / test = 0.6 / 0.15 / 0.25 with the embargo). Worlds whose val or
 test split lacks seismic or normal windows are skipped (and reported).
 
@@ -16,7 +16,7 @@ diagnostics of the loss: the hinge margin at the end, the share of seismic train
 still under the margin, and the plain autoencoder's seismic/normal error ratio.
 
 ``report`` trains negative learning (the package defaults of
-:class:`~geoanom.nn.train.TrainConfig`, apart from the small-model settings below, or
+:class:`~geoanom.detector.nn.train.TrainConfig`, apart from the small-model settings below, or
 ``--nl-variant``) and the plain
 autoencoder (the same with ``lam = 0``) on report seeds 0, 1, ..., and prints the *test*-split
 AUC of seismic versus normal windows per seed, the table (mean, standard deviation, min, max),
@@ -38,9 +38,9 @@ import torch
 from scipy import stats
 
 from geoanom import preprocess as pp
-from geoanom.nn.train import TrainConfig, rank_auc, train, window_scores
+from geoanom.detector.nn.train import TrainConfig, rank_auc, train, window_scores
+from geoanom.detector.windows import WindowConfig, build_window_set
 from geoanom.synthetic import PrecursorConfig, make_world
-from geoanom.windows import WindowConfig, build_window_set
 
 LEAD = (1.0, 10.0)
 #: Small-model settings shared by every variant (the windows are 60 steps of 3 components).

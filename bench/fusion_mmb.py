@@ -6,14 +6,14 @@ with the Japan catalog (issue 7).
 
 1. Read ``geomag/japan_MMB_2011-03/mmb_2011_march.txt`` (IAGA-2002, 1-min D H Z F) and
    band-pass D, H, Z causally to 2-8 mHz (the ULF band the detector looks at).
-2. Train a small BiLSTM autoencoder (``geoanom.nn.train``) on 2011-03-01 .. 2011-03-05 only
+2. Train a small BiLSTM autoencoder (``geoanom.detector.nn.train``) on 2011-03-01 .. 2011-03-05 only
    (``--train-until``). Under METHODS.md labels the month has **no normal window** (every
    window before 03-11 lies 1-30 days before Tohoku, every window after it in the 30-day
    post-event exclusion), so negative learning is impossible here: the detector is the plain
    autoencoder (``lam = 0``) with every window treated as normal (``m_min = 9.5``, no
    blocking events): it learns what the first five days of March looked like.
 3. Score the whole month (1-h windows every 30 min) and write ``mmb_scores.nc``
-   (``geoanom.score.write_scores``).
+   (``geoanom.detector.score.write_scores``).
 4. Segment the Japan catalog (``japan_usgs_1990_2019_EarthquakeNPP.csv``, the Japan preset of
    the DLEP paper's Table I) and build the stream exactly as ``geoanom dlep evaluate
    --geomag-scores`` does (``geoanom.dlep.fusion.stream_from_scores``); report how many DLEP
@@ -39,14 +39,14 @@ import numpy as np
 import torch
 
 from geoanom import preprocess as pp
+from geoanom.detector.nn.train import TrainConfig, train
+from geoanom.detector.score import score_record, write_scores
+from geoanom.detector.windows import WindowConfig, build_window_set, label_counts
 from geoanom.dlep import fusion
 from geoanom.dlep.evaluate import DLEPConfig, evaluate, make_folds
 from geoanom.dlep.segment import get_region, segment_catalog
 from geoanom.io import read_record
 from geoanom.io.catalog import read_catalog
-from geoanom.nn.train import TrainConfig, train
-from geoanom.score import score_record, write_scores
-from geoanom.windows import WindowConfig, build_window_set, label_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 

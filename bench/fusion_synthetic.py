@@ -23,7 +23,7 @@ against the catalog ("shifted"). The catalog is the same in the signal and null 
 Scores (``--detector``):
 
 * ``standin`` (default, cheap): the ULF band power of Z, ``power_z`` of
-  :func:`geoanom.detector_baselines.zh_ratio_scores` (band 0.21-0.75 mHz, 6-h windows every 3 h), per
+  :func:`geoanom.detector.baselines.zh_ratio_scores` (band 0.21-0.75 mHz, 6-h windows every 3 h), per
   station. It needs no training, so it is causal by construction; it stands in for the
   detector's RMSE. (The ratio ``P_Z / P_H`` itself saturates once the precursor dominates,
   because the precursor has a fixed Z/H ratio: on seed 1, 1.5 years, the Spearman
@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from geoanom import preprocess as pp
-from geoanom.detector_baselines import zh_ratio_scores
+from geoanom.detector.baselines import zh_ratio_scores
 from geoanom.dlep import fusion
 from geoanom.dlep.evaluate import DLEPConfig, evaluate
 from geoanom.dlep.segment import custom_region, segment_catalog
@@ -89,8 +89,8 @@ def standin_stream(w, n_days: int) -> fusion.ScoreStream:
 
 
 def rolling_stream(w, n_days: int, work: Path, epochs: int) -> fusion.RollingOriginStream:
-    from geoanom.nn.train import TrainConfig
-    from geoanom.windows import WindowConfig
+    from geoanom.detector.nn.train import TrainConfig
+    from geoanom.detector.windows import WindowConfig
 
     recs = {c: pp.bandpass(r, low_hz=2e-4, high_hz=8e-4, components=["X", "Y", "Z"])
             for c, r in w.records.items()}

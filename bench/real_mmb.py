@@ -10,11 +10,11 @@ and the plain autoencoder (the same config with ``lam = 0``), for each seed:
     geoanom test  --scores WORK/<model>_s<seed>.nc --catalog CAT --protocol PROTO -o ....json
 
 then matches the scored windows to the labelled window set (rebuilt from the same config by
-:func:`geoanom.windows.build_window_set`; the score grid is the window grid) and prints, per
+:func:`geoanom.detector.windows.build_window_set`; the score grid is the window grid) and prints, per
 run, one JSON line: the validation and *held-out test* AUC of seismic versus normal windows,
 the window and independent-event counts they rest on, and the `geoanom test` result's primary
 and legacy numbers. ``--preprocess ulf`` first band-passes the record to 2-8 mHz (causal
-Butterworth, :func:`geoanom.preprocess.bandpass`) and writes it as netCDF in WORK, which the
+Butterworth, :func:`geoanom.detector.preprocess.bandpass`) and writes it as netCDF in WORK, which the
 CLI then reads; the default feeds the raw record.
 
 Data: JMA Memambetsu (MMB) 1-minute definitive values via WDC for Geomagnetism, Kyoto; USGS
@@ -99,9 +99,9 @@ def preprocess_ulf(records: list[Path], work: Path) -> list[Path]:
 def window_labels(records: list[Path], catalog: Path, config: Path):
     """The labelled window set the model was trained on (same config, same files)."""
     from geoanom.cli.detector import read_detector_config
+    from geoanom.detector.windows import WindowConfig, build_window_set
     from geoanom.io import read_record
     from geoanom.io.catalog import read_catalog
-    from geoanom.windows import WindowConfig, build_window_set
 
     wdict, _ = read_detector_config(config)
     return build_window_set(read_record([str(r) for r in records]), read_catalog(str(catalog)),
@@ -112,7 +112,7 @@ def held_out(scores_path: Path, ws) -> dict:
     """AUC of seismic vs normal windows per split, matching score windows by start time."""
     import xarray as xr
 
-    from geoanom.nn.train import rank_auc
+    from geoanom.detector.nn.train import rank_auc
 
     sc = xr.load_dataset(scores_path)
     s_start = sc["start"].values.astype("datetime64[ns]")

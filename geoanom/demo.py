@@ -103,7 +103,7 @@ def _world(cfg: ExampleConfig):
 
 
 def _window_config(cfg: ExampleConfig):
-    from geoanom.windows import WindowConfig
+    from geoanom.detector.windows import WindowConfig
 
     return WindowConfig(window_length_s=cfg.window_length_s, stride_s=cfg.stride_s,
                         max_missing_fraction=0.1, components=("X", "Y", "Z"), m_min=5.0,
@@ -114,9 +114,9 @@ def _window_config(cfg: ExampleConfig):
 
 def preprocess(record: xr.Dataset, cfg: ExampleConfig) -> xr.Dataset:
     """The demo's preprocessing of a record: causal despiking of X, Y, Z (Hampel filter
-    over 10 samples, :func:`geoanom.preprocess.despike`; one spike would otherwise dominate
+    over 10 samples, :func:`geoanom.detector.preprocess.despike`; one spike would otherwise dominate
     a day's maximum error), then the causal band-pass ``cfg.band_hz``."""
-    from geoanom import preprocess as pp
+    from geoanom.detector import preprocess as pp
 
     comps = ["X", "Y", "Z"]
     r = pp.despike(record, window_s=10 * cfg.cadence_s, components=comps)
@@ -215,9 +215,9 @@ def _train_and_score(ws: xr.Dataset, clean: xr.Dataset, workdir: Path, *, lam: f
     """Train a small detector on ``ws`` and score ``clean``; reuse ``workdir/scores.nc``
     when ``workdir/example.json`` says it was made from the same ``key`` (notebooks that
     share a work folder then train once)."""
-    from geoanom.nn.train import TrainConfig, train
+    from geoanom.detector.nn.train import TrainConfig, train
+    from geoanom.detector.score import read_scores, score_record, write_scores
     from geoanom.provenance import config_hash
-    from geoanom.score import read_scores, score_record, write_scores
 
     tc = TrainConfig(hidden_size=16, latent_size=8, batch_size=64, max_epochs=epochs,
                      patience=max(1, epochs), ramp_epochs=1, lr=3e-3, batches_per_epoch=20,
@@ -270,7 +270,7 @@ def synthetic_example(workdir: str | os.PathLike, *, seed: int = 0, days: float 
 
 
 def _build_ws(clean: xr.Dataset, catalog: pd.DataFrame, cfg: ExampleConfig) -> xr.Dataset:
-    from geoanom.windows import build_window_set
+    from geoanom.detector.windows import build_window_set
 
     return build_window_set(clean, catalog, _window_config(cfg))
 
@@ -304,9 +304,9 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     import torch
 
     from geoanom.catalog_frame import great_circle_km
+    from geoanom.detector.windows import WindowConfig, build_window_set
     from geoanom.io import read_record
     from geoanom.io.catalog import read_catalog
-    from geoanom.windows import WindowConfig, build_window_set
 
     torch.set_num_threads(1)
     d = Path(data_dir)
@@ -322,7 +322,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     near = (dist <= radius_km) & (tt >= t0 - np.timedelta64(60, "D")) \
         & (tt <= t1 + np.timedelta64(5, "D"))
     cat = cat.loc[near].reset_index(drop=True)
-    from geoanom import preprocess as pp
+    from geoanom.detector import preprocess as pp
 
     clean = pp.despike(rec, window_s=600.0, components=["H", "D", "Z"])
     ws = build_window_set(clean, cat, WindowConfig(**MMB_WINDOWS))

@@ -1,6 +1,6 @@
 """THE label rule and THE "seen by the station" rule (METHODS.md section 1), in one place.
 
-Every caller uses these functions: :func:`geoanom.windows.label_windows` (training labels),
+Every caller uses these functions: :func:`geoanom.detector.windows.label_windows` (training labels),
 the significance protocol (:mod:`geoanom.stats`: target events, eligible bins, placebos,
 baselines and the legacy window-level test), the demo, and the synthetic world's precursor
 injection. A change here changes all of them together.
@@ -15,7 +15,7 @@ injection. A change here changes all of them together.
   scope changes nothing for targets (events are taken in decreasing magnitude, so a smaller
   event never absorbs a larger one); for the nearest-neighbour method it keeps the target
   set from depending on how complete the catalog is below the target magnitude.
-* **Labels** (:func:`window_labels`, the rule of :mod:`geoanom.windows`' module docstring):
+* **Labels** (:func:`window_labels`, the rule of :mod:`geoanom.detector.windows`' module docstring):
   *seismic* (1) when the window end lies ``lead_min .. lead_max`` days before a target event
   (seen, ``M >= m_min``, depth cut, mainshock), carrying the nearest in time (ties: larger
   magnitude, then smaller event id); *normal* (0) when no *blocking* event (seen,
@@ -151,7 +151,7 @@ def mainshock_flags(catalog: pd.DataFrame, method: str, min_magnitude: float = -
 class LabelRule:
     """The fields that decide a window's label (units: days, km, magnitude units).
 
-    The defaults are those of :class:`geoanom.windows.WindowConfig` (tested to agree).
+    The defaults are those of :class:`geoanom.detector.windows.WindowConfig` (tested to agree).
     """
 
     m_min: float = 5.0

@@ -13,14 +13,14 @@ import torch
 pytest.importorskip("dask")
 pytest.importorskip("distributed")
 
-from geoanom.distributed import get_client, open_record_lazy, score_records  # noqa: E402
+from geoanom.detector.distributed import get_client, open_record_lazy, score_records  # noqa: E402
+from geoanom.detector.nn.artifact import load_model, save_model  # noqa: E402
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder  # noqa: E402
+from geoanom.detector.preprocess import RobustScaler  # noqa: E402
+from geoanom.detector.score import score_record  # noqa: E402
 from geoanom.errors import ValidationError  # noqa: E402
 from geoanom.io.netcdf import read_netcdf, write_netcdf  # noqa: E402
-from geoanom.nn.artifact import load_model, save_model  # noqa: E402
-from geoanom.nn.bilstm import BiLSTMAutoencoder  # noqa: E402
-from geoanom.preprocess import RobustScaler  # noqa: E402
 from geoanom.record import make_record  # noqa: E402
-from geoanom.score import score_record  # noqa: E402
 
 # the serial reference and the workers (1 thread each) must use the same torch threads
 torch.set_num_threads(1)
@@ -138,7 +138,7 @@ def test_cli_score_on_a_scheduler_address(setup, client, tmp_path):
     from click.testing import CliRunner
 
     from geoanom.cli import main
-    from geoanom.score import read_scores
+    from geoanom.detector.score import read_scores
 
     mdir, recs, paths = setup
     r = CliRunner().invoke(main, ["score", "--model", str(mdir), "--record", str(paths[1]),

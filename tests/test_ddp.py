@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from geoanom.nn.artifact import load_model
-from geoanom.nn.ddp import launched_distributed, rank_share, train_ddp
-from geoanom.nn.train import _epoch_batches, train
+from geoanom.detector.nn.artifact import load_model
+from geoanom.detector.nn.ddp import launched_distributed, rank_share, train_ddp
+from geoanom.detector.nn.train import _epoch_batches, train
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -37,7 +37,7 @@ _CHILD = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     from test_nn_train import small_config, toy_window_set
-    from geoanom.nn.ddp import train_ddp
+    from geoanom.detector.nn.ddp import train_ddp
     train_ddp(toy_window_set(), small_config(max_epochs=4, patience=10), out_dir={out!r},
               device="cpu", progress=False)
 """)

@@ -102,7 +102,7 @@ def test_unreadable_catalog_exits_2(tmp_path):
 def test_geomag_scores_add_the_fused_variants(catalog_csv, tmp_path):
     import xarray as xr
 
-    from geoanom.score import write_scores
+    from geoanom.detector.score import write_scores
 
     # hourly windows over the catalog span for one station inside the box
     t = np.arange(np.datetime64("2000-12-01T00:00", "ns"), np.datetime64("2003-01-01T00:00",

@@ -199,7 +199,7 @@ def _samples(n=40, days_apart=9.0, start_day=35.0, rng=None):
 
 
 def test_stream_from_scores_reads_files_and_reports_coverage(tmp_path):
-    from geoanom.score import write_scores
+    from geoanom.detector.score import write_scores
 
     s = _samples(20)
     # station A covers the first 100 days, station B (two monthly files) days 60..120
@@ -251,8 +251,8 @@ def _tiny_world():
 
 
 def _rolling(rec, cat, tmp):
-    from geoanom.nn.train import TrainConfig
-    from geoanom.windows import WindowConfig
+    from geoanom.detector.nn.train import TrainConfig
+    from geoanom.detector.windows import WindowConfig
 
     wc = WindowConfig(window_length_s=6 * 3600.0, stride_s=6 * 3600.0,
                       components=("X", "Y", "Z"), m_min=4.5, lead_days=(1.0, 2.0),

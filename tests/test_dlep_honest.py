@@ -248,7 +248,7 @@ def test_sweep_and_operational_design_from_the_cli(cat, tmp_path):
 
 
 def _score_file(path, code, lat, lon, t0, days, rng):
-    from geoanom.score import write_scores
+    from geoanom.detector.score import write_scores
 
     end = np.datetime64(t0, "ns") + np.arange(1, 24 * days) * np.timedelta64(1, "h")
     v = rng.gamma(2.0, 1.0, end.size)

@@ -25,7 +25,7 @@ import torch
 from click.testing import CliRunner
 
 from geoanom.cli import main
-from geoanom.score import read_scores
+from geoanom.detector.score import read_scores
 
 GOLDEN = Path(__file__).with_name("golden")
 UPDATE = os.environ.get("GEOANOM_UPDATE_GOLDEN", "") not in ("", "0")

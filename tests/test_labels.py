@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from geoanom.catalog_frame import make_catalog
+from geoanom.detector.windows import WindowConfig
 from geoanom.labels import (
     LabelRule,
     declustered,
@@ -18,7 +19,6 @@ from geoanom.labels import (
 )
 from geoanom.stats.alarm import station_setup
 from geoanom.stats.protocol import Protocol
-from geoanom.windows import WindowConfig
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")

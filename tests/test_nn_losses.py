@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from geoanom.detector.nn.losses import PENALTIES, NegativeLearningLoss, penalty
 from geoanom.errors import ConfigError
-from geoanom.nn.losses import PENALTIES, NegativeLearningLoss, penalty
 
 torch.set_num_threads(1)
 

@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
+from geoanom.detector.nn.artifact import load_model, save_model
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder, window_errors
 from geoanom.errors import ConfigError, ModelError
-from geoanom.nn.artifact import load_model, save_model
-from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
 
 torch.set_num_threads(1)
 

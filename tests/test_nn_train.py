@@ -16,15 +16,15 @@ import pytest
 import torch
 import xarray as xr
 
-from geoanom.errors import ConfigError, ValidationError
-from geoanom.nn.artifact import load_model
-from geoanom.nn.train import (
+from geoanom.detector.nn.artifact import load_model
+from geoanom.detector.nn.train import (
     TrainConfig,
     _epoch_batches,
     rank_auc,
     train,
     window_scores,
 )
+from geoanom.errors import ConfigError, ValidationError
 
 torch.set_num_threads(1)
 
@@ -36,8 +36,8 @@ def toy_window_set(seed: int = 0, n: int = N) -> xr.Dataset:
     """A window set whose truth is known: seismic windows carry a fast oscillation in the
     second component. 24-minute windows, contiguous: 0-89 train, 90-99 gap, 100-124 val,
     125-134 gap, 135-159 test; the first two of every 8 windows are seismic (one sequence per
-    8). Scaled with a RobustScaler fitted on the train windows by geoanom.windows."""
-    from geoanom.windows import WindowConfig, apply_window_scaler, fit_window_scaler
+    8). Scaled with a RobustScaler fitted on the train windows by geoanom.detector.windows."""
+    from geoanom.detector.windows import WindowConfig, apply_window_scaler, fit_window_scaler
 
     rng = np.random.default_rng(seed)
     k = np.arange(T)
@@ -184,7 +184,7 @@ def test_negative_learning_pushes_seismic_error_above_the_plain_autoencoder(tmp_
     ws = toy_window_set()
     cfg = small_config(max_epochs=7, patience=10)
     nl = train(ws, cfg, out_dir=tmp_path / "nl", progress=False, device="cpu")
-    from geoanom.detector_baselines import train_plain_autoencoder
+    from geoanom.detector.baselines import train_plain_autoencoder
 
     ae = train_plain_autoencoder(ws, cfg, out_dir=tmp_path / "ae", progress=False, device="cpu")
     assert ae.config.lam == 0.0 and all(r["train_seismic_penalty"] == 0 for r in ae.log)
@@ -244,7 +244,7 @@ _CHILD = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path.insert(0, {here!r})
     from test_nn_train import toy_window_set, small_config
-    from geoanom.nn.train import train
+    from geoanom.detector.nn.train import train
     # a pause after each checkpoint gives the parent time to kill us between epochs
     train(toy_window_set(), small_config(max_epochs=4, patience=10), out_dir={out!r},
           device="cpu", progress=False, callback=lambda e, row: time.sleep(30))

@@ -11,8 +11,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geoanom.errors import LeakageError, ValidationError
-from geoanom.preprocess import (
+from geoanom.detector.preprocess import (
     ULF_BANDS,
     RemoteReference,
     RobustScaler,
@@ -26,6 +25,7 @@ from geoanom.preprocess import (
     resample,
     select_local_night,
 )
+from geoanom.errors import LeakageError, ValidationError
 from geoanom.record import (
     FLAG_MISSING,
     FLAG_NOT_OBSERVED,

@@ -12,17 +12,17 @@ from click.testing import CliRunner
 
 from geoanom.cli import main
 from geoanom.cli.detector import read_detector_tables
-from geoanom.errors import ConfigError, LeakageError, ValidationError
-from geoanom.io import read_record
-from geoanom.nn.artifact import load_model, read_model_json
-from geoanom.preprocess import (
+from geoanom.detector.nn.artifact import load_model, read_model_json
+from geoanom.detector.preprocess import (
     FittedPreprocess,
     PreprocessConfig,
     apply_preprocess,
     as_activity_index,
     fit_preprocess,
 )
-from geoanom.score import score_record
+from geoanom.detector.score import score_record
+from geoanom.errors import ConfigError, LeakageError, ValidationError
+from geoanom.io import read_record
 
 PRE = """
 [preprocess]
@@ -141,7 +141,7 @@ def test_activity_alignment_covers_each_sample_interval(world):
                        "Kp": [1.0, 2.0, 3.0]})
     name, idx = as_activity_index(df, "kp")
     assert name == "Kp" and idx.attrs["cadence_s"] == 10800.0
-    from geoanom.preprocess import align_activity
+    from geoanom.detector.preprocess import align_activity
 
     rec = read_record([str(world / "SYA.nc")]).isel(time=slice(0, 600))
     got = align_activity(idx, name, rec)

@@ -11,13 +11,13 @@ import pytest
 import torch
 import xarray as xr
 
-from geoanom.detector_baselines import activity_scores, zh_ratio_scores
+from geoanom.detector.baselines import activity_scores, zh_ratio_scores
+from geoanom.detector.nn.artifact import load_model, save_model
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder, window_errors
+from geoanom.detector.preprocess import RobustScaler
+from geoanom.detector.score import read_scores, score_record, write_scores
 from geoanom.errors import ValidationError
-from geoanom.nn.artifact import load_model, save_model
-from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
-from geoanom.preprocess import RobustScaler
 from geoanom.record import make_record
-from geoanom.score import read_scores, score_record, write_scores
 
 torch.set_num_threads(1)
 
@@ -67,7 +67,7 @@ def _direct(model_dir, rec, sc):
 
 def _usable(vs, max_missing_fraction):
     """Windows whose every component misses at most ``max_missing_fraction``, computed here
-    by hand (the rule of geoanom.windows.window_is_valid)."""
+    by hand (the rule of geoanom.detector.windows.window_is_valid)."""
     return np.all(1.0 - vs.mean(axis=1) <= max_missing_fraction + 1e-12, axis=1)
 
 
@@ -136,7 +136,7 @@ def test_scoring_keeps_exactly_the_windows_training_keeps(tmp_path):
     """Issue 15, defect 3: training keeps a window only if every component misses at most
     max_missing_fraction; scoring used the overall valid share, so windows training refused
     (Z missing 4 of 30 samples: 13 %, overall 96 % valid) were scored and tested."""
-    from geoanom.windows import make_windows
+    from geoanom.detector.windows import make_windows
 
     rec = _record(gap=(205, 209))
     ws = make_windows(rec, length_s=L * PERIOD_S, stride_s=S * PERIOD_S,
@@ -145,7 +145,7 @@ def test_scoring_keeps_exactly_the_windows_training_keeps(tmp_path):
     m = BiLSTMAutoencoder(3, hidden_size=6, latent_size=3, output_bound=5.0)
     sc = RobustScaler.fit(np.stack([rec[c].values for c in "XYZ"], axis=1)[:500],
                           components=["X", "Y", "Z"])
-    # what geoanom.nn.train writes into model.json for this window set
+    # what geoanom.detector.nn.train writes into model.json for this window set
     meta = {"scaler": sc.to_dict(), "training": {"seed": 0},
             "windows": {"components": ["X", "Y", "Z"], "sampling_period_s": PERIOD_S,
                         "window_length_s": L * PERIOD_S, "stride_s": S * PERIOD_S,
@@ -328,7 +328,7 @@ def test_cli_bad_inputs_exit_2(world_dir, tmp_path):
 
 
 def test_record_checksum_ignores_chunking_and_sees_a_changed_value(tmp_path, monkeypatch):
-    import geoanom.score as score_mod
+    import geoanom.detector.score as score_mod
 
     rec = _record()
     mdir, _ = _artifact(tmp_path, rec)
@@ -351,7 +351,7 @@ def test_record_checksum_ignores_chunking_and_sees_a_changed_value(tmp_path, mon
 def test_scoring_progress_goes_to_stderr_only(tmp_path, monkeypatch, capsys):
     """The bar of windows scored is drawn on stderr (forced here: capsys is no terminal),
     never on stdout, and drawing it changes no score."""
-    import geoanom.score as sc
+    import geoanom.detector.score as sc
 
     monkeypatch.setenv("GEOANOM_PROGRESS", "1")
     rec = _record()

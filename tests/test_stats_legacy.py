@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
+from geoanom.detector.windows import WindowConfig
 from geoanom.labels import LabelRule, window_labels
 from geoanom.stats.legacy import (
     bin_labels,
@@ -18,7 +19,6 @@ from geoanom.stats.legacy import (
     tie_groups,
 )
 from geoanom.stats.protocol import Protocol, run_test
-from geoanom.windows import WindowConfig
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")

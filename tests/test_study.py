@@ -177,7 +177,7 @@ def test_dask_local_cluster_gives_the_serial_numbers(small, serial):
 # ----------------------------------------------------------------------- pooled test
 
 def _scores(code, lat, lon, values, t0="2020-01-01"):
-    from geoanom.score import score_attrs
+    from geoanom.detector.score import score_attrs
 
     n = values.size
     end = np.datetime64(t0, "ns") + np.arange(1, n + 1) * np.timedelta64(1, "D")

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from geoanom.cli import main
 from geoanom.cli.detector import read_detector_tables
+from geoanom.detector.suggest import find_config, protocol_fit_error, suggest_configs
+from geoanom.detector.windows import WindowConfig
 from geoanom.io.netcdf import write_netcdf
 from geoanom.stats.protocol import Protocol, load_protocol
-from geoanom.suggest import find_config, protocol_fit_error, suggest_configs
 from geoanom.synthetic import make_world
-from geoanom.windows import WindowConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -161,7 +161,7 @@ def test_test_refuses_a_protocol_the_scores_cannot_hold(tmp_path):
 
 
 def test_suggest_fits_the_preprocessed_record_and_keeps_the_table(tmp_path):
-    from geoanom.preprocess import PreprocessConfig
+    from geoanom.detector.preprocess import PreprocessConfig
 
     w = make_world(3, 20, cadence_s=60.0, n_stations=1)
     write_netcdf(w.records["SYA"], tmp_path / "SYA.nc")

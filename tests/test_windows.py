@@ -16,10 +16,8 @@ import pytest
 import xarray as xr
 
 from geoanom.catalog_frame import make_catalog
-from geoanom.errors import ConfigError, LeakageError, ValidationError
-from geoanom.preprocess import RobustScaler
-from geoanom.record import make_record
-from geoanom.windows import (
+from geoanom.detector.preprocess import RobustScaler
+from geoanom.detector.windows import (
     WindowConfig,
     apply_window_scaler,
     build_window_set,
@@ -30,6 +28,8 @@ from geoanom.windows import (
     make_windows,
     split_windows,
 )
+from geoanom.errors import ConfigError, LeakageError, ValidationError
+from geoanom.record import make_record
 
 D0 = np.datetime64("2020-01-01T00:00:00", "ns")
 DAY = np.timedelta64(86_400_000_000_000, "ns")

@@ -16,9 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from geoanom.catalog_frame import make_catalog
-from geoanom.errors import ValidationError
-from geoanom.record import make_record
-from geoanom.windows import (
+from geoanom.detector.windows import (
     WindowConfig,
     build_window_set,
     check_no_leakage,
@@ -26,6 +24,8 @@ from geoanom.windows import (
     make_windows,
     split_windows,
 )
+from geoanom.errors import ValidationError
+from geoanom.record import make_record
 
 LAT, LON = 35.0, -120.0
 KM_PER_DEG = 6371.0088 * np.pi / 180.0

@@ -1,7 +1,7 @@
 """CLI group ``geoanom config``: configuration files fitted to a record.
 
 ``geoanom config suggest --record R --catalog C -o DIR`` writes ``DIR/detector.toml`` and
-``DIR/protocol.toml`` (:mod:`geoanom.suggest`); ``geoanom train`` and ``geoanom test`` read
+``DIR/protocol.toml`` (:mod:`geoanom.detector.suggest`); ``geoanom train`` and ``geoanom test`` read
 them when run in DIR, when DIR holds the record, or when given ``--config``/``--protocol``.
 """
 
@@ -46,9 +46,9 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
     sees; each choice carries a comment saying why. Prints the window counts per split.
     """
     from geoanom.cli.detector import _open_catalog, _open_record, read_detector_tables
+    from geoanom.detector.preprocess import FittedPreprocess, PreprocessConfig, apply_preprocess
+    from geoanom.detector.suggest import suggest_configs, write_configs
     from geoanom.errors import ConfigError
-    from geoanom.preprocess import FittedPreprocess, PreprocessConfig, apply_preprocess
-    from geoanom.suggest import suggest_configs, write_configs
 
     out = Path(output)
     for name in ("detector.toml", "protocol.toml"):

@@ -1,7 +1,7 @@
 """CLI commands of the detector: ``geoanom train`` and ``geoanom score``.
 
-Thin layers over :func:`geoanom.windows.build_window_set`, :func:`geoanom.nn.train.train` and
-:func:`geoanom.score.score_record`; a JSON summary goes to stdout, progress to stderr.
+Thin layers over :func:`geoanom.detector.windows.build_window_set`, :func:`geoanom.detector.nn.train.train` and
+:func:`geoanom.detector.score.score_record`; a JSON summary goes to stdout, progress to stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CONFIG_SECTIONS = ("windows", "train", "preprocess")
 
 def read_detector_tables(path: str | Path | None) -> dict[str, dict]:
     """Read a detector TOML file: tables ``[windows]`` (WindowConfig fields), ``[train]``
-    (TrainConfig fields) and ``[preprocess]`` (:class:`geoanom.preprocess.PreprocessConfig`).
+    (TrainConfig fields) and ``[preprocess]`` (:class:`geoanom.detector.preprocess.PreprocessConfig`).
     Returns ``{"windows": {...}, "train": {...}, "preprocess": {...}}`` (empty dicts when
     ``path`` is None or a table is absent)."""
     out: dict[str, dict] = {k: {} for k in CONFIG_SECTIONS}
@@ -111,7 +111,7 @@ def _training_period_end(record, catalog, wcfg):
     fitted preprocessing steps may learn from)."""
     import numpy as np
 
-    from geoanom.windows import build_window_set
+    from geoanom.detector.windows import build_window_set
 
     ws = build_window_set(record, catalog, wcfg)
     tr = ws["split"].values.astype(str) == "train"
@@ -158,16 +158,16 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
     """
     import numpy as np
 
-    from geoanom.nn.train import TrainConfig
-    from geoanom.nn.train import train as train_model
-    from geoanom.preprocess import (
+    from geoanom.detector.nn.train import TrainConfig
+    from geoanom.detector.nn.train import train as train_model
+    from geoanom.detector.preprocess import (
         FittedPreprocess,
         PreprocessConfig,
         apply_preprocess,
         fit_preprocess,
     )
-    from geoanom.suggest import check_windows_fit, explain_window_counts, find_config
-    from geoanom.windows import WindowConfig, build_window_set, label_counts
+    from geoanom.detector.suggest import check_windows_fit, explain_window_counts, find_config
+    from geoanom.detector.windows import WindowConfig, build_window_set, label_counts
 
     set_torch_threads(threads)
     cfg_file = find_config("detector.toml", config_path, records)
@@ -221,8 +221,8 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
                                found=str(first))
     inputs = [*records, catalog] + ([str(cfg_file)] if cfg_file else []) + \
         ([activity_path] if activity_path else []) + list(reference_paths)
-    from geoanom.nn.artifact import add_model_meta
-    from geoanom.nn.ddp import launched_distributed, train_ddp
+    from geoanom.detector.nn.artifact import add_model_meta
+    from geoanom.detector.nn.ddp import launched_distributed, train_ddp
 
     # under torchrun (WORLD_SIZE set) the same command trains with DistributedDataParallel
     distributed = launched_distributed()
@@ -300,10 +300,10 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
     """Score RECORD(s) with a trained model; write per-window errors as netCDF."""
     import numpy as np
 
-    from geoanom.nn.artifact import load_model, read_model_json
-    from geoanom.nn.train import resolve_device
-    from geoanom.preprocess import FittedPreprocess, apply_preprocess
-    from geoanom.score import score_record, write_scores
+    from geoanom.detector.nn.artifact import load_model, read_model_json
+    from geoanom.detector.nn.train import resolve_device
+    from geoanom.detector.preprocess import FittedPreprocess, apply_preprocess
+    from geoanom.detector.score import score_record, write_scores
 
     set_torch_threads(threads)
     meta = read_model_json(model_dir)
@@ -320,7 +320,7 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
                                 if reference_paths else None)
 
     if scheduler is not None:
-        from geoanom.distributed import get_client, open_record_lazy, score_records
+        from geoanom.detector.distributed import get_client, open_record_lazy, score_records
 
         lm = load_model(model_dir, device="cpu")
         # preprocessing needs the samples: a preprocessed record is scored from memory

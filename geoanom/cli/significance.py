@@ -95,8 +95,8 @@ def test(scores_path, catalog_path, protocol_path, activity_path, activity_varia
     A non-significant result is a normal outcome (exit 0); bad input exits with 2.
     """
     from geoanom.cli._table_options import open_catalog
+    from geoanom.detector.suggest import find_config, protocol_fit_error
     from geoanom.stats.protocol import load_protocol, run_test, summary_text
-    from geoanom.suggest import find_config, protocol_fit_error
 
     found = find_config("protocol.toml", protocol_path, [str(scores_path)])
     if found is not None and protocol_path is None:

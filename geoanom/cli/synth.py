@@ -46,7 +46,7 @@ def synth(output: str, seed: int, days: float, cadence: float, stations: int, st
     paths = world.save(Path(output))
     counts = None
     if not no_configs:
-        from geoanom.suggest import suggest_configs, write_configs
+        from geoanom.detector.suggest import suggest_configs, write_configs
 
         code = sorted(world.records)[0]
         sug = suggest_configs(world.records[code], world.catalog)

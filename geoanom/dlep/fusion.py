@@ -97,7 +97,7 @@ class StationScores:
 
 def station_scores(ds: xr.Dataset, *, variable: str = "rmse", code: str | None = None,
                    source: Sequence[str] = ()) -> StationScores:
-    """A scores dataset (:func:`geoanom.score.score_record` or a baseline) as
+    """A scores dataset (:func:`geoanom.detector.score.score_record` or a baseline) as
     :class:`StationScores`.
 
     Parameters
@@ -141,12 +141,12 @@ def _merge(parts: Sequence[StationScores]) -> StationScores:
 
 def load_station_scores(paths: Iterable[str | os.PathLike], *,
                         variable: str = "rmse") -> list[StationScores]:
-    """Read score files (:func:`geoanom.score.write_scores`) and group them by station.
+    """Read score files (:func:`geoanom.detector.score.write_scores`) and group them by station.
 
     Files of the same station (same ``iaga_code``), e.g. one per month, are joined in time.
     Stations come out sorted by code.
     """
-    from geoanom.score import read_scores
+    from geoanom.detector.score import read_scores
 
     by_code: dict[str, list[StationScores]] = {}
     for p in paths:
@@ -531,9 +531,9 @@ class RollingOriginStream(ScoreStream):
     """The geomagnetic stream with a detector retrained per fold on the past only.
 
     For each fold the test period starts at :meth:`ScoreStream.test_start`; each station's
-    detector is trained (:func:`geoanom.windows.build_window_set`,
-    :func:`geoanom.nn.train.train`) on its record and the catalog strictly before that
-    instant, then scores the whole record (:func:`geoanom.score.score_record`). Results are
+    detector is trained (:func:`geoanom.detector.windows.build_window_set`,
+    :func:`geoanom.detector.nn.train.train`) on its record and the catalog strictly before that
+    instant, then scores the whole record (:func:`geoanom.detector.score.score_record`). Results are
     cached per test start (folds with the same start share detectors).
 
     Parameters
@@ -546,17 +546,17 @@ class RollingOriginStream(ScoreStream):
     work_dir
         Folder for the per-fold model artifacts.
     window_config
-        :class:`~geoanom.windows.WindowConfig`; its ``split_fractions`` are used within the
+        :class:`~geoanom.detector.windows.WindowConfig`; its ``split_fractions`` are used within the
         training period (a test share is pointless here and may be 0).
     train_config
-        :class:`~geoanom.nn.train.TrainConfig`.
+        :class:`~geoanom.detector.nn.train.TrainConfig`.
     min_train_days
         A station with less record than this before the test start is masked for the fold;
         so is a station whose detector cannot be trained there (e.g. no seismic window for
         negative learning): the reason is kept in :attr:`trained`.
     scorer
         Optional ``scorer(record, artifact_dir) -> scores dataset``; default
-        :func:`geoanom.score.score_record`.
+        :func:`geoanom.detector.score.score_record`.
     device
         Torch device for training and scoring.
     options
@@ -586,8 +586,8 @@ class RollingOriginStream(ScoreStream):
         return sorted(self.records)
 
     def _train_station(self, code: str, t0: np.datetime64, out: Path) -> tuple[dict, Path | None]:
-        from geoanom.nn.train import TrainConfig, train
-        from geoanom.windows import WindowConfig, build_window_set
+        from geoanom.detector.nn.train import TrainConfig, train
+        from geoanom.detector.windows import WindowConfig, build_window_set
 
         rec = self.records[code]
         # a sample stands for [t, t + period): keep only samples that end by the test start,
@@ -622,7 +622,7 @@ class RollingOriginStream(ScoreStream):
                           fold: object) -> list[StationScores]:
         """Train (or reuse) each station's detector on data before the fold's test start,
         and score the whole record with it."""
-        from geoanom.score import score_record
+        from geoanom.detector.score import score_record
 
         t0 = self.test_start(samples, test_idx)
         key = int(t0.astype(np.int64))

@@ -36,7 +36,7 @@ REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
 def score_variable(ds, variable: str = "rmse") -> str:
     """The window-score variable to use: ``variable`` when present; for the default
     ``"rmse"``, a dataset without it but with ``score`` (the layout of the baseline scorers in
-    :mod:`geoanom.detector_baselines`) uses ``score``, and the result records which was used."""
+    :mod:`geoanom.detector.baselines`) uses ``score``, and the result records which was used."""
     if variable not in ds.variables and variable == "rmse" and "score" in ds.variables:
         return "score"
     return variable

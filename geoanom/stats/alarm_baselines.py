@@ -2,7 +2,7 @@
 random alarm (the Molchan diagonal), a seismicity-only alarm, an activity-only alarm (Kp or
 Dst) and a remote station's score, each scored with the primary test's machinery.
 
-Not to be confused with :mod:`geoanom.detector_baselines` (model-free *window scorers*).
+Not to be confused with :mod:`geoanom.detector.baselines` (model-free *window scorers*).
 """
 
 from __future__ import annotations

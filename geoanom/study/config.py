@@ -19,11 +19,11 @@ Tables (all optional except ``[study]``, ``[[station]]`` and the inputs):
     ``kp`` and ``dst`` (index files), ``baseline`` (the index the event-level test uses as
     its activity baseline), ``score`` (the index of the activity-only detector).
 ``[windows]``
-    :class:`geoanom.windows.WindowConfig` fields (``split_fractions`` is set per test year).
+    :class:`geoanom.detector.windows.WindowConfig` fields (``split_fractions`` is set per test year).
 ``[train]``
-    :class:`geoanom.nn.train.TrainConfig` fields (``lam`` is set per detector).
+    :class:`geoanom.detector.nn.train.TrainConfig` fields (``lam`` is set per detector).
 ``[preprocess]``
-    :class:`geoanom.preprocess.PreprocessConfig` steps, fitted per test year on the
+    :class:`geoanom.detector.preprocess.PreprocessConfig` steps, fitted per test year on the
     training period only (before the validation year).
 ``[protocol]``
     The nested layout of the protocol TOML (:mod:`geoanom.stats.protocol`).
@@ -127,7 +127,7 @@ class StudyConfig:
         return config_hash(self.raw)
 
     def window_config(self, **override):
-        from geoanom.windows import WindowConfig
+        from geoanom.detector.windows import WindowConfig
 
         d = self.table("windows")
         d.update(override)
@@ -137,7 +137,7 @@ class StudyConfig:
             raise ConfigError("bad [windows] table", path=self.path, found=str(exc)) from None
 
     def train_config(self, **override):
-        from geoanom.nn.train import TrainConfig
+        from geoanom.detector.nn.train import TrainConfig
 
         d = self.table("train")
         d.update(override)
@@ -228,7 +228,7 @@ def study_from_dict(d: dict, *, path: str | os.PathLike | None = None,
         cfg.window_config(split_fractions=(0.8, 0.2, 0.0))
         cfg.train_config()
         if raw.get("preprocess"):
-            from geoanom.preprocess import PreprocessConfig
+            from geoanom.detector.preprocess import PreprocessConfig
 
             PreprocessConfig.from_dict(raw["preprocess"], path=path)
     cfg.protocol()

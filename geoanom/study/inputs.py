@@ -178,8 +178,8 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         constant "event" forecast.
     """
     from geoanom.catalog_frame import make_catalog
+    from geoanom.detector.score import score_attrs
     from geoanom.provenance import provenance
-    from geoanom.score import score_attrs
 
     tab = cfg.table("scores")
     archive = cfg.resolve(tab.get("archive", ""))

@@ -23,8 +23,8 @@ from geoanom.study.config import ACTIVITY_DETECTOR
 
 def _activity_weekly(ds: xr.Dataset, kp: pd.DataFrame) -> np.ndarray:
     """Kp max over each window of ``ds`` (the activity-only score), through
-    :func:`geoanom.detector_baselines.activity_scores` on a daily grid."""
-    from geoanom.detector_baselines import activity_scores
+    :func:`geoanom.detector.baselines.activity_scores` on a daily grid."""
+    from geoanom.detector.baselines import activity_scores
     from geoanom.record import make_record
 
     start = ds["start"].values.astype("datetime64[ns]")
@@ -48,8 +48,8 @@ def _activity_weekly(ds: xr.Dataset, kp: pd.DataFrame) -> np.ndarray:
 
 def run_scores_study(cfg, out: Path, *, sums: dict, say, figures: bool = True) -> dict:
     """Run a ``kind = "scores"`` study and write its report (see the module docstring)."""
+    from geoanom.detector.score import write_scores
     from geoanom.provenance import provenance
-    from geoanom.score import write_scores
     from geoanom.study import inputs
     from geoanom.study.pooled import pooled_test
     from geoanom.study.runner import (

@@ -217,7 +217,7 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
     if todo and scheduler:
         from distributed import as_completed
 
-        from geoanom.distributed import get_client
+        from geoanom.detector.distributed import get_client
 
         client = get_client(scheduler, workers=workers, threads_per_worker=1)
         try:

@@ -87,7 +87,7 @@ def run_units(specs: list[dict], *, scheduler: str | None = None, workers: int =
     if not todo:
         return out
     if scheduler:
-        from geoanom.distributed import get_client
+        from geoanom.detector.distributed import get_client
 
         client = get_client(scheduler, workers=workers, threads_per_worker=1)
         try:
@@ -119,7 +119,7 @@ def concat_unit_scores(cfg: StudyConfig, record: xr.Dataset, unit_paths: list[Pa
                        detector: str, extra: dict | None = None) -> xr.Dataset | None:
     """Concatenate a station's unit files of one detector into one SCORES dataset (all
     windows ``split = "test"``: every score is out of sample)."""
-    from geoanom.score import score_attrs
+    from geoanom.detector.score import score_attrs
 
     parts, infos = [], []
     for p in unit_paths:
@@ -468,7 +468,7 @@ def _write_station_scores(cfg: StudyConfig, out: Path, records: dict,
                     unit_files: dict) -> tuple[dict, dict[str, dict]]:
     """Write each station's concatenated scores per detector; return the ``stations``
     section of the results (units and score files) and detector -> station -> scores."""
-    from geoanom.score import write_scores
+    from geoanom.detector.score import write_scores
 
     stations_out: dict = {}
     scores_by_det: dict[str, dict] = {d: {} for d in cfg.detectors}

@@ -4,7 +4,7 @@ runner and ``dask.distributed`` run exactly the same code, and writes one file a
 
 Rolling origin (per station, per test year ``Y``): the detector is trained on the record
 before the start of ``Y - 1`` and validated (early stopping) on year ``Y - 1``, with the
-embargo of :mod:`geoanom.windows` between them (:func:`geoanom.windows.split_windows`); the
+embargo of :mod:`geoanom.detector.windows` between them (:func:`geoanom.detector.windows.split_windows`); the
 catalog it sees ends at the start of ``Y``. It then scores the windows whose end falls in
 ``Y``. Scores of different years come from different models, so each year's scores are
 divided by the median score of that model's validation-year windows
@@ -75,14 +75,14 @@ def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
     """The window set for test year ``year``: train before ``year - 1``, validation in
     ``year - 1`` (embargo before it), nothing of ``year`` or later.
 
-    Windows and labels come from :func:`geoanom.windows.labelled_windows`, splits, scaling
-    and the leakage check from :func:`geoanom.windows.finish_window_set` (the two halves of
-    :func:`geoanom.windows.build_window_set`); only the split boundary is the study's: the
+    Windows and labels come from :func:`geoanom.detector.windows.labelled_windows`, splits, scaling
+    and the leakage check from :func:`geoanom.detector.windows.finish_window_set` (the two halves of
+    :func:`geoanom.detector.windows.build_window_set`); only the split boundary is the study's: the
     split fractions are chosen so that it falls at 1 January ``year - 1``.
     """
     import dataclasses
 
-    from geoanom.windows import finish_window_set, labelled_windows
+    from geoanom.detector.windows import finish_window_set, labelled_windows
 
     v0, y0 = year_bounds(year - 1)[0], year_bounds(year)[0]
     cat = catalog[catalog["time"].to_numpy() < y0]
@@ -119,9 +119,9 @@ def run_detector_unit(spec: dict) -> dict:
     """
     import torch
 
-    from geoanom.nn.train import TrainConfig, train
-    from geoanom.score import score_record
-    from geoanom.windows import WindowConfig
+    from geoanom.detector.nn.train import TrainConfig, train
+    from geoanom.detector.score import score_record
+    from geoanom.detector.windows import WindowConfig
 
     t_start = time.perf_counter()
     torch.set_num_threads(int(spec.get("threads", 1)))
@@ -146,7 +146,7 @@ def run_detector_unit(spec: dict) -> dict:
 
     if spec.get("preprocess"):
         # fitted on the training period only (before the validation year), applied to all
-        from geoanom.preprocess import PreprocessConfig, apply_preprocess, fit_preprocess
+        from geoanom.detector.preprocess import PreprocessConfig, apply_preprocess, fit_preprocess
 
         fitted = fit_preprocess(rec, PreprocessConfig.from_dict(spec["preprocess"]), v0)
         rec = apply_preprocess(rec, fitted)
@@ -203,7 +203,7 @@ def run_detector_unit(spec: dict) -> dict:
 def run_activity_unit(spec: dict) -> dict:
     """The activity-only detector for one station: the index (daily max of Kp, or of -Dst)
     on day windows over the test years; no training (:func:`activity_scores`)."""
-    from geoanom.detector_baselines import activity_scores
+    from geoanom.detector.baselines import activity_scores
 
     t_start = time.perf_counter()
     rec = spec["record"]

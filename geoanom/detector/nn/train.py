@@ -2,7 +2,7 @@
 
 What the loop guarantees (METHODS.md section 2):
 
-* the window set passes :func:`geoanom.windows.check_no_leakage` before anything is learnt;
+* the window set passes :func:`geoanom.detector.windows.check_no_leakage` before anything is learnt;
 * batches are balanced: each holds normal and seismic training windows in a fixed proportion
   (the plain autoencoder, ``lam = 0``, sees normal windows only);
 * gradients are clipped; ``lambda`` ramps from 0;
@@ -35,10 +35,10 @@ import torch
 
 from geoanom._atomic import atomic_path
 from geoanom._progress import Progress
+from geoanom.detector.nn.artifact import save_model
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder, window_errors
+from geoanom.detector.nn.losses import PENALTIES, NegativeLearningLoss
 from geoanom.errors import ConfigError, ValidationError
-from geoanom.nn.artifact import save_model
-from geoanom.nn.bilstm import BiLSTMAutoencoder, window_errors
-from geoanom.nn.losses import PENALTIES, NegativeLearningLoss
 from geoanom.provenance import config_hash, provenance
 
 CHECKPOINT = "checkpoint.pt"
@@ -52,9 +52,9 @@ class TrainConfig:
     Attributes
     ----------
     hidden_size, num_layers, latent_size, output_bound
-        Architecture (see :class:`~geoanom.nn.bilstm.BiLSTMAutoencoder`).
+        Architecture (see :class:`~geoanom.detector.nn.bilstm.BiLSTMAutoencoder`).
     penalty, lam, ramp_epochs, margin_factor, eps
-        Negative-learning loss (see :class:`~geoanom.nn.losses.NegativeLearningLoss`);
+        Negative-learning loss (see :class:`~geoanom.detector.nn.losses.NegativeLearningLoss`);
         ``lam = 0`` trains the plain autoencoder. ``margin_factor`` defaults to 10: on the
         synthetic worlds of ``bench/detector_auc.py`` the plain autoencoder already gives
         seismic training windows a median error 2-4 times the normal one, so a 3x margin
@@ -338,7 +338,7 @@ def _epoch_row(epoch: int, lam: float, margin: float, sums: dict, n_batches: int
 class SingleProcess:
     """How :func:`fit` trains in one process: the whole batch here, files written here.
 
-    :class:`geoanom.nn.ddp.Distributed` is the same interface over the ranks of a
+    :class:`geoanom.detector.nn.ddp.Distributed` is the same interface over the ranks of a
     DistributedDataParallel run; :func:`fit` is the one training loop for both.
     """
 
@@ -504,9 +504,9 @@ def fit(
     inputs: Iterable[str | os.PathLike] = (),
 ) -> TrainResult:
     """THE training loop, for one process (:func:`train`) and for every rank of a
-    distributed run (:func:`geoanom.nn.ddp.train_ddp`); ``runner`` says how a batch is
+    distributed run (:func:`geoanom.detector.nn.ddp.train_ddp`); ``runner`` says how a batch is
     shared and who writes. Arguments as in :func:`train`; ``device`` is resolved."""
-    from geoanom.windows import check_no_leakage
+    from geoanom.detector.windows import check_no_leakage
 
     check_no_leakage(ws)
     out = Path(out_dir)
@@ -632,7 +632,7 @@ def train(
     Parameters
     ----------
     ws
-        Window set (``xarray.Dataset``, see :mod:`geoanom.windows`) with splits ``train`` and
+        Window set (``xarray.Dataset``, see :mod:`geoanom.detector.windows`) with splits ``train`` and
         ``val``; labels 1 seismic, 0 normal, -1 excluded (never used).
     config
         Training configuration (default :class:`TrainConfig`).

@@ -23,8 +23,8 @@ import torch
 from geoanom._atomic import atomic_path, atomic_write_text
 from geoanom._jsonfile import json_safe
 from geoanom._version import __version__
+from geoanom.detector.nn.bilstm import BiLSTMAutoencoder
 from geoanom.errors import ModelError
-from geoanom.nn.bilstm import BiLSTMAutoencoder
 
 FORMAT = "geoanom-model"
 FORMAT_VERSION = 1

@@ -4,7 +4,7 @@ The window set (DESIGN.md, "data model") is an ``xarray.Dataset`` with dims
 ``(window, step, component)``:
 
 * ``data`` (float32, window x step x component): the samples, robust-scaled with a
-  :class:`~geoanom.preprocess.RobustScaler` fitted on the *train* windows only; 0.0 where
+  :class:`~geoanom.detector.preprocess.RobustScaler` fitted on the *train* windows only; 0.0 where
   invalid. Before :func:`apply_window_scaler` (the output of :func:`make_windows`) ``data``
   is float64 in the record's units and ``attrs["scaler"]`` is absent.
 * ``valid`` (bool, window x step x component): the sample was observed (flag valid, finite).
@@ -25,7 +25,7 @@ Choices METHODS.md section 1 leaves open, made here (each one a :class:`WindowCo
   a window is kept only if *every* component has at most ``max_missing_fraction`` of its
   samples missing (others are dropped: nothing can be learnt from or scored on them).
   :func:`window_grid` and :func:`window_is_valid` are that grid and that rule; the scorer
-  (:mod:`geoanom.score`) and the baselines use the same two functions, so no window training
+  (:mod:`geoanom.detector.score`) and the baselines use the same two functions, so no window training
   refused is ever scored.
   ``valid_fraction`` is the share of valid samples over all steps and components.
 * **Seismic** (label 1): the window end ``e`` satisfies ``lead_min <= t - e <= lead_max`` (days,
@@ -76,9 +76,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY, S_PER_DAY
 from geoanom.catalog_frame import validate_catalog
+from geoanom.detector.preprocess import RobustScaler
 from geoanom.errors import ConfigError, LeakageError, NoValidWindowError, ValidationError
 from geoanom.labels import LabelRule, window_labels
-from geoanom.preprocess import RobustScaler
 from geoanom.provenance import canonical_json, config_hash
 from geoanom.record import (
     FLAG_VALID,
@@ -411,7 +411,7 @@ def window_is_valid(n_valid: np.ndarray, length: int,
     ``max_missing_fraction`` of its ``length`` samples missing.
 
     Training keeps only such windows (:func:`make_windows`) and scoring scores only such
-    windows (:mod:`geoanom.score`), so no window the model refused is scored or tested.
+    windows (:mod:`geoanom.detector.score`), so no window the model refused is scored or tested.
 
     Parameters
     ----------
@@ -721,7 +721,7 @@ def split_windows(ws: xr.Dataset, *, config: WindowConfig) -> xr.Dataset:
 
 
 def fit_window_scaler(ws: xr.Dataset) -> RobustScaler:
-    """Fit a :class:`~geoanom.preprocess.RobustScaler` on the valid samples of train windows.
+    """Fit a :class:`~geoanom.detector.preprocess.RobustScaler` on the valid samples of train windows.
 
     Samples covered by several overlapping train windows count once per window, exactly as
     the model sees them. Raises ValidationError if there is no valid training sample.

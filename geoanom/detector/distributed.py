@@ -1,10 +1,10 @@
 """Scoring many stations and years out of core, on ``dask.distributed``.
 
 Records are opened lazily (:func:`open_record_lazy`: xarray with dask chunks over time); each
-station is cut into the same chunks of windows that :func:`geoanom.score.score_record` walks
-(:class:`geoanom.score.ScorePlan`), and each chunk becomes one task that reads its slice of
+station is cut into the same chunks of windows that :func:`geoanom.detector.score.score_record` walks
+(:class:`geoanom.detector.score.ScorePlan`), and each chunk becomes one task that reads its slice of
 the record (overlapping the next chunk by ``length - stride`` samples, so windows that straddle
-a chunk boundary are scored whole) and runs :func:`geoanom.score.score_segment`. Chunks of all
+a chunk boundary are scored whole) and runs :func:`geoanom.detector.score.score_segment`. Chunks of all
 stations run side by side on the cluster, and a worker's memory stays flat however many
 stations and years it scores (``bench/bench_dask.py`` measures it). Three things keep it so,
 each found by measuring a worker that grew by tens of MB per station-year:
@@ -15,7 +15,7 @@ each found by measuring a worker that grew by tens of MB per station-year:
   record's open file (and its HDF5 chunk cache) until the record's last task;
 * results are fetched as they complete and released on the cluster at once.
 
-The client assembles the small per-window arrays with :func:`geoanom.score.assemble_scores`,
+The client assembles the small per-window arrays with :func:`geoanom.detector.score.assemble_scores`,
 in chunk order: the scores are bitwise equal to the serial path's when the workers and the
 serial process use the same number of torch threads.
 
@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from geoanom.errors import FormatError, MissingDependencyError, ValidationError
-from geoanom.nn.artifact import LoadedModel, load_model
-from geoanom.score import (
+from geoanom.detector.nn.artifact import LoadedModel, load_model
+from geoanom.detector.score import (
     HASH_BLOCK,
     ScorePlan,
     assemble_scores,
@@ -45,6 +44,7 @@ from geoanom.score import (
     record_checksum,
     score_segment,
 )
+from geoanom.errors import FormatError, MissingDependencyError, ValidationError
 
 
 def _require_dask() -> None:
@@ -165,7 +165,7 @@ def _worker_model(payload: dict):
     """The model of ``payload`` on this process, built once."""
     net = _WORKER_MODELS.get(payload["sha256"])
     if net is None:
-        from geoanom.nn.bilstm import BiLSTMAutoencoder
+        from geoanom.detector.nn.bilstm import BiLSTMAutoencoder
 
         net = BiLSTMAutoencoder(**payload["arch"])
         net.load_state_dict(payload["state"])
@@ -274,7 +274,7 @@ def score_records(
     client
         A ``distributed.Client`` (:func:`get_client`).
     chunk_windows, batch_size, residuals
-        As in :func:`geoanom.score.score_record` (the same defaults, the same chunks).
+        As in :func:`geoanom.detector.score.score_record` (the same defaults, the same chunks).
     inputs
         Per record, the files it was read from (checksums go into the provenance).
 

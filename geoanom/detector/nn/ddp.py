@@ -1,10 +1,10 @@
 """Training on several processes (GPUs, or CPU cores) with PyTorch DistributedDataParallel.
 
 Launch with ``torchrun``; each process calls :func:`train_ddp` (``geoanom train`` does when
-``WORLD_SIZE`` > 1). The run is the single-process run of :func:`geoanom.nn.train.train`,
+``WORLD_SIZE`` > 1). The run is the single-process run of :func:`geoanom.detector.nn.train.train`,
 spread over ranks:
 
-* every rank draws the same global batches (:func:`geoanom.nn.train` draws them from a
+* every rank draws the same global batches (:func:`geoanom.detector.nn.train` draws them from a
   generator seeded by ``(seed, epoch)``) and takes an even share of each batch's normal and
   seismic windows;
 * the loss of a rank is its share of the *global* batch loss: the sum of its normal errors over
@@ -19,11 +19,11 @@ spread over ranks:
 The loss curve equals the single-process one up to floating-point summation order (the
 all-reduce adds the ranks' gradients in another order than one backward pass does):
 ``tests/test_ddp.py`` asserts agreement within 1e-4 relative over the first epochs.
-The loop itself is :func:`geoanom.nn.train.fit`, the same one the single-process run uses;
+The loop itself is :func:`geoanom.detector.nn.train.fit`, the same one the single-process run uses;
 this module only supplies :class:`Distributed` (how a batch is shared over the ranks, the loss
-of a share from :class:`~geoanom.nn.losses.NegativeLearningLoss`, who writes). Resuming from
+of a share from :class:`~geoanom.detector.nn.losses.NegativeLearningLoss`, who writes). Resuming from
 a checkpoint, callbacks and model selection therefore work exactly as in
-:func:`~geoanom.nn.train.train` (same checkpoint file).
+:func:`~geoanom.detector.nn.train.train` (same checkpoint file).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from geoanom.detector.nn.bilstm import window_errors
+from geoanom.detector.nn.losses import NegativeLearningLoss
+from geoanom.detector.nn.train import SingleProcess, TrainConfig, TrainResult, fit
 from geoanom.errors import ConfigError
-from geoanom.nn.bilstm import window_errors
-from geoanom.nn.losses import NegativeLearningLoss
-from geoanom.nn.train import SingleProcess, TrainConfig, TrainResult, fit
 
 
 def launched_distributed() -> bool:
@@ -71,7 +71,7 @@ def rank_share(batch: np.ndarray, n_normal: int, rank: int, world: int) -> np.nd
 
 
 class Distributed(SingleProcess):
-    """:func:`geoanom.nn.train.fit` over the ranks of an initialised process group."""
+    """:func:`geoanom.detector.nn.train.fit` over the ranks of an initialised process group."""
 
     def __init__(self, ddp_class: type, device: torch.device) -> None:
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
@@ -134,7 +134,7 @@ def train_ddp(
     Parameters
     ----------
     ws, config, out_dir, resume, progress, callback, inputs
-        As in :func:`geoanom.nn.train.train` (``callback`` is called on every rank).
+        As in :func:`geoanom.detector.nn.train.train` (``callback`` is called on every rank).
     device
         ``None``: ``cuda:LOCAL_RANK`` when CUDA is available, else CPU; ``"cuda"`` means
         ``cuda:LOCAL_RANK``.

@@ -8,8 +8,8 @@ satisfy is refused before anything runs, with the numbers to change and values t
 work for this record.
 
 Every choice is made by the package's own rules: windows by
-:func:`geoanom.windows.make_windows`, labels by :func:`geoanom.windows.label_windows` (THE label
-rule of :mod:`geoanom.labels`), splits by :func:`geoanom.windows.split_windows`. The fitter
+:func:`geoanom.detector.windows.make_windows`, labels by :func:`geoanom.detector.windows.label_windows` (THE label
+rule of :mod:`geoanom.labels`), splits by :func:`geoanom.detector.windows.split_windows`. The fitter
 only tries a few candidate settings and keeps the first that leaves every split usable.
 """
 
@@ -215,7 +215,7 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     Suggestion
         The settings, a comment per choice, and the window counts per split they give.
     """
-    from geoanom.windows import WindowConfig, label_windows, make_windows, split_windows
+    from geoanom.detector.windows import WindowConfig, label_windows, make_windows, split_windows
 
     f = record_facts(record)
     length, stride, mmf, why_len = _window_length(f)

@@ -18,13 +18,13 @@ of 1-s data is never materialised as windows. The result is a scores dataset (di
 ``valid_fraction``
     Share of valid samples in the window (all steps and components). A window is scored
     only if it passes the validity rule the training windows passed
-    (:func:`geoanom.windows.window_is_valid`: every component at most the model's
+    (:func:`geoanom.detector.windows.window_is_valid`: every component at most the model's
     ``max_missing_fraction`` missing); others have NaN scores.
 
 With ``residuals=True`` it adds ``residual_<comp>`` (dim ``time``, in the component's units):
 measured minus reconstructed, averaged over the windows covering each sample.
 
-The work is split in three steps that :mod:`geoanom.distributed` reuses to score on a dask
+The work is split in three steps that :mod:`geoanom.detector.distributed` reuses to score on a dask
 cluster with bitwise-equal results: :func:`plan_scoring` (windows and chunks),
 :func:`score_segment` (one chunk's samples in, its per-window errors out) and
 :func:`assemble_scores` (the dataset and its provenance).
@@ -46,18 +46,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from geoanom.errors import ValidationError
-from geoanom.nn.artifact import LoadedModel, load_model
-from geoanom.nn.bilstm import window_errors
-from geoanom.preprocess import RobustScaler
-from geoanom.provenance import canonical_json, config_hash, file_sha256, provenance
-from geoanom.windows import (
+from geoanom.detector.nn.artifact import LoadedModel, load_model
+from geoanom.detector.nn.bilstm import window_errors
+from geoanom.detector.preprocess import RobustScaler
+from geoanom.detector.windows import (
     sample_valid,
     scale_samples,
     valid_fraction,
     window_grid,
     window_is_valid,
 )
+from geoanom.errors import ValidationError
+from geoanom.provenance import canonical_json, config_hash, file_sha256, provenance
 
 #: Default budget of window-steps per chunk. It bounds the working memory: the LSTM's input
 #: projections and outputs take about 2^16 x 8 x hidden x 4 bytes (70 MB at hidden 32).
@@ -93,7 +93,7 @@ class ScorePlan:
     Window ``i`` covers samples ``[i * stride, i * stride + length)``. Chunk ``k`` holds
     windows ``[k * chunk_windows, (k + 1) * chunk_windows)`` and is scored in batches of
     ``batch_size`` windows counted from the chunk's first window. The serial path and the dask
-    path (:mod:`geoanom.distributed`) walk the same chunk grid through :func:`score_segment`,
+    path (:mod:`geoanom.detector.distributed`) walk the same chunk grid through :func:`score_segment`,
     so every forward pass sees the same batch and the scores agree bit for bit.
     """
 
@@ -334,7 +334,7 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
     if scheduler is not None:
         options["scheduler"] = scheduler
     cfg = {
-        "scorer": "geoanom.score.score_record",
+        "scorer": "geoanom.detector.score.score_record",
         "model": {"path": str(lm.path), "weights_sha256": lm.weights_sha256,
                   "training_config_hash": config_hash(lm.meta.get("training")),
                   "geoanom_version": lm.meta.get("geoanom_version")},
@@ -342,7 +342,7 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
         "windows": {k: w[k] for k in ("window_length_s", "stride_s", "sampling_period_s",
                                       "components", "min_valid_fraction", "config") if k in w}
         | {"max_missing_fraction": plan.max_missing_fraction,
-           "validity_rule": "geoanom.windows.window_is_valid"},
+           "validity_rule": "geoanom.detector.windows.window_is_valid"},
         "options": options,
         "record": {"components_sha256": record_sha256, "n_samples": n,
                    "history": str(record.attrs.get("history", ""))},
@@ -427,7 +427,7 @@ def score_record(
     Parameters
     ----------
     model
-        An artifact folder or a :class:`~geoanom.nn.artifact.LoadedModel`.
+        An artifact folder or a :class:`~geoanom.detector.nn.artifact.LoadedModel`.
     record
         A station record (dim ``time``) at the model's cadence, with its components; it may
         be lazy (opened with dask chunks): one chunk's slice is read at a time.
@@ -455,9 +455,9 @@ def score_record(
 
     See Also
     --------
-    geoanom.distributed.score_records : the same scores, computed on a dask cluster.
+    geoanom.detector.distributed.score_records : the same scores, computed on a dask cluster.
     """
-    from geoanom.nn.train import resolve_device
+    from geoanom.detector.nn.train import resolve_device
 
     if isinstance(model, LoadedModel):
         lm = model
@@ -503,7 +503,7 @@ def write_scores(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     Parameters
     ----------
     ds
-        From :func:`score_record` or a baseline in :mod:`geoanom.detector_baselines`.
+        From :func:`score_record` or a baseline in :mod:`geoanom.detector.baselines`.
     path
         Output ``.nc`` file (written to a temporary name and renamed).
     """

@@ -1,11 +1,11 @@
 """Baseline detectors behind the same interface as the model scorer.
 
 Each scorer maps a station record to a scores dataset with the layout of
-:func:`geoanom.score.score_record` (dim ``window``; ``start``, ``end``, ``score``,
+:func:`geoanom.detector.score.score_record` (dim ``window``; ``start``, ``end``, ``score``,
 ``valid_fraction``; the same global attrs with ``score_kind`` naming the baseline), so that
 statistics and figures take any of them:
 
-* the **plain autoencoder**: the same BiLSTM trained by the same :func:`geoanom.nn.train.train`
+* the **plain autoencoder**: the same BiLSTM trained by the same :func:`geoanom.detector.nn.train.train`
   with ``lam = 0`` (:func:`train_plain_autoencoder`), scored by ``score_record``;
 * the **ULF Z/H polarisation ratio** (:func:`zh_ratio_scores`): band power of Z over band
   power of the horizontal field in a ULF band, per window (Hayakawa-style polarisation
@@ -24,20 +24,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom.detector.score import score_attrs, score_record
+from geoanom.detector.windows import sample_valid, window_grid, window_is_valid
 from geoanom.errors import ConfigError, ValidationError
-from geoanom.score import score_attrs, score_record
-from geoanom.windows import sample_valid, window_grid, window_is_valid
 
 Scorer = Callable[[xr.Dataset], xr.Dataset]
 
 
 def train_plain_autoencoder(ws, config=None, *, out_dir: str | os.PathLike, **kwargs):
-    """The first baseline: :func:`geoanom.nn.train.train` with ``lam = 0``.
+    """The first baseline: :func:`geoanom.detector.nn.train.train` with ``lam = 0``.
 
     Same architecture, data, seeds and early stopping as the negative-learning model; the
     seismic windows enter neither the loss nor the batches. Returns its ``TrainResult``.
     """
-    from geoanom.nn.train import TrainConfig, train
+    from geoanom.detector.nn.train import TrainConfig, train
 
     cfg = dataclasses.replace(config or TrainConfig(), lam=0.0)
     return train(ws, cfg, out_dir=out_dir, **kwargs)
@@ -77,7 +77,7 @@ def _component_windows(record: xr.Dataset, comp: str, a: int, b: int, L: int,
 
 def _grid(record: xr.Dataset, window_length_s: float,
           stride_s: float) -> tuple[int, int, int, float]:
-    """``(n_windows, length, stride, period_s)`` of :func:`geoanom.windows.window_grid`."""
+    """``(n_windows, length, stride, period_s)`` of :func:`geoanom.detector.windows.window_grid`."""
     g = window_grid(int(record.sizes["time"]),
                     float(record.attrs.get("sampling_period_s", float("nan"))),
                     window_length_s, stride_s)
@@ -190,7 +190,7 @@ def zh_ratio_scores(
         "power_h": ("window", ph, {"long_name": "horizontal band power", "units": "nT2"}),
         "valid_fraction": ("window", vf, {"long_name": "share of valid samples", "units": "1"}),
     }
-    cfg = {"scorer": "geoanom.detector_baselines.zh_ratio_scores", "band_hz": list(band),
+    cfg = {"scorer": "geoanom.detector.baselines.zh_ratio_scores", "band_hz": list(band),
            "vertical": vertical, "horizontal": list(horizontal),
            "window_length_s": L * period, "stride_s": S * period,
            "min_valid_fraction": min_valid_fraction}
@@ -290,7 +290,7 @@ def activity_scores(
         "activity": ("window", score.copy(), {"long_name": f"{variable} {how} over window"}),
         "valid_fraction": ("window", vf, {"long_name": "share of valid samples", "units": "1"}),
     }
-    cfg = {"scorer": "geoanom.detector_baselines.activity_scores", "variable": variable, "how": how,
+    cfg = {"scorer": "geoanom.detector.baselines.activity_scores", "variable": variable, "how": how,
            "window_length_s": L * period, "stride_s": S * period}
     return _scores_dataset(record, n_windows, L, S, period, variables, f"activity_{how}", cfg)
 
@@ -299,7 +299,7 @@ def make_scorer(kind: str, **options) -> Scorer:
     """A scorer ``record -> scores`` by name.
 
     ``"model"`` / ``"plain_autoencoder"``: ``options`` ``model`` (artifact folder or
-    LoadedModel) plus :func:`~geoanom.score.score_record` keywords; ``"zh_ratio"``: keywords of
+    LoadedModel) plus :func:`~geoanom.detector.score.score_record` keywords; ``"zh_ratio"``: keywords of
     :func:`zh_ratio_scores`; ``"activity"``: ``activity`` plus keywords of
     :func:`activity_scores`.
     """

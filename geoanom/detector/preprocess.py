@@ -794,7 +794,7 @@ class RobustScaler:
     """Per-component robust scaling ``(x - median) / (1.4826 * MAD)``, fitted on training data.
 
     ``fitted_on`` records what the statistics were fitted on (e.g. ``"train"``) so that
-    :func:`geoanom.windows.check_no_leakage` can verify it. A component with MAD = 0 falls
+    :func:`geoanom.detector.windows.check_no_leakage` can verify it. A component with MAD = 0 falls
     back to its standard deviation, and to 1 if that is 0 too.
     """
 
