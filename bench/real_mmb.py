@@ -98,12 +98,12 @@ def preprocess_ulf(records: list[Path], work: Path) -> list[Path]:
 
 def window_labels(records: list[Path], catalog: Path, config: Path):
     """The labelled window set the model was trained on (same config, same files)."""
-    from geoanom.cli.detector import read_detector_config
+    from geoanom.detector.config import read_detector_tables
     from geoanom.detector.windows import WindowConfig, build_window_set
     from geoanom.io import read_record
     from geoanom.io.catalog import read_catalog
 
-    wdict, _ = read_detector_config(config)
+    wdict = read_detector_tables(config)["windows"]
     return build_window_set(read_record([str(r) for r in records]), read_catalog(str(catalog)),
                             WindowConfig.from_dict(wdict))
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from geoanom.cli import main
-from geoanom.cli.detector import read_detector_tables
+from geoanom.detector.config import read_detector_tables
 from geoanom.detector.nn.artifact import load_model, read_model_json
 from geoanom.detector.preprocess import (
     FittedPreprocess,

@@ -14,7 +14,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from geoanom.cli import main
-from geoanom.cli.detector import read_detector_tables
+from geoanom.detector.config import read_detector_tables
 from geoanom.detector.suggest import find_config, protocol_fit_error, suggest_configs
 from geoanom.detector.windows import WindowConfig
 from geoanom.io.netcdf import write_netcdf

@@ -45,8 +45,10 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
     method are chosen from the record's span, cadence and gaps and the events the station
     sees; each choice carries a comment saying why. Prints the window counts per split.
     """
-    from geoanom.cli.detector import _open_catalog, _open_record, read_detector_tables
-    from geoanom.detector.preprocess import FittedPreprocess, PreprocessConfig, apply_preprocess
+    from geoanom.cli._table_options import open_catalog, open_record
+    from geoanom.detector.api import stateless_chain
+    from geoanom.detector.config import read_detector_tables
+    from geoanom.detector.preprocess import PreprocessConfig, apply_preprocess
     from geoanom.detector.suggest import suggest_configs, write_configs
     from geoanom.errors import ConfigError
 
@@ -55,15 +57,13 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
         if (out / name).exists() and not force:
             raise ConfigError("the output folder already holds a config; give --force to "
                               "replace it", path=out / name, expected="no existing file")
-    record = _open_record(records, table_map)
-    cat = _open_catalog(catalog, table_map)
+    record = open_record(list(records), table_map)
+    cat = open_catalog(catalog, table_map)
     pre = None
     if preprocess_from is not None:
         pre = read_detector_tables(preprocess_from)["preprocess"]
         pcfg = PreprocessConfig.from_dict(pre, path=preprocess_from)
-        stateless = PreprocessConfig(components=pcfg.components, steps=tuple(
-            s for s in pcfg.steps if s[0] not in ("regression", "scale")))
-        record = apply_preprocess(record, FittedPreprocess(config=stateless))
+        record = apply_preprocess(record, stateless_chain(pcfg))
     s = suggest_configs(record, cat, m_min=m_min)
     det, pro = write_configs(s, out, preprocess=pre,
                              header=f"Written by geoanom config suggest from "

@@ -25,6 +25,7 @@ import xarray as xr
 
 from geoanom._time import DAYS_PER_YEAR
 from geoanom._toml import toml_value
+from geoanom.detector.config import read_detector_tables
 from geoanom.errors import ConfigError, GeoanomError
 from geoanom.record import FLAG_VALID, component_names
 
@@ -418,8 +419,6 @@ def write_configs(s: Suggestion, folder: str | Path, *, preprocess: dict | None 
         load_protocol(pt)
         dt = Path(tmp) / "detector.toml"
         dt.write_text(det_text, encoding="utf-8")
-        from geoanom.cli.detector import read_detector_tables
-
         read_detector_tables(dt)
     atomic_write_text(det, det_text)
     atomic_write_text(pro, pro_text)
