@@ -337,6 +337,50 @@ def test_magdas_study_on_a_reduced_design(shared_data, tmp_path):
     assert ds.attrs["iaga_code"] == "DAV" and ds.sizes["window"] > 300
 
 
+@pytest.mark.slow
+def test_study_with_a_dst_regression_runs_end_to_end(shared_data, tmp_path):
+    """A [preprocess] regression on Dst reaches every unit: the detector of each test year
+    stores the fitted Dst slope, fitted before its validation year."""
+    from geoanom.detector.api import load_detector
+    from geoanom.study import run_study
+
+    cfg = load_study_config("magdas", data_root=shared_data)
+    d = json.loads(json.dumps(cfg.raw))
+    d["station"] = [s for s in d["station"] if s["code"] == "DAV"]
+    d["study"]["test_years"] = [2015, 2015]
+    d["study"]["detectors"] = ["plain_autoencoder"]
+    d["train"].update(max_epochs=2, batches_per_epoch=5)
+    d["protocol"]["surrogates"].update(n=99, n_secondary=19, n_bootstrap=99, n_legacy=19)
+    d["preprocess"] = {"regression": {"on": "activity", "index": "dst"}}
+    res = run_study(study_from_dict(d, data_root=shared_data), tmp_path, progress=False,
+                    figures=False)
+    [unit] = res["stations"]["DAV"]["detectors"]["plain_autoencoder"]["units"]
+    assert unit["year"] == 2015 and unit["n_train_seismic"] > 0
+    ds = xr.load_dataset(tmp_path / "stations" / "DAV" / "scores_plain_autoencoder.nc")
+    assert ds.sizes["window"] == 365 and np.isfinite(ds["score"].values).sum() > 200
+    det = load_detector(tmp_path / "units" / "DAV" / "plain_autoencoder" / "model_2015")
+    fitted = det.preprocess
+    assert fitted.activity["index"].lower() == "dst"
+    assert fitted.train_end.startswith("2014-01-01")
+    assert all(np.isfinite(v) and v != 0 for v in fitted.activity["slope"].values())
+    assert res["stations"]["DAV"]["detectors"]["plain_autoencoder"]["test"]["auc"] is not None
+
+
+def test_study_regression_on_an_index_it_does_not_read_is_a_config_error(tmp_path):
+    from geoanom.study.runner import regression_inputs
+
+    d = _minimal()
+    d["activity"] = {"kp": "kp.csv", "baseline": "kp"}
+    d["preprocess"] = {"regression": {"on": "activity", "index": "dst"}}
+    cfg = study_from_dict(d, path=tmp_path / "s.toml")
+    with pytest.raises(ConfigError, match="index names an index"):
+        regression_inputs(cfg, {}, {"kp": None}, {}, {})
+    d["preprocess"] = {"regression": {"on": "reference"}}
+    cfg = study_from_dict(d, path=tmp_path / "s.toml")
+    with pytest.raises(ConfigError, match=r"\[records\] reference"):
+        regression_inputs(cfg, {"SYA": None}, {}, {}, {})
+
+
 def test_per_station_verdict_states_the_multiplicity_control():
     from geoanom.study.runner import _verdict_after_by
 

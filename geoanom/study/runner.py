@@ -406,6 +406,7 @@ def _unit_specs(cfg: StudyConfig, out: Path, records: dict, catalog, activity: d
     unit_files: dict[tuple[str, str], list[Path]] = {}
     digests = {c: record_digest(r) for c, r in records.items()}
     cat_key = sums.get(str(cfg.resolve(cfg.table("catalog").get("file", ""))), "")
+    regressors = regression_inputs(cfg, records, activity, digests, sums)
     for si, st in enumerate(cfg.stations):
         for det in cfg.detectors:
             if det == ACTIVITY_DETECTOR:
@@ -417,7 +418,7 @@ def _unit_specs(cfg: StudyConfig, out: Path, records: dict, catalog, activity: d
             unit_files[(st.code, det)] = []
             for y in cfg.test_years:
                 spec = _detector_unit_spec(cfg, out, si, st.code, records[st.code], catalog,
-                                           det, y, digests[st.code], cat_key)
+                                           det, y, digests[st.code], cat_key, regressors)
                 specs.append(spec)
                 unit_files[(st.code, det)].append(Path(spec["out"]))
     return specs, unit_files
@@ -440,8 +441,35 @@ def _activity_unit_spec(cfg: StudyConfig, out: Path, code: str, rec: xr.Dataset,
             "unit_hash": config_hash(key)}
 
 
+def regression_inputs(cfg: StudyConfig, records: dict, activity: dict, digests: dict,
+                      sums: dict) -> dict:
+    """What a ``[preprocess]`` regression of the study regresses on: ``activity`` (the
+    ``[activity]`` index named by the step's ``index``, default the ``baseline`` one) or
+    ``reference`` (the record of the station ``[records] reference`` names), with ``key``,
+    the identity of that input for the unit hashes. Empty without a regression step."""
+    reg = (cfg.table("preprocess") or {}).get("regression")
+    if not reg:
+        return {}
+    if reg["on"] == "activity":
+        name = str(reg.get("index") or cfg.table("activity").get("baseline", "kp")).lower()
+        if name not in activity:
+            raise ConfigError("[preprocess.regression] index names an index the study does "
+                              "not read", path=cfg.path,
+                              expected="one of [activity] " + (", ".join(activity) or "kp, dst"),
+                              found=name)
+        f = str(cfg.resolve(cfg.table("activity")[name]))
+        return {"activity": activity[name], "key": {"activity": name, "sha": sums.get(f)}}
+    code = cfg.table("records").get("reference")
+    if code not in records:
+        raise ConfigError("[preprocess.regression] on = \"reference\" needs [records] "
+                          "reference, the code of the study station to regress on",
+                          path=cfg.path, expected=", ".join(records), found=str(code))
+    return {"reference": records[code], "key": {"reference": code, "record": digests[code]}}
+
+
 def _detector_unit_spec(cfg: StudyConfig, out: Path, si: int, code: str, rec: xr.Dataset,
-                        catalog, det: str, y: int, digest: str, cat_key: str) -> dict:
+                        catalog, det: str, y: int, digest: str, cat_key: str,
+                        regressors: dict) -> dict:
     """The unit of a trained detector for station number ``si`` and test year ``y``."""
     wcfg = cfg.table("windows")
     tcfg = cfg.table("train")
@@ -453,10 +481,13 @@ def _detector_unit_spec(cfg: StudyConfig, out: Path, si: int, code: str, rec: xr
            "record": digest,
            "catalog": cat_key, "normalisation": cfg.study["score_normalisation"],
            "min_train_days": cfg.min_train_days}
+    if regressors:
+        key["regression_input"] = regressors["key"]
     path = out / "units" / code / det / f"{y}.nc"
     return {"kind": "detector", "record": rec, "catalog": catalog,
             "window_config": wcfg, "train_config": tcfg, "year": y,
-            "preprocess": pre,
+            "preprocess": pre, "activity": regressors.get("activity"),
+            "reference": regressors.get("reference"),
             "detector": det, "lam": TRAINED_DETECTORS[det], "seed": seed,
             "out": str(path), "model_dir": str(out / "units" / code / det / f"model_{y}"),
             "unit_hash": config_hash(key),

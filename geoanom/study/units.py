@@ -20,10 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 
 from geoanom._atomic import atomic_path
-from geoanom.errors import GeoanomError, NoValidWindowError
+from geoanom.detector.api import TrainingPeriod, fit_detector, load_detector
+from geoanom.detector.baselines import activity_scores
+from geoanom.detector.config import DetectorConfig
+from geoanom.errors import GeoanomError
 
 SCORE_VAR = "score"
 
@@ -64,52 +68,21 @@ def _write_unit(path: Path, start, end, score, raw, attrs: dict) -> Path:
     return path
 
 
-def _cut(record: xr.Dataset, t_end: np.datetime64) -> xr.Dataset:
-    """Samples that end by ``t_end`` (a sample stands for ``[t, t + period)``)."""
-    period = np.timedelta64(int(round(float(record.attrs["sampling_period_s"]) * 1e9)), "ns")
-    return record.isel(time=np.flatnonzero(record["time"].values + period <= t_end))
-
-
-def rolling_window_set(record: xr.Dataset, catalog: pd.DataFrame, window_config,
-                       year: int) -> xr.Dataset:
-    """The window set for test year ``year``: train before ``year - 1``, validation in
-    ``year - 1`` (embargo before it), nothing of ``year`` or later.
-
-    Windows and labels come from :func:`geoanom.detector.windows.labelled_windows`, splits, scaling
-    and the leakage check from :func:`geoanom.detector.windows.finish_window_set` (the two halves of
-    :func:`geoanom.detector.windows.build_window_set`); only the split boundary is the study's: the
-    split fractions are chosen so that it falls at 1 January ``year - 1``.
-    """
-    import dataclasses
-
-    from geoanom.detector.windows import finish_window_set, labelled_windows
-
-    v0, y0 = year_bounds(year - 1)[0], year_bounds(year)[0]
-    cat = catalog[catalog["time"].to_numpy() < y0]
-    try:
-        ws = labelled_windows(_cut(record, y0), cat, window_config)
-    except NoValidWindowError as exc:
-        raise GeoanomError(f"no valid window before {year}") from exc
-    s = ws["start"].values.astype("datetime64[ns]").astype(np.int64)
-    e = ws["end"].values.astype("datetime64[ns]").astype(np.int64)
-    t0, t1 = int(s.min()), int(e.max())
-    f = (int(v0.astype(np.int64)) - t0) / max(t1 - t0, 1)
-    if not 0.0 < f < 1.0:
-        raise GeoanomError(f"the record before {year} does not reach both a training period "
-                           f"and the validation year {year - 1}")
-    return finish_window_set(ws, dataclasses.replace(window_config,
-                                                     split_fractions=(f, 1.0 - f, 0.0)))
-
-
 def run_detector_unit(spec: dict) -> dict:
-    """Train one detector for one station and test year, score the year, write the unit.
+    """Fit one detector for one station and test year, score the year, write the unit.
+
+    Rolling origin: :func:`~geoanom.detector.api.fit_detector` with the
+    :class:`~geoanom.detector.api.TrainingPeriod` ``[1 January year - 1, 1 January year)``
+    (train before it, validate in it), then :meth:`~geoanom.detector.api.Detector.score` on
+    the validation and test years.
 
     ``spec`` keys: ``record`` (station record, possibly with injected signals), ``catalog``,
     ``window_config`` and ``train_config`` (dicts), ``year``, ``detector``, ``lam``, ``seed``,
     ``out`` (unit file), ``model_dir``, ``unit_hash``, ``normalisation``, ``preprocess``
-    (a ``[preprocess]`` table or None),
-    ``min_train_days``, ``reuse_model`` (score with an existing model instead of training:
-    power runs with frozen detectors), ``threads``.
+    (a ``[preprocess]`` table or None), ``activity`` and ``reference`` (what a
+    ``[preprocess]`` regression regresses on, or None), ``min_train_days``, ``reuse_model``
+    (score with an existing model instead of training: power runs with frozen detectors),
+    ``threads``.
 
     Returns
     -------
@@ -117,12 +90,6 @@ def run_detector_unit(spec: dict) -> dict:
         ``status`` ("done", "skipped" with ``reason``), ``path``, ``seconds`` and training
         facts.
     """
-    import torch
-
-    from geoanom.detector.nn.train import TrainConfig, train
-    from geoanom.detector.score import score_record
-    from geoanom.detector.windows import WindowConfig
-
     t_start = time.perf_counter()
     torch.set_num_threads(int(spec.get("threads", 1)))
     out = Path(spec["out"])
@@ -134,8 +101,12 @@ def run_detector_unit(spec: dict) -> dict:
              "detector": spec["detector"]}
     v0, y0 = year_bounds(year - 1)[0], year_bounds(year)[0]
     y1 = year_bounds(year)[1]
-    wcfg = WindowConfig.from_dict(spec["window_config"])
+    config = DetectorConfig.from_dict({
+        "windows": spec["window_config"],
+        "train": {**spec["train_config"], "lam": float(spec["lam"]), "seed": int(spec["seed"])},
+        "preprocess": spec.get("preprocess") or {}})
     mdir = Path(spec["model_dir"])
+    regressors = {"activity": spec.get("activity"), "reference": spec.get("reference")}
 
     def skipped(reason: str) -> dict:
         info.update(status="skipped", reason=reason)
@@ -144,12 +115,6 @@ def run_detector_unit(spec: dict) -> dict:
         info.update(path=str(out), seconds=round(time.perf_counter() - t_start, 2))
         return info
 
-    if spec.get("preprocess"):
-        # fitted on the training period only (before the validation year), applied to all
-        from geoanom.detector.preprocess import PreprocessConfig, apply_preprocess, fit_preprocess
-
-        fitted = fit_preprocess(rec, PreprocessConfig.from_dict(spec["preprocess"]), v0)
-        rec = apply_preprocess(rec, fitted)
     tv = rec["time"].values
     have = np.isfinite(np.asarray(rec[[c for c in rec.data_vars
                                        if not str(c).endswith("_flag")][0]].values, float))
@@ -162,24 +127,22 @@ def run_detector_unit(spec: dict) -> dict:
     if spec.get("reuse_model"):
         if not (mdir / "model.json").is_file():
             return skipped(f"no trained model for {year} to reuse")
+        det = load_detector(mdir, device="cpu")
     else:
         try:
-            ws = rolling_window_set(rec, spec["catalog"], wcfg, year)
-            tc = TrainConfig.from_dict({**spec["train_config"], "lam": float(spec["lam"]),
-                                        "seed": int(spec["seed"])})
-            res = train(ws, tc, out_dir=mdir, device="cpu", resume=False, progress=False)
+            det = fit_detector(rec, spec["catalog"], config, out_dir=mdir,
+                               period=TrainingPeriod(v0, y0), device="cpu", resume=False,
+                               progress=False, **regressors)
         except GeoanomError as exc:
             return skipped(str(exc))
-        info.update(best_epoch=int(res.best_epoch), epochs_run=int(res.epochs_run),
-                    val_metric=float(res.best_metric),
-                    n_train_windows=int(np.sum(ws["split"].values.astype(str) == "train")),
-                    n_val_windows=int(np.sum(ws["split"].values.astype(str) == "val")),
-                    n_train_seismic=int(np.sum((ws["split"].values.astype(str) == "train")
-                                               & (ws["label"].values == 1))))
+        f = det.fit_summary
+        info.update(best_epoch=int(f["best_epoch"]), epochs_run=int(f["epochs_run"]),
+                    val_metric=float(f["best_metric"]),
+                    **{k: int(f[k]) for k in ("n_train_windows", "n_val_windows",
+                                              "n_train_seismic")})
     # score the validation year and the test year (windows reaching back one length)
-    L = np.timedelta64(int(round(wcfg.window_length_s * 1e9)), "ns")
-    seg = rec.sel(time=slice(v0 - L, y1 - np.timedelta64(1, "ns")))
-    sc = score_record(mdir, seg, device="cpu", progress=False)
+    L = np.timedelta64(int(round(config.windows.window_length_s * 1e9)), "ns")
+    sc = det.score(rec, start=v0 - L, end=y1, **regressors)
     end = sc["end"].values.astype("datetime64[ns]")
     raw = sc["rmse"].values.astype(float)
     val = (end > v0) & (end <= y0) & np.isfinite(raw)
@@ -203,7 +166,6 @@ def run_detector_unit(spec: dict) -> dict:
 def run_activity_unit(spec: dict) -> dict:
     """The activity-only detector for one station: the index (daily max of Kp, or of -Dst)
     on day windows over the test years; no training (:func:`activity_scores`)."""
-    from geoanom.detector.baselines import activity_scores
 
     t_start = time.perf_counter()
     rec = spec["record"]
