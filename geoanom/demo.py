@@ -30,7 +30,14 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._atomic import atomic_write_text
+from geoanom.detector.api import fit_detector
+from geoanom.detector.config import DetectorConfig
+from geoanom.detector.nn.train import TrainConfig
+from geoanom.detector.preprocess import FittedPreprocess, PreprocessConfig, apply_preprocess
+from geoanom.detector.score import read_scores, write_scores
+from geoanom.detector.windows import WindowConfig, build_window_set
 from geoanom.errors import ConfigError, ValidationError
+from geoanom.provenance import config_hash
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,7 @@ def _world(cfg: ExampleConfig):
                       etas={"background_rate_per_day": cfg.background_rate_per_day})
 
 
-def _window_config(cfg: ExampleConfig):
-    from geoanom.detector.windows import WindowConfig
-
+def _window_config(cfg: ExampleConfig) -> WindowConfig:
     return WindowConfig(window_length_s=cfg.window_length_s, stride_s=cfg.stride_s,
                         max_missing_fraction=0.1, components=("X", "Y", "Z"), m_min=5.0,
                         lead_days=cfg.lead_days, buffer_days=2.0,
@@ -112,15 +117,20 @@ def _window_config(cfg: ExampleConfig):
                         split_fractions=cfg.split_fractions)
 
 
-def preprocess(record: xr.Dataset, cfg: ExampleConfig) -> xr.Dataset:
+def preprocess_config(cfg: ExampleConfig) -> PreprocessConfig:
     """The demo's preprocessing of a record: causal despiking of X, Y, Z (Hampel filter
-    over 10 samples, :func:`geoanom.detector.preprocess.despike`; one spike would otherwise dominate
-    a day's maximum error), then the causal band-pass ``cfg.band_hz``."""
-    from geoanom.detector import preprocess as pp
+    over 10 samples, :func:`geoanom.detector.preprocess.despike`; one spike would otherwise
+    dominate a day's maximum error), then the causal band-pass ``cfg.band_hz``."""
+    return PreprocessConfig.from_dict({
+        "components": ["X", "Y", "Z"], "despike": {"window_s": 10 * cfg.cadence_s},
+        "filter": {"low_hz": cfg.band_hz[0], "high_hz": cfg.band_hz[1], "causal": True}})
 
-    comps = ["X", "Y", "Z"]
-    r = pp.despike(record, window_s=10 * cfg.cadence_s, components=comps)
-    return pp.bandpass(r, low_hz=cfg.band_hz[0], high_hz=cfg.band_hz[1], components=comps)
+
+def _example_train_config(*, lam: float, epochs: int, seed: int) -> TrainConfig:
+    """The examples' small, quick network."""
+    return TrainConfig(hidden_size=16, latent_size=8, batch_size=64, max_epochs=epochs,
+                       patience=max(1, epochs), ramp_epochs=1, lr=3e-3, batches_per_epoch=20,
+                       lam=lam, seed=seed)
 
 
 def attach_labels(scores: xr.Dataset, ws: xr.Dataset) -> xr.Dataset:
@@ -210,26 +220,21 @@ class Example:
     note: str
 
 
-def _train_and_score(ws: xr.Dataset, clean: xr.Dataset, workdir: Path, *, lam: float,
-                     epochs: int, seed: int, key: dict, inputs=()) -> tuple[xr.Dataset, Path]:
-    """Train a small detector on ``ws`` and score ``clean``; reuse ``workdir/scores.nc``
-    when ``workdir/example.json`` says it was made from the same ``key`` (notebooks that
-    share a work folder then train once)."""
-    from geoanom.detector.nn.train import TrainConfig, train
-    from geoanom.detector.score import read_scores, score_record, write_scores
-    from geoanom.provenance import config_hash
-
-    tc = TrainConfig(hidden_size=16, latent_size=8, batch_size=64, max_epochs=epochs,
-                     patience=max(1, epochs), ramp_epochs=1, lr=3e-3, batches_per_epoch=20,
-                     lam=lam, seed=seed)
+def _fit_and_score(record: xr.Dataset, catalog: pd.DataFrame, config: DetectorConfig,
+                   ws: xr.Dataset, workdir: Path, *, key: dict,
+                   inputs=()) -> tuple[xr.Dataset, Path]:
+    """Fit the example's detector on ``record`` and score it; reuse ``workdir/scores.nc``
+    when ``workdir/example.json`` says it was made from the same ``key`` and config
+    (notebooks that share a work folder then train once). ``ws`` (the detector's window
+    set) gives the scores their labels."""
     stamp = workdir / "example.json"
-    h = config_hash({"example": key, "train": tc.to_dict(), "ws": ws.attrs.get("config_hash")})
+    h = config_hash({"example": key, "detector": config.hash()})
     path = workdir / "scores.nc"
     if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()).get("hash") == h:
         return read_scores(path), path
-    train(ws, tc, out_dir=workdir / "model", device="cpu", resume=False, progress=False)
-    sc = score_record(workdir / "model", clean, residuals=True, device="cpu", inputs=inputs)
-    sc = attach_labels(sc, ws)
+    det = fit_detector(record, catalog, config, out_dir=workdir / "model", device="cpu",
+                       resume=False, progress=False, inputs=inputs)
+    sc = attach_labels(det.score(record, residuals=True, inputs=inputs), ws)
     write_scores(sc, path)
     atomic_write_text(stamp, json.dumps({"hash": h, "key": key}) + "\n")
     return sc, path
@@ -254,12 +259,13 @@ def synthetic_example(workdir: str | os.PathLike, *, seed: int = 0, days: float 
     cfg = ExampleConfig(seed=seed, days=days, precursor_strength=strength,
                      background_rate_per_day=4.0, split_fractions=(0.5, 0.2, 0.3))
     world = _world(cfg)
-    clean = preprocess(world.records["SYA"], cfg)
-    ws = _build_ws(clean, world.catalog, cfg)
-    work = Path(workdir)
-    sc, path = _train_and_score(ws, clean, work, lam=lam, epochs=epochs, seed=seed,
-                                key={"name": "synthetic", "seed": seed, "days": days,
-                                     "strength": strength})
+    config = DetectorConfig(windows=_window_config(cfg), preprocess=preprocess_config(cfg),
+                            train=_example_train_config(lam=lam, epochs=epochs, seed=seed))
+    clean = apply_preprocess(world.records["SYA"], FittedPreprocess(config=config.preprocess))
+    ws = build_window_set(clean, world.catalog, config.windows)
+    sc, path = _fit_and_score(world.records["SYA"], world.catalog, config, ws, Path(workdir),
+                              key={"name": "synthetic", "seed": seed, "days": days,
+                                   "strength": strength})
     act = pd.DataFrame({"time": world.activity["time"].values, "kp": world.activity["kp"].values})
     prec = world.precursors
     return Example(name="synthetic", record=world.records["SYA"], clean=clean,
@@ -267,12 +273,6 @@ def synthetic_example(workdir: str | os.PathLike, *, seed: int = 0, days: float 
                    activity=act, activity_name="Kp", truth=prec[prec["station"] == "SYA"],
                    note=f"synthetic world, seed {seed}, {days:g} days, precursor strength "
                         f"{strength:g} (truth known)")
-
-
-def _build_ws(clean: xr.Dataset, catalog: pd.DataFrame, cfg: ExampleConfig) -> xr.Dataset:
-    from geoanom.detector.windows import build_window_set
-
-    return build_window_set(clean, catalog, _window_config(cfg))
 
 
 #: Window labels for the 31-day MMB record (the METHODS defaults, lead 1-30 days, would label
@@ -304,7 +304,6 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     import torch
 
     from geoanom.catalog_frame import great_circle_km
-    from geoanom.detector.windows import WindowConfig, build_window_set
     from geoanom.io import read_record
     from geoanom.io.catalog import read_catalog
 
@@ -322,14 +321,16 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     near = (dist <= radius_km) & (tt >= t0 - np.timedelta64(60, "D")) \
         & (tt <= t1 + np.timedelta64(5, "D"))
     cat = cat.loc[near].reset_index(drop=True)
-    from geoanom.detector import preprocess as pp
-
-    clean = pp.despike(rec, window_s=600.0, components=["H", "D", "Z"])
-    ws = build_window_set(clean, cat, WindowConfig(**MMB_WINDOWS))
-    work = Path(workdir)
-    sc, path = _train_and_score(ws, clean, work, lam=lam, epochs=epochs, seed=seed,
-                                key={"name": "mmb", "seed": seed, "radius_km": radius_km},
-                                inputs=[rec_path])
+    config = DetectorConfig(
+        windows=WindowConfig(**MMB_WINDOWS),
+        preprocess=PreprocessConfig.from_dict({"components": ["H", "D", "Z"],
+                                               "despike": {"window_s": 600.0}}),
+        train=_example_train_config(lam=lam, epochs=epochs, seed=seed))
+    clean = apply_preprocess(rec, FittedPreprocess(config=config.preprocess))
+    ws = build_window_set(clean, cat, config.windows)
+    sc, path = _fit_and_score(rec, cat, config, ws, Path(workdir),
+                              key={"name": "mmb", "seed": seed, "radius_km": radius_km},
+                              inputs=[rec_path])
     h = pd.Series(rec["H"].values, index=pd.DatetimeIndex(rec["time"].values))
     rng = (h.resample("1D").max() - h.resample("1D").min())
     act = pd.DataFrame({"time": rng.index.values, "h_range_nT": rng.to_numpy(float)})
