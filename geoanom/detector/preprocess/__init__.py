@@ -1,0 +1,54 @@
+"""geoanom.detector.preprocess: from a raw station record to a clean one, before windowing.
+
+Modules: ``steps`` (the stateless steps: despiking, gaps, baseline, band-pass, resampling,
+local night), ``regression`` (activity-index and remote-reference regression, fitted on the
+training period), ``scaler`` (the robust scaler) and ``pipeline`` (the ``[preprocess]`` table
+of a detector config, fitted by :func:`fit_preprocess` and re-applied by
+:func:`apply_preprocess`).
+"""
+
+from __future__ import annotations
+
+from geoanom.detector.preprocess.pipeline import (
+    PREPROCESS_STEPS,
+    ULF_BANDS,
+    FittedPreprocess,
+    PreprocessConfig,
+    RemoteReference,
+    RobustScaler,
+    align_activity,
+    apply_preprocess,
+    apply_scaler,
+    as_activity_index,
+    bandpass,
+    despike,
+    fit_preprocess,
+    fit_scaler,
+    local_mean_solar_hour,
+    mask_gaps,
+    remove_baseline,
+    resample,
+    select_local_night,
+)
+
+__all__ = [
+    "ULF_BANDS",
+    "despike",
+    "mask_gaps",
+    "remove_baseline",
+    "bandpass",
+    "resample",
+    "local_mean_solar_hour",
+    "select_local_night",
+    "RemoteReference",
+    "as_activity_index",
+    "align_activity",
+    "RobustScaler",
+    "fit_scaler",
+    "apply_scaler",
+    "PREPROCESS_STEPS",
+    "PreprocessConfig",
+    "FittedPreprocess",
+    "fit_preprocess",
+    "apply_preprocess",
+]
