@@ -26,6 +26,14 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._time import NS_PER_DAY
+from geoanom.detector.preprocess._record_ops import (
+    replace_samples,
+    sampling_period_s,
+    select_components,
+    times_ns,
+    to_ns,
+    valid_mask,
+)
 from geoanom.errors import LeakageError, ValidationError
 from geoanom.record import (
     FLAG_MISSING,
@@ -53,66 +61,12 @@ ULF_BANDS: dict[str, tuple[float, float]] = {
 _INTERP_SUFFIX = "_interpolated_flag"
 
 
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-def _period_s(ds: xr.Dataset) -> float:
-    p = float(ds.attrs.get("sampling_period_s", np.nan))
-    if not np.isfinite(p) or p <= 0:
-        raise ValidationError("record has no usable sampling_period_s attr",
-                              expected="a positive number of seconds", found=str(p))
-    return p
-
-
-def _components(ds: xr.Dataset, components) -> list[str]:
-    comps = component_names(ds)
-    if components is None:
-        return comps
-    wanted = [components] if isinstance(components, str) else list(components)
-    missing = [c for c in wanted if c not in comps]
-    if missing:
-        raise ValidationError("record lacks components", expected=", ".join(wanted),
-                              found="components " + ", ".join(comps))
-    return wanted
-
-
-def _replace(ds: xr.Dataset, values: dict[str, np.ndarray], flags: dict[str, np.ndarray],
-             step: str) -> xr.Dataset:
-    """A deep copy of ``ds`` with new values/flags, NaN and flags made consistent."""
-    out = ds.copy(deep=True)
-    for c, v in values.items():
-        v = np.asarray(v, dtype=np.float64).copy()
-        f = np.asarray(flags[c], dtype=np.int8).copy()
-        # a NaN the step produced is a missing sample; a flagged sample holds NaN
-        f[(f == FLAG_VALID) & ~np.isfinite(v)] = FLAG_MISSING
-        v[f != FLAG_VALID] = np.nan
-        out[c] = ds[c].copy(deep=True, data=v)
-        out[f"{c}_flag"] = ds[f"{c}_flag"].copy(deep=True, data=f)
-    return append_history(out, step)
-
-
-def _valid(ds: xr.Dataset, c: str) -> np.ndarray:
-    return (ds[f"{c}_flag"].values == FLAG_VALID) & np.isfinite(ds[c].values)
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open ``[start, stop)`` index runs where ``mask`` is True."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
     d = np.diff(m.astype(np.int8))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
                     strict=True))
-
-
-def _times_ns(ds: xr.Dataset) -> np.ndarray:
-    return ds["time"].values.astype("datetime64[ns]").astype(np.int64)
-
-
-def _to_ns(t) -> int:
-    ts = pd.Timestamp(t)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return int(ts.as_unit("ns").value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,8 +121,8 @@ def despike(record: xr.Dataset, *, window_s: float, threshold: float = 5.0,
         Samples processed at a time (bounds memory; does not change the result).
     """
     validate_record(record)
-    n = max(3, int(round(window_s / _period_s(record))))
-    comps = _components(record, components)
+    n = max(3, int(round(window_s / sampling_period_s(record))))
+    comps = select_components(record, components)
     values, flags = {}, {}
     counts = {}
     for c in comps:
@@ -191,7 +145,7 @@ def despike(record: xr.Dataset, *, window_s: float, threshold: float = 5.0,
     step = (f"despike(window={n} samples, threshold={threshold:g}, causal={causal}, "
             f"min_scale={min_scale:g}, jumps={jumps}): removed " +
             ", ".join(f"{c}={k}" for c, k in counts.items()))
-    return _replace(record, values, flags, step)
+    return replace_samples(record, values, flags, step)
 
 
 def _hampel_mask(x: np.ndarray, n: int, threshold: float, causal: bool, min_scale: float,
@@ -261,7 +215,7 @@ def mask_gaps(record: xr.Dataset, *, max_interp_samples: int = 3,
     validate_record(record)
     if max_interp_samples < 0:
         raise ValidationError("max_interp_samples must be >= 0", found=str(max_interp_samples))
-    comps = _components(record, components)
+    comps = select_components(record, components)
     values, flags, interp = {}, {}, {}
     counts = {}
     for c in comps:
@@ -287,7 +241,7 @@ def mask_gaps(record: xr.Dataset, *, max_interp_samples: int = 3,
         values[c], flags[c], interp[c] = x, f, done
     step = (f"mask_gaps(max_interp_samples={max_interp_samples}): interpolated " +
             ", ".join(f"{c}={k}" for c, k in counts.items()))
-    out = _replace(record, values, flags, step)
+    out = replace_samples(record, values, flags, step)
     for c in comps:
         out[f"{c}{_INTERP_SUFFIX}"] = xr.Variable(
             ("time",), interp[c],
@@ -339,20 +293,20 @@ def remove_baseline(record: xr.Dataset, *, window_days: int = 1, method: str = "
                               found=str(method))
     if window_days < 1:
         raise ValidationError("window_days must be >= 1", found=str(window_days))
-    period = _period_s(record)
-    t = _times_ns(record)
+    period = sampling_period_s(record)
+    t = times_ns(record)
     day_ns = NS_PER_DAY
     day = t // day_ns
     per_day = 86_400 / period
     first_day = int(day[0]) if t.size else 0
     days = np.unique(day)
     starts = np.searchsorted(day, days, "left")
-    comps = _components(record, components)
+    comps = select_components(record, components)
     values, flags = {}, {}
     for c in comps:
         x = record[c].values.astype(np.float64)
         f = record[f"{c}_flag"].values.copy()
-        ok = _valid(record, c)
+        ok = valid_mask(record, c)
         y = np.full_like(x, np.nan)
         for d, s in zip(days.tolist(), starts.tolist(), strict=True):
             e = int(np.searchsorted(day, d, "right"))
@@ -380,7 +334,7 @@ def remove_baseline(record: xr.Dataset, *, window_days: int = 1, method: str = "
         values[c], flags[c] = y, f
     step = (f"remove_baseline(window_days={window_days}, method={method}, "
             f"min_valid={min_valid:g}, expanding={expanding}): previous whole UTC days only")
-    return _replace(record, values, flags, step)
+    return replace_samples(record, values, flags, step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,7 +374,7 @@ def bandpass(record: xr.Dataset, *, low_hz: float | None = None, high_hz: float 
         if band not in ULF_BANDS:
             raise ValidationError("unknown band", expected=", ".join(ULF_BANDS), found=band)
         low_hz, high_hz = ULF_BANDS[band]
-    fs = 1.0 / _period_s(record)
+    fs = 1.0 / sampling_period_s(record)
     nyq = fs / 2
     if low_hz is None and high_hz is None:
         raise ValidationError("bandpass needs low_hz, high_hz or band")
@@ -438,13 +392,13 @@ def bandpass(record: xr.Dataset, *, low_hz: float | None = None, high_hz: float 
     else:
         sos = signal.butter(order, high_hz, btype="lowpass", fs=fs, output="sos")
     zi0 = signal.sosfilt_zi(sos)
-    comps = _components(record, components)
+    comps = select_components(record, components)
     values, flags = {}, {}
     for c in comps:
         x = record[c].values.astype(np.float64)
         f = record[f"{c}_flag"].values.copy()
         y = np.full_like(x, np.nan)
-        for a, b in _runs(_valid(record, c)):
+        for a, b in _runs(valid_mask(record, c)):
             seg = x[a:b]
             if causal:
                 y[a:b], _ = signal.sosfilt(sos, seg, zi=zi0 * seg[0])
@@ -457,7 +411,7 @@ def bandpass(record: xr.Dataset, *, low_hz: float | None = None, high_hz: float 
     step = (f"bandpass(low_hz={low_hz}, high_hz={high_hz}, order={order}, "
             f"{'causal sosfilt' if causal else 'zero-phase sosfiltfilt (looks ahead)'}, "
             f"valid segments filtered separately)")
-    return _replace(record, values, flags, step)
+    return replace_samples(record, values, flags, step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,13 +449,13 @@ def resample(record: xr.Dataset, period_s: float, *, how: str = "mean",
     if how not in ("mean", "median", "min", "max"):
         raise ValidationError("unknown aggregation", expected="mean, median, min or max",
                               found=str(how))
-    old = _period_s(record)
+    old = sampling_period_s(record)
     ratio = period_s / old
     if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
         raise ValidationError("resample period must be a whole multiple of the current one",
                               expected=f"a multiple of {old:g} s", found=f"{period_s:g} s")
     p_ns = int(round(period_s * 1e9))
-    t = _times_ns(record)
+    t = times_ns(record)
     b = t // p_ns
     b0 = int(b[0])
     nb = int(b[-1]) - b0 + 1
@@ -513,7 +467,7 @@ def resample(record: xr.Dataset, period_s: float, *, how: str = "mean",
     for c in component_names(record):
         x = record[c].values
         f = record[f"{c}_flag"].values
-        ok = _valid(record, c)
+        ok = valid_mask(record, c)
         cnt = np.bincount(idx[ok], minlength=nb)
         if how == "mean":
             agg = np.bincount(idx[ok], weights=x[ok], minlength=nb)
@@ -591,7 +545,7 @@ def select_local_night(record: xr.Dataset, *, start_hour: float = 0.0, end_hour:
         values[c], flags[c] = x, f
     step = (f"select_local_night(start_hour={start_hour:g}, end_hour={end_hour:g}, "
             f"longitude_deg={lon:g}, local mean solar time = UTC + lon/15 h)")
-    return _replace(record, values, flags, step)
+    return replace_samples(record, values, flags, step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,16 +635,16 @@ class RemoteReference:
                                   found=str(on))
         validate_record(target)
         validate_record(reference)
-        end_ns = _to_ns(train_end)
-        period_ns = int(round(_period_s(target) * 1e9))
+        end_ns = to_ns(train_end)
+        period_ns = int(round(sampling_period_s(target) * 1e9))
         if components is None:
             comps = [c for c in component_names(target) if c in component_names(reference)]
         else:
-            comps = _components(target, components)
-            _components(reference, comps)
+            comps = select_components(target, components)
+            select_components(reference, comps)
         if not comps:
             raise ValidationError("target and reference share no component")
-        tt, tr = _times_ns(target), _times_ns(reference)
+        tt, tr = times_ns(target), times_ns(reference)
         # only the training period of each record enters the fit, before any alignment
         it = np.flatnonzero(tt < end_ns)
         common, ia, ib = np.intersect1d(tt[it], tr[tr < end_ns], return_indices=True)
@@ -729,7 +683,7 @@ class RemoteReference:
     def predict(self, reference: xr.Dataset, time) -> dict[str, np.ndarray]:
         """Predicted target values (NaN where the reference is missing) at ``time``."""
         tt = np.asarray(time).astype("datetime64[ns]").astype(np.int64)
-        tr = _times_ns(reference)
+        tr = times_ns(reference)
         pos = np.searchsorted(tr, tt)
         pos_c = np.clip(pos, 0, max(tr.size - 1, 0))
         hit = (tr.size > 0) & (tr[pos_c] == tt)
@@ -748,8 +702,8 @@ class RemoteReference:
         """
         validate_record(target)
         validate_record(reference)
-        _components(target, self.components)
-        _components(reference, self.components)
+        select_components(target, self.components)
+        select_components(reference, self.components)
         pred = self.predict(reference, target["time"].values)
         values, flags = {}, {}
         for c in self.components:
@@ -759,7 +713,7 @@ class RemoteReference:
                 f"train_end={self.train_end}, " +
                 ", ".join(f"{c}: {self.intercept[c]:.6g} + {self.slope[c]:.6g} x"
                           for c in self.components) + ")")
-        return _replace(target, values, flags, step)
+        return replace_samples(target, values, flags, step)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (see :meth:`from_dict`)."""
@@ -861,8 +815,8 @@ def fit_scaler(record: xr.Dataset, train_end, *, components=None) -> RobustScale
         raise LeakageError("fit_scaler needs train_end: scaling is fitted on training data only",
                            expected="a UTC time", found="None")
     validate_record(record)
-    comps = _components(record, components)
-    keep = _times_ns(record) < _to_ns(train_end)
+    comps = select_components(record, components)
+    keep = times_ns(record) < to_ns(train_end)
     if not keep.any():
         raise ValidationError("no samples before train_end to fit the scaler on",
                               expected=f"samples before {train_end}",
@@ -878,12 +832,12 @@ def apply_scaler(record: xr.Dataset, scaler: RobustScaler) -> xr.Dataset:
     The original unit is kept in the attr ``scaled_from_units``.
     """
     validate_record(record)
-    comps = _components(record, list(scaler.components))
+    comps = select_components(record, list(scaler.components))
     x = np.stack([record[c].values for c in comps], axis=-1)
     z = scaler.transform(x)
     values = {c: z[:, i] for i, c in enumerate(comps)}
     flags = {c: record[f"{c}_flag"].values.copy() for c in comps}
-    out = _replace(record, values, flags,
+    out = replace_samples(record, values, flags,
                    f"apply_scaler(RobustScaler fitted_on={scaler.fitted_on}, " +
                    ", ".join(f"{c}: center={scaler.center[i]:.6g} scale={scaler.scale[i]:.6g}"
                              for i, c in enumerate(comps)) + ")")
@@ -1179,7 +1133,7 @@ def align_activity(index: xr.Dataset, variable: str, record: xr.Dataset, *,
     from geoanom.io.indices import align_index
 
     t = record["time"].values.astype("datetime64[ns]")
-    p = np.timedelta64(int(round(_period_s(record) * 1e9)), "ns")
+    p = np.timedelta64(int(round(sampling_period_s(record) * 1e9)), "ns")
     start, end = (t - p, t) if by_end else (t, t + p)
     return align_index(index, start, end, how="mean", variable=variable)
 
@@ -1193,7 +1147,7 @@ def _stateless(record: xr.Dataset, cfg: PreprocessConfig) -> xr.Dataset:
     comps = list(cfg.components) if cfg.components is not None else None
     r = record
     if comps is not None:
-        _components(r, comps)
+        select_components(r, comps)
         drop = [v for c in component_names(r) if c not in comps
                 for v in (c, f"{c}_flag", f"{c}{_INTERP_SUFFIX}") if v in r]
         r = r.drop_vars(drop)
@@ -1257,17 +1211,17 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
     if train_end is None:
         raise LeakageError("fit_preprocess needs train_end: its regression and scaling are "
                            "fitted on training data only", expected="a UTC time", found="None")
-    fitted.train_end = str(pd.Timestamp(_to_ns(train_end)))
+    fitted.train_end = str(pd.Timestamp(to_ns(train_end)))
     r = _stateless(record, config)
     if reg is not None:
         if reg["on"] == "activity":
             _need("an activity index", activity)
             name, idx = as_activity_index(activity, reg.get("index"))
             a = align_activity(idx, name, r, by_end=_by_end(config))
-            keep = _times_ns(r) < _to_ns(train_end)
+            keep = times_ns(r) < to_ns(train_end)
             fit = {"index": name, "intercept": {}, "slope": {}, "n_train": {}}
             for c in component_names(r):
-                ok = keep & _valid(r, c) & np.isfinite(a)
+                ok = keep & valid_mask(r, c) & np.isfinite(a)
                 if ok.sum() < 3:
                     raise ValidationError(f"too few training samples to regress {c} on {name}",
                                           expected="at least 3 samples before train_end with "
@@ -1299,13 +1253,13 @@ def _regress(r: xr.Dataset, fitted: FittedPreprocess, activity, reference) -> xr
         a = align_activity(idx, name, r, by_end=_by_end(fitted.config))
         values, flags = {}, {}
         for c in fit["slope"]:
-            _components(r, [c])
+            select_components(r, [c])
             values[c] = r[c].values - (fit["intercept"][c] + fit["slope"][c] * a)
             flags[c] = r[f"{c}_flag"].values.copy()
         step = (f"activity_regression(index={name}, train_end={fitted.train_end}, " +
                 ", ".join(f"{c}: {fit['intercept'][c]:.6g} + {fit['slope'][c]:.6g} {name}"
                           for c in fit["slope"]) + ")")
-        return _replace(r, values, flags, step)
+        return replace_samples(r, values, flags, step)
     _need("a reference record", reference)
     rr = RemoteReference.from_dict(fitted.reference)
     return rr.apply(r, _stateless(reference, fitted.config))
