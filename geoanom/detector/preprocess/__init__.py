@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from geoanom.detector.preprocess.pipeline import (
     PREPROCESS_STEPS,
-    ULF_BANDS,
     FittedPreprocess,
     PreprocessConfig,
     RemoteReference,
@@ -20,10 +19,13 @@ from geoanom.detector.preprocess.pipeline import (
     apply_preprocess,
     apply_scaler,
     as_activity_index,
-    bandpass,
-    despike,
     fit_preprocess,
     fit_scaler,
+)
+from geoanom.detector.preprocess.steps import (
+    ULF_BANDS,
+    bandpass,
+    despike,
     local_mean_solar_hour,
     mask_gaps,
     remove_baseline,
