@@ -14,14 +14,12 @@ from geoanom.detector.preprocess.pipeline import (
     FittedPreprocess,
     PreprocessConfig,
     RemoteReference,
-    RobustScaler,
     align_activity,
     apply_preprocess,
-    apply_scaler,
     as_activity_index,
     fit_preprocess,
-    fit_scaler,
 )
+from geoanom.detector.preprocess.scaler import RobustScaler, apply_scaler, fit_scaler
 from geoanom.detector.preprocess.steps import (
     ULF_BANDS,
     bandpass,
