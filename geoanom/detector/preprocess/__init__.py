@@ -13,11 +13,15 @@ from geoanom.detector.preprocess.pipeline import (
     PREPROCESS_STEPS,
     FittedPreprocess,
     PreprocessConfig,
+    apply_preprocess,
+    fit_preprocess,
+)
+from geoanom.detector.preprocess.regression import (
     RemoteReference,
     align_activity,
-    apply_preprocess,
+    apply_activity_regression,
     as_activity_index,
-    fit_preprocess,
+    fit_activity_regression,
 )
 from geoanom.detector.preprocess.scaler import RobustScaler, apply_scaler, fit_scaler
 from geoanom.detector.preprocess.steps import (
@@ -43,6 +47,8 @@ __all__ = [
     "RemoteReference",
     "as_activity_index",
     "align_activity",
+    "fit_activity_regression",
+    "apply_activity_regression",
     "RobustScaler",
     "fit_scaler",
     "apply_scaler",
