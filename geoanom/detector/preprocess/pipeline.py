@@ -31,12 +31,8 @@ from geoanom.detector.preprocess.steps import (
     resample,
     select_local_night,
 )
-from geoanom.errors import LeakageError, ValidationError
+from geoanom.errors import ConfigError, LeakageError, ValidationError
 from geoanom.record import component_names, validate_record
-
-# --------------------------------------------------------------------------------------------
-# the [preprocess] table of a detector config: one chain, fitted on training data, stored in
-# model.json and re-applied identically by `geoanom score`
 
 #: Order in which :func:`apply_preprocess` runs the steps (a step absent from the config is
 #: skipped). Stateless steps first; the two steps fitted on the training period last.
@@ -113,8 +109,6 @@ class PreprocessConfig:
         path
             The config file, named in errors.
         """
-        from geoanom.errors import ConfigError
-
         d = dict(d or {})
         comps = d.pop("components", None)
         if comps is not None:
@@ -175,7 +169,6 @@ class PreprocessConfig:
 
 def _check_step(name: str, v: dict, path) -> None:
     """Settings checks that do not need the record."""
-    from geoanom.errors import ConfigError
 
     def bad(msg: str, expected: str, found: object) -> None:
         raise ConfigError(f"[preprocess.{name}] {msg}", path=path, expected=expected,
