@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from geoanom import preprocess as pp
+from geoanom.detector import preprocess as pp
 from geoanom.detector.nn.train import TrainConfig, rank_auc, train, window_scores
 from geoanom.detector.windows import WindowConfig, build_window_set
 from geoanom.synthetic import PrecursorConfig, make_world

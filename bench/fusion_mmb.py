@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geoanom import preprocess as pp
+from geoanom.detector import preprocess as pp
 from geoanom.detector.nn.train import TrainConfig, train
 from geoanom.detector.score import score_record, write_scores
 from geoanom.detector.windows import WindowConfig, build_window_set, label_counts

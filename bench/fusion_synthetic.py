@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geoanom import preprocess as pp
+from geoanom.detector import preprocess as pp
 from geoanom.detector.baselines import zh_ratio_scores
 from geoanom.dlep import fusion
 from geoanom.dlep.evaluate import DLEPConfig, evaluate

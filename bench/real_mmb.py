@@ -82,7 +82,7 @@ def with_lam(config: Path, lam: float, out: Path) -> Path:
 
 def preprocess_ulf(records: list[Path], work: Path) -> list[Path]:
     """Band-pass 2-8 mHz (causal) and write one netCDF the CLI reads."""
-    from geoanom import preprocess as pp
+    from geoanom.detector import preprocess as pp
     from geoanom.io import read_record
     from geoanom.io.netcdf import write_netcdf
 

@@ -16,6 +16,7 @@ from geoanom.detector.nn.artifact import load_model, read_model_json
 from geoanom.detector.preprocess import (
     FittedPreprocess,
     PreprocessConfig,
+    align_activity,
     apply_preprocess,
     as_activity_index,
     fit_preprocess,
@@ -141,8 +142,6 @@ def test_activity_alignment_covers_each_sample_interval(world):
                        "Kp": [1.0, 2.0, 3.0]})
     name, idx = as_activity_index(df, "kp")
     assert name == "Kp" and idx.attrs["cadence_s"] == 10800.0
-    from geoanom.detector.preprocess import align_activity
-
     rec = read_record([str(world / "SYA.nc")]).isel(time=slice(0, 600))
     got = align_activity(idx, name, rec)
     np.testing.assert_array_equal(got[[0, 179, 180, 359, 360, 539, 540]],
