@@ -43,7 +43,13 @@ def _default(o: object) -> object:
 
 def config_hash(config: object) -> str:
     """SHA-256 (hex, first 16 characters) of the canonical JSON of ``config``."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+    return object_sha256(config)[:16]
+
+
+def object_sha256(obj: object) -> str:
+    """SHA-256 (hex, all 64 characters) of the canonical JSON of ``obj``: the hash of a
+    frozen object (a detector, a registration) that a third party recomputes."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -62,7 +62,7 @@ from geoanom.detector.windows import (
     labelled_windows,
 )
 from geoanom.errors import GeoanomError, LeakageError, NoValidWindowError
-from geoanom.provenance import config_hash
+from geoanom.provenance import object_sha256
 from geoanom.record import component_names
 
 #: The steps whose parameters are fitted on the training period.
@@ -249,7 +249,7 @@ class Detector:
     def hash(self) -> str:
         """SHA-256 (hex) of the settings, the fitted preprocessing and the weights: two
         detectors with the same hash score every record the same."""
-        return config_hash({"config": self.config.hash(),
+        return object_sha256({"config": self.config.hash(),
                             "preprocess": self.preprocess.to_dict(),
                             "period": self.period.to_dict() if self.period else None,
                             "weights_sha256": self.model.weights_sha256})

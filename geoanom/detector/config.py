@@ -23,7 +23,7 @@ from geoanom.detector.nn.train import TrainConfig
 from geoanom.detector.preprocess import PreprocessConfig
 from geoanom.detector.windows import WindowConfig
 from geoanom.errors import ConfigError
-from geoanom.provenance import config_hash
+from geoanom.provenance import object_sha256
 
 #: The tables of a detector TOML, in the order they are written.
 SECTIONS = ("windows", "train", "preprocess")
@@ -136,7 +136,7 @@ class DetectorConfig:
 
     def hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of :meth:`to_dict`."""
-        return config_hash(self.to_dict())
+        return object_sha256(self.to_dict())
 
     def replace(self, **tables: Any) -> DetectorConfig:
         """A copy with whole settings objects replaced (``windows=``, ``train=``,
