@@ -144,6 +144,14 @@ def component_names(ds: xr.Dataset) -> list[str]:
     ]
 
 
+def record_source(ds: xr.Dataset) -> dict:
+    """What a record is: ``iaga_code``, ``sampling_period_s`` and ``components`` (stored
+    with a fitted detector and compared with the records it scores)."""
+    return {"iaga_code": str(ds.attrs.get("iaga_code", "")),
+            "sampling_period_s": float(ds.attrs.get("sampling_period_s", float("nan"))),
+            "components": list(component_names(ds))}
+
+
 def append_history(ds: xr.Dataset, step: str) -> xr.Dataset:
     """Return ``ds`` (shallow copy) with ``step`` appended to its ``history`` attr."""
     out = ds.copy()

@@ -63,7 +63,7 @@ from geoanom.detector.windows import (
 )
 from geoanom.errors import GeoanomError, LeakageError, NoValidWindowError
 from geoanom.provenance import object_sha256
-from geoanom.record import component_names
+from geoanom.record import record_source
 
 #: The steps whose parameters are fitted on the training period.
 FITTED_STEPS = ("regression", "scale")
@@ -90,14 +90,6 @@ class TrainingPeriod:
         """Rebuild from :meth:`to_dict` output."""
         return cls(np.datetime64(pd.Timestamp(d["val_start"]).to_datetime64(), "ns"),
                    np.datetime64(pd.Timestamp(d["end"]).to_datetime64(), "ns"))
-
-
-def record_source(record: xr.Dataset) -> dict:
-    """What a raw record is (station, cadence, components): stored with the detector and
-    compared with the records it scores."""
-    return {"iaga_code": str(record.attrs.get("iaga_code", "")),
-            "sampling_period_s": float(record.attrs.get("sampling_period_s", float("nan"))),
-            "components": list(component_names(record))}
 
 
 def cut_record(record: xr.Dataset, t_end: np.datetime64) -> xr.Dataset:
@@ -187,7 +179,6 @@ def fit_preprocessing(record: xr.Dataset, catalog: pd.DataFrame, config: Detecto
     else:
         train_end = period.val_start
     fitted = fit_preprocess(record, pcfg, train_end, activity, reference=reference)
-    fitted.source = record_source(record)
     return fitted, apply_preprocess(record, fitted, activity=activity, reference=reference)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -32,7 +31,7 @@ from geoanom.detector.preprocess.steps import (
     select_local_night,
 )
 from geoanom.errors import ConfigError, LeakageError, ValidationError
-from geoanom.record import component_names, validate_record
+from geoanom.record import component_names, record_source, validate_record
 
 #: Order in which :func:`apply_preprocess` runs the steps (a step absent from the config is
 #: skipped). Stateless steps first; the two steps fitted on the training period last.
@@ -320,10 +319,7 @@ def fit_preprocess(record: xr.Dataset, config: PreprocessConfig, train_end, acti
     FittedPreprocess
     """
     validate_record(record)
-    src = {"iaga_code": str(record.attrs.get("iaga_code", "")),
-           "sampling_period_s": float(record.attrs.get("sampling_period_s", np.nan)),
-           "components": list(component_names(record))}
-    fitted = FittedPreprocess(config=config, source=src)
+    fitted = FittedPreprocess(config=config, source=record_source(record))
     reg = config.step("regression")
     if reg is None and config.step("scale") is None:
         return fitted
