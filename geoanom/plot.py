@@ -90,6 +90,37 @@ def plot_molchan(molchan: dict, baselines: dict | None = None, *, ax=None, title
     return ax
 
 
+def plot_training(log: Sequence[dict], *, axes=None, title: str = ""):
+    """Negative learning made visible, per epoch: the mean training reconstruction error of
+    normal and seismic windows (left axis, log scale) and the share of seismic training
+    windows whose penalty was active (right axis, 0-1), with lambda drawn dashed.
+
+    ``log`` is ``model.json``'s per-epoch ``log``. Returns ``(ax, ax_share)``.
+    """
+    ax = axes[0] if axes is not None else _ax(None, figsize=(6.5, 4.0))
+    share_ax = axes[1] if axes is not None else ax.twinx()
+    ep = np.asarray([r["epoch"] + 1 for r in log], float)
+    ax.plot(ep, _arr([r.get("train_normal_error") for r in log]), "o-", color="tab:blue",
+            label="normal windows: mean error")
+    ax.plot(ep, _arr([r.get("train_seismic_error") for r in log]), "s-", color="tab:red",
+            label="seismic windows: mean error")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training reconstruction error")
+    share_ax.plot(ep, _arr([r.get("penalty_active_share") for r in log]), "^:",
+                  color="tab:green", label="seismic windows with an active penalty (share)")
+    share_ax.plot(ep, _arr([r.get("lambda") for r in log]) /
+                  max(1e-12, max((r.get("lambda") or 0) for r in log) or 1.0), "--",
+                  color="grey", label="lambda / full lambda")
+    share_ax.set_ylim(-0.02, 1.05)
+    share_ax.set_ylabel("share (0-1)")
+    lines = ax.get_lines() + share_ax.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], loc="upper center",
+              bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize="small", frameon=False)
+    ax.set_title(title or "negative learning per epoch")
+    return ax, share_ax
+
+
 def plot_null_histogram(null, observed: float, *, ax=None, p_value: float | None = None,
                         label: str = "AUC (= ASS)"):
     """Histogram of the surrogate null distribution with the observed statistic marked.

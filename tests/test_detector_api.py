@@ -132,3 +132,34 @@ def test_a_model_folder_of_the_previous_release_loads_and_scores_the_same():
     assert det.period is None and len(det.hash()) == 64
     sc = det.score(make_world(0, 12).records["SYA"])
     np.testing.assert_array_equal(sc["rmse"].values, np.asarray(expected["rmse"]))
+
+
+def test_negative_learning_is_made_visible(world, tmp_path, caplog):
+    """Per epoch, model.json logs the share of seismic windows whose penalty was active and
+    the errors of both classes; a penalty that never acts is called the plain autoencoder."""
+    from geoanom.plot import plot_training, save_figure
+
+    rec = world.records["SYA"]
+    det = fit_detector(rec, world.catalog, _config(), out_dir=tmp_path / "nl", device="cpu",
+                       progress=False)
+    log = det.model.meta["log"]
+    assert all(0.0 <= r["penalty_active_share"] <= 1.0 for r in log)
+    assert all(r["n_seismic_seen"] > 0 and r["train_seismic_error"] > 0 for r in log)
+    nl = det.model.meta["metrics"]["negative_learning"]
+    assert nl["applies"] and nl["penalty_ever_active"]
+    assert save_figure(plot_training(log), tmp_path / "training.png").stat().st_size > 1000
+    # a hinge margin below every seismic error: the penalty never acts
+    cfg = _config(margin_factor=1e-9)
+    with caplog.at_level("WARNING", logger="geoanom"):
+        det = fit_detector(rec, world.catalog, cfg, out_dir=tmp_path / "off", device="cpu",
+                           progress=False)
+    nl = det.model.meta["metrics"]["negative_learning"]
+    assert nl["penalty_ever_active"] is False
+    assert all(r["penalty_active_share"] == 0.0 for r in det.model.meta["log"])
+    assert "never active" in caplog.text and "plain autoencoder" in caplog.text
+    # lambda = 0 is the plain autoencoder by construction: no penalty to speak of
+    ae = fit_detector(rec, world.catalog, _config(lam=0.0), out_dir=tmp_path / "ae",
+                      device="cpu", progress=False)
+    assert ae.model.meta["metrics"]["negative_learning"]["applies"] is False
+    assert ae.model.meta["metrics"]["negative_learning"]["warnings"] == [] or all(
+        "never active" not in w for w in ae.model.meta["metrics"]["negative_learning"]["warnings"])

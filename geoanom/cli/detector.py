@@ -84,11 +84,14 @@ THREADS_HELP = ("torch CPU threads (default: $GEOANOM_THREADS, else 1, which doe
 @click.option("--no-resume", is_flag=True, help="Ignore a checkpoint in the model folder.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--no-figure", is_flag=True,
+              help="Do not draw training.png (errors of normal and seismic windows and the "
+                   "share of active penalties per epoch) into the model folder.")
 @map_option(station=True)
 def train(records: tuple[str, ...], catalog: str, config_path: str | None,
           activity_path: str | None, reference_paths: tuple[str, ...], output: str,
           device: str | None, seed: int | None, no_resume: bool, threads: int | None,
-          no_progress: bool, table_map: TableMaps) -> None:
+          no_progress: bool, no_figure: bool, table_map: TableMaps) -> None:
     """Train the negative-learning BiLSTM detector on RECORD(s) labelled with CATALOG.
 
     The record's span and cadence are checked against the window settings first; settings
@@ -115,6 +118,11 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
                        resume=not no_resume, progress=not no_progress, inputs=inputs)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # only rank 0 of a torchrun launch reports
+    if not no_figure:
+        from geoanom.plot import plot_training, save_figure
+
+        save_figure(plot_training(det.model.meta["log"]), Path(output) / "training.png")
+    nl = det.model.meta["metrics"]["negative_learning"]
     click.echo(json.dumps({
         "model": str(Path(output)),
         **{k: det.fit_summary[k] for k in ("device", "epochs_run", "best_epoch", "metric",
@@ -124,6 +132,9 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
         "preprocess": [s[0] for s in cfg.preprocess.steps],
         "window_counts": det.fit_summary["window_counts"],
         "split_counts": det.fit_summary["split_counts"],
+        "negative_learning": {k: nl[k] for k in ("applies", "penalty_ever_active",
+                                                 "penalty_active_share_at_best_epoch")},
+        "detector_hash": det.hash(),
     }))
 
 

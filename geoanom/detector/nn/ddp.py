@@ -107,10 +107,11 @@ class Distributed(SingleProcess):
         e, _ = window_errors(xb, net(xb, vb), vb)
         loss, parts = loss_fn(e, yb, epoch, counts=(n_norm, n_seismic),
                               running_errors=_gather_1d(e[yb == 0], self.world))
-        summed = torch.tensor([parts["loss"], parts["normal"], parts["penalty"]],
-                              dtype=torch.float64)
+        keys = ("loss", "normal", "penalty", "n_seismic", "seismic_error_sum",
+                "seismic_active")
+        summed = torch.tensor([parts[k] for k in keys], dtype=torch.float64)
         dist.all_reduce(summed)
-        parts.update(loss=float(summed[0]), normal=float(summed[1]), penalty=float(summed[2]))
+        parts.update({k: float(v) for k, v in zip(keys, summed, strict=True)})
         return loss * self.world, parts
 
 

@@ -178,7 +178,24 @@ class NegativeLearningLoss:
                 if lam > 0 and n_seismic > 0 else e.new_zeros(())
         loss = normal_term + lam * pen
         return loss, {"loss": float(loss.detach()), "normal": float(normal_term.detach()),
-                      "penalty": float(pen.detach()), "lambda": lam, "margin": self.margin}
+                      "penalty": float(pen.detach()), "lambda": lam, "margin": self.margin,
+                      **self.seismic_parts(e_s.detach(), margin, lam)}
+
+    def seismic_parts(self, e_s: torch.Tensor, margin: float, lam: float) -> dict[str, float]:
+        """What the penalty did to a batch's seismic windows: how many there were
+        (``n_seismic``), the sum of their errors (``seismic_error_sum``) and how many had an
+        active penalty (``seismic_active``: a non-zero gradient, which for the hinge means
+        an error below the margin; the other penalties are active everywhere). At
+        ``lambda = 0`` no penalty is active."""
+        n = int(e_s.numel())
+        if lam <= 0 or n == 0:
+            active = 0
+        elif self.kind == "hinge":
+            active = int((e_s < margin).sum())
+        else:
+            active = n
+        return {"n_seismic": float(n), "seismic_error_sum": float(e_s.sum()) if n else 0.0,
+                "seismic_active": float(active)}
 
     def state_dict(self) -> dict[str, float]:
         """The running state, for checkpoints."""

@@ -329,6 +329,12 @@ def _epoch_row(epoch: int, lam: float, margin: float, sums: dict, n_batches: int
             "train_loss": sums["loss"] / n_batches,
             "train_normal_error": sums["normal"] / n_batches,
             "train_seismic_penalty": sums["penalty"] / n_batches,
+            "train_seismic_error": (sums["seismic_error_sum"] / sums["n_seismic"]
+                                    if sums["n_seismic"] else math.nan),
+            "n_seismic_seen": int(sums["n_seismic"]),
+            # share of the seismic windows seen whose penalty had a gradient (NaN: none seen)
+            "penalty_active_share": (sums["seismic_active"] / sums["n_seismic"]
+                                     if sums["n_seismic"] else math.nan),
             "grad_norm": sums["grad_norm"] / n_batches, "n_batches": n_batches,
             "n_windows": n_windows, "val_auc": auc, "val_normal_error": vn,
             "val_seismic_error": vs, "improved": improved,
@@ -469,13 +475,46 @@ def selection_fallback(val_labels: np.ndarray) -> str | None:
             "windows)")
 
 
+def negative_learning_summary(log: list[dict], cfg: TrainConfig, best_epoch: int) -> dict:
+    """Whether negative learning did anything, from the per-epoch log.
+
+    Returns ``applies`` (``lambda > 0``), ``penalty_ever_active`` (some seismic training
+    window had an active penalty in an epoch with ``lambda > 0``),
+    ``penalty_active_share_at_best_epoch``, the mean training errors of seismic and normal
+    windows at the selected epoch, and ``warnings``: the penalty was never active (the
+    model is then the plain autoencoder), or the validation separation of the selected
+    epoch is below chance (AUC < 0.5).
+    """
+    row = log[best_epoch] if 0 <= best_epoch < len(log) else {}
+    out = {"applies": cfg.lam > 0, "penalty_ever_active": None,
+           "penalty_active_share_at_best_epoch": row.get("penalty_active_share"),
+           "train_seismic_error_at_best_epoch": row.get("train_seismic_error"),
+           "train_normal_error_at_best_epoch": row.get("train_normal_error"),
+           "warnings": []}
+    if cfg.lam > 0:
+        shares = [r.get("penalty_active_share") for r in log if r.get("lambda", 0) > 0]
+        out["penalty_ever_active"] = any(x is not None and x > 0 for x in shares)
+        if not out["penalty_ever_active"]:
+            out["warnings"].append(
+                "the negative-learning penalty was never active (no seismic training window "
+                "had an error below the hinge margin in any epoch with lambda > 0): this "
+                "model is the plain autoencoder; lower margin_factor or train longer")
+    auc = row.get("val_auc")
+    if auc is not None and math.isfinite(auc) and auc < 0.5:
+        out["warnings"].append(f"the selected epoch's validation AUC is {auc:.3f}, below "
+                               "chance (0.5): seismic validation windows are reconstructed "
+                               "better than normal ones")
+    return out
+
+
 def _run_epoch(runner, net, loss_fn: NegativeLearningLoss, opt, cfg: TrainConfig,
                batches: list[np.ndarray], n_seismic: int, tensors, epoch: int,
                bar: Progress) -> tuple[dict, int, float]:
     """One pass over ``batches``: loss, backward, clipping, step. Returns the summed loss
     parts, the windows seen and the lambda in force."""
     net.train()
-    sums = {"loss": 0.0, "normal": 0.0, "penalty": 0.0, "grad_norm": 0.0}
+    sums = {"loss": 0.0, "normal": 0.0, "penalty": 0.0, "grad_norm": 0.0, "n_seismic": 0.0,
+            "seismic_error_sum": 0.0, "seismic_active": 0.0}
     n_win, lam = 0, loss_fn.lam_at(epoch)
     for b in batches:
         loss, parts = runner.batch_loss(net, loss_fn, b, n_seismic, tensors, epoch)
@@ -483,7 +522,8 @@ def _run_epoch(runner, net, loss_fn: NegativeLearningLoss, opt, cfg: TrainConfig
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_norm)
         opt.step()
-        for k in ("loss", "normal", "penalty"):
+        for k in ("loss", "normal", "penalty", "n_seismic", "seismic_error_sum",
+                  "seismic_active"):
             sums[k] += parts[k]
         sums["grad_norm"] += float(gn)
         n_win += b.size
@@ -594,6 +634,10 @@ def _finish(model, sel: _Selection, cfg: TrainConfig, meta_ws: dict, fp: str,
                                  f"(epoch >= ramp_epochs = {cfg.ramp_epochs}); ramp epochs "
                                  "only when the run ended before full lambda",
                "selection_fallback": fallback}
+    metrics["negative_learning"] = negative_learning_summary(sel.log, cfg, sel.best_epoch)
+    for w in metrics["negative_learning"]["warnings"]:
+        if runner.writes:
+            _log.warning("training: %s", w)
     if not at_full and sel.best_epoch >= 0 and runner.writes:
         _log.warning("training: the run ended before lambda reached full strength "
                      "(ramp_epochs = %d, max_epochs = %d): the selected model (epoch %d) was "
