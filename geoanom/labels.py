@@ -35,6 +35,7 @@ import pandas as pd
 
 from geoanom._time import NS_PER_DAY
 from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
+from geoanom.decluster import decluster
 from geoanom.errors import ConfigError, ValidationError
 
 __all__ = ["LabelRule", "WindowLabels", "declustered", "mainshock_flags", "seen_by_station",
@@ -119,11 +120,6 @@ def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.i
         seq[sel] = catalog["event_id"].astype(str).to_numpy()[sel]
         desc = "none"
     else:
-        try:
-            from geoanom.decluster import decluster
-        except ImportError as exc:  # pragma: no cover - the module ships with geoanom
-            raise ConfigError("declustering is not available in this installation",
-                              expected="geoanom.decluster", found=str(exc)) from exc
         sub = catalog.loc[sel].reset_index(drop=True)
         sub.attrs = dict(catalog.attrs)
         desc = method

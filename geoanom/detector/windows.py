@@ -76,6 +76,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY, S_PER_DAY
 from geoanom.catalog_frame import validate_catalog
+from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.detector.preprocess import RobustScaler
 from geoanom.errors import ConfigError, LeakageError, NoValidWindowError, ValidationError
 from geoanom.labels import LabelRule, window_labels
@@ -115,7 +116,6 @@ SPLIT_VALUES = (*SPLITS, "gap", "")
 
 _DAY_NS = NS_PER_DAY
 _LABEL_DEFAULTS = LabelRule()
-_DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 
 def _days_ns(days: float) -> int:
@@ -229,8 +229,8 @@ class WindowConfig:
         if self.embargo_days is not None and not (self.embargo_days >= floor - 1e-12):
             raise bad("embargo_days", f">= window length + lead_max = {floor:g} days",
                       self.embargo_days)
-        if self.decluster not in _DECLUSTER_METHODS:
-            raise bad("decluster", ", ".join(_DECLUSTER_METHODS), self.decluster)
+        if self.decluster not in DECLUSTER_METHODS:
+            raise bad("decluster", ", ".join(DECLUSTER_METHODS), self.decluster)
 
     @property
     def embargo_resolved_days(self) -> float:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from geoanom._toml import parse_toml
+from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash
 
@@ -51,7 +52,6 @@ from geoanom.stats.alarm import (
 from geoanom.stats.multiplicity import benjamini_yekutieli
 
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
-DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 
 # ----------------------------------------------------------------------------- the protocol
