@@ -18,7 +18,8 @@ from geoanom.stats.legacy import (
     naive_p_from_z,
     tie_groups,
 )
-from geoanom.stats.protocol import Protocol, run_test
+from geoanom.stats.protocol import Protocol
+from geoanom.stats.test import run_test
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")

@@ -12,17 +12,11 @@ import xarray as xr
 
 from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
-from geoanom.stats.protocol import (
-    Protocol,
-    benjamini_yekutieli,
-    bin_scores,
-    lead_max,
-    load_protocol,
-    protocol_hash,
-    run_test,
-    summary_text,
-)
-from geoanom.stats.result import RESULT_KEYS, TestResult
+from geoanom.stats.alarm import bin_scores, lead_max
+from geoanom.stats.multiplicity import benjamini_yekutieli
+from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash
+from geoanom.stats.result import RESULT_KEYS, TestResult, summary_text
+from geoanom.stats.test import run_test
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")

@@ -203,7 +203,8 @@ def _catalog(times, lat, lon):
 
 
 def test_pooled_test_of_one_station_is_its_primary_test():
-    from geoanom.stats.protocol import Protocol, run_test
+    from geoanom.stats.protocol import Protocol
+    from geoanom.stats.test import run_test
     from geoanom.study.pooled import pooled_test
 
     rng = np.random.default_rng(1)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,9 +25,7 @@ import pandas as pd
 from geoanom._time import NS_PER_DAY
 from geoanom.errors import FormatError
 from geoanom.labels import seen_by_station
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
 

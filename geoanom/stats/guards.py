@@ -4,15 +4,11 @@ test, and the honest-scope statement every result carries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from geoanom.stats.alarm import StationSetup
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 #: fewer independent events than this: no verdict is given (PROTOCOL.md)
 MIN_EVENTS = 10

@@ -22,7 +22,6 @@ resolution (a bin whose windows carry mixed labels counts as excluded).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,10 +30,8 @@ from geoanom._progress import Progress
 from geoanom.labels import LabelRule, window_labels
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup
+from geoanom.stats.protocol import Protocol
 from geoanom.stats.ranks import mann_whitney
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
 
 LEGACY_NOTE = ("window-level Mann-Whitney U as in the seed paper: it treats overlapping, "
                "autocorrelated windows and clustered events as independent, which they are "

@@ -4,16 +4,12 @@ cell, and Benjamini-Yekutieli q-values."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup, station_setup
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 
 def benjamini_yekutieli(p) -> np.ndarray:

@@ -1,24 +1,6 @@
-"""The significance protocol of PROTOCOL.md: the validated TOML file (:class:`Protocol`),
-its hash, and :func:`run_test`, which runs the steps of "What it computes" in order. Each step
-is a function in a module of its own, returning its part of the result:
-
-=====================================  ====================================================
-step                                   module
-=====================================  ====================================================
-bins, alarm ``L``, targets, eligible   :mod:`geoanom.stats.alarm` (rules from
-                                       :mod:`geoanom.labels`)
-the nulls (primary shifts, secondary)  :mod:`geoanom.stats.nulls`
-primary test, Molchan, superposed      :mod:`geoanom.stats.primary`
-effect sizes                           :mod:`geoanom.stats.effects`
-reference alarms ("baselines")         :mod:`geoanom.stats.alarm_baselines`
-placebos                               :mod:`geoanom.stats.placebo`
-multiplicity over the declared grid    :mod:`geoanom.stats.multiplicity`
-legacy window-level test               :mod:`geoanom.stats.legacy`
-guard-rails, verdict, honest scope     :mod:`geoanom.stats.guards`
-=====================================  ====================================================
-
-The primary statistic is the AUC of the eligible events' lead-window alarm against all
-eligible test-period bins' values, which is the Molchan area skill score (ASS = AUC).
+"""The settings of the significance protocol of PROTOCOL.md: the validated TOML file
+(:class:`Protocol`, :func:`load_protocol`) and its hash (:func:`protocol_hash`). The steps that
+use them are run in order by :func:`geoanom.stats.test.run_test`.
 """
 
 from __future__ import annotations
@@ -29,27 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from geoanom._toml import parse_toml
 from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash
-
-# re-exported: the public names of the steps (other modules and the CLI import them here)
-from geoanom.stats.alarm import (
-    REQUIRED_SCORE_ATTRS,
-    Binned,
-    bin_scores,
-    check_scores,
-    lead_max,
-    lead_max_after,
-    score_variable,
-    seen_mask,
-    station_setup,
-)
-from geoanom.stats.multiplicity import benjamini_yekutieli
 
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
 
@@ -282,148 +247,3 @@ def load_protocol(path=None) -> Protocol:
         raise ConfigError("cannot read the protocol file", path=p, found=str(exc)) from exc
     d = parse_toml(text, path=p, what="protocol file")
     return _from_nested(d, path=p, text=text)
-
-
-# ------------------------------------------------------------------------ input handling
-
-
-# ------------------------------------------------------------------ the order of the steps
-
-__all__ = ["DEFAULT_PROTOCOL_PATH", "REQUIRED_SCORE_ATTRS", "Binned", "Protocol",
-           "benjamini_yekutieli", "bin_scores", "check_scores", "lead_max", "lead_max_after",
-           "load_protocol", "protocol_hash", "run_test", "score_variable", "seen_mask",
-           "summary_text"]
-
-
-def _series(st, catalog: pd.DataFrame, mainshock, prim: dict, act_bins, score_var: str
-            ) -> dict:
-    """Per-bin arrays for the figures (kept in memory, not written to JSON)."""
-    n = st.binned.n
-    cbin = st.binned.bin_of(catalog["time"].to_numpy()[st.seen_idx])
-    shown = st.seen_idx[(cbin >= 0) & (cbin < n)]   # seen events within the record
-    return {"bin_start": st.binned.bin_start(np.arange(n)), "alarm": st.binned.a,
-            "lead_alarm": st.L, "test_start": st.binned.bin_start(st.test_start_bin),
-            "eligible": st.eligible, "null": prim["null"],
-            "events_time": catalog["time"].to_numpy()[shown],
-            "events_mag": catalog["magnitude"].to_numpy()[shown],
-            "events_mainshock": mainshock[shown], "activity": act_bins, "station": st.code,
-            "score_variable": score_var}
-
-
-def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
-             activity: pd.DataFrame | None = None, remote_scores=None,
-             extra_scores=None, seed: int = 0, rng: np.random.Generator | None = None,
-             inputs=(), keep_series: bool = True):
-    """Run the significance protocol of PROTOCOL.md on one station's scores.
-
-    Parameters
-    ----------
-    scores
-        SCORES dataset (dim ``window``; ``start``, ``end``, the score variable; attrs
-        ``latitude_deg``, ``longitude_deg``; optional ``label``, ``split``).
-    catalog
-        Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is
-        the declustering; otherwise ``protocol.target_declustering`` is applied to the events
-        of ``M >= target.min_magnitude`` (:func:`geoanom.labels.declustered`).
-    protocol
-        The protocol (default: the packaged defaults).
-    activity
-        Optional activity index (columns ``time`` and e.g. ``kp`` or ``dst``).
-    remote_scores
-        Optional SCORES of a remote station: activity baseline and placebo.
-    extra_scores
-        Optional list of other stations' SCORES for the declared grid.
-    seed, rng
-        Randomness: ``rng`` if given, else ``numpy.random.default_rng(seed)``.
-    inputs
-        File paths to checksum into the provenance.
-    keep_series
-        Keep the per-bin arrays for the figures in ``TestResult.series``.
-
-    Returns
-    -------
-    TestResult
-        Complete also when no independent event lands on a test bin (verdict "not
-        assessable" with the reason in ``guardrails["no_events_reason"]``).
-    """
-    from geoanom.catalog_frame import validate_catalog
-    from geoanom.labels import mainshock_flags
-    from geoanom.provenance import provenance
-    from geoanom.stats.alarm_baselines import alarm_baselines
-    from geoanom.stats.effects import effect_sizes
-    from geoanom.stats.guards import guardrails
-    from geoanom.stats.legacy import legacy_test
-    from geoanom.stats.multiplicity import multiplicity
-    from geoanom.stats.nulls import primary_shifts, secondary_nulls
-    from geoanom.stats.placebo import placebos
-    from geoanom.stats.primary import event_test, primary_part, superposed_epoch
-    from geoanom.stats.result import TestResult
-
-    p = Protocol() if protocol is None else protocol
-    rng = np.random.default_rng(seed) if rng is None else rng
-    check_scores(scores, p.binning_score_variable)
-    catalog = validate_catalog(catalog)
-    given = "mainshock" in catalog.columns
-    mainshock = mainshock_flags(catalog, p.target_declustering, p.target_min_magnitude)
-    declustering = "given by the catalog's mainshock column" if given else p.target_declustering
-    warn: list[str] = []
-    if p.target_declustering == "none" and not given:
-        warn.append("declustering is 'none': aftershocks count as independent events")
-    score_var = score_variable(scores, p.binning_score_variable)
-
-    # the order of the steps (and of the draws from rng) is part of the protocol
-    st = station_setup(scores, catalog, p, mainshock)
-    shifts, null_method = primary_shifts(st, p, p.surrogates_n, rng)
-    prim = event_test(st.L, st.eligible, st.target_bins, shifts)
-    primary = primary_part(st, prim, catalog, p, shifts, null_method, score_var, warn)
-    primary["secondary_nulls"] = secondary_nulls(st, prim, p, rng)
-    eff = effect_sizes(st, prim, p, rng)
-    base, act_bins, remote = alarm_baselines(st, prim["n_events"], catalog, p, shifts,
-                                             activity, remote_scores)
-    pl = placebos(st, catalog, mainshock, p, shifts, remote, rng)
-    mult = multiplicity(st, scores, extra_scores, catalog, mainshock, p, shifts)
-    leg = legacy_test(scores, catalog, st, p, shifts, warn)
-    guard = guardrails(st, scores, catalog, mainshock, p, primary, act_bins, remote,
-                       declustering, warn)
-    sep = superposed_epoch(st, prim["event_bins"], shifts, p.binning_bin_days)
-    if sep is not None:
-        primary["superposed_epoch"] = sep
-
-    prov = provenance(config=p.to_dict(), inputs=inputs, seeds={"seed": int(seed)},
-                      extra={"type": "geoanom.TestResult", "schema": 1,
-                             "scores_provenance": scores.attrs.get("geoanom_provenance"),
-                             "catalog_source": str(catalog.attrs.get("source", "")),
-                             "station": st.code})
-    series = _series(st, catalog, mainshock, prim, act_bins, score_var) if keep_series else {}
-    return TestResult(protocol=p.to_dict(), protocol_hash=protocol_hash(p), legacy=leg,
-                      primary=primary, effect_sizes=eff, baselines=base, placebos=pl,
-                      multiplicity=mult, guardrails=guard, provenance=prov, series=series)
-
-
-def summary_text(result) -> str:
-    """A short human summary of a :class:`TestResult` (for the CLI)."""
-    pr, lg, ef, g = result.primary, result.legacy, result.effect_sizes, result.guardrails
-
-    def f(x, fmt=".3f"):
-        return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) \
-            else format(x, fmt)
-
-    ci = ef.get("auc_ci95") or [None, None]
-    lines = [
-        f"station {pr.get('station')}: {pr['n_independent_events']} independent events, "
-        f"{pr['n_bins']} test bins ({pr['test_period']['start'][:10]} .. "
-        f"{pr['test_period']['end'][:10]})",
-        f"primary  ASS = AUC = {f(pr['auc'])} (95% CI over events {f(ci[0])}..{f(ci[1])}), "
-        f"p = {f(pr['p_value'], '.4f')} ({pr['n_surrogates']} surrogates: {pr['null']})",
-        f"         -> {pr['verdict']}",
-        f"scope    {pr['scope']}" if pr.get("scope") else "",
-        f"legacy   window-level Mann-Whitney U = {f(lg.get('u'), '.1f')}, "
-        f"naive p = {f(lg.get('p_value'), '.2g')}, AUC = {f(lg.get('auc'))}, "
-        f"calibrated p = {f(lg.get('calibrated_p_value'), '.3f')} "
-        "(naive p assumes independent windows: it does not hold)",
-        f"grid     max-statistic p = {f(result.multiplicity.get('max_statistic_p_value'), '.4f')}"
-        f" over {result.multiplicity['n_cells']} cells",
-    ]
-    for w in g["warnings"]:
-        lines.append("warning: " + w)
-    return "\n".join(x for x in lines if x)

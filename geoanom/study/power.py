@@ -95,7 +95,8 @@ def inject(record, windows: pd.DataFrame, *, component: str, shape: str, taper_d
 
 def run_power_unit(spec: dict) -> dict:
     """One injection: inject, run the detector over every test year, test; write JSON."""
-    from geoanom.stats.protocol import Protocol, run_test
+    from geoanom.stats.protocol import Protocol
+    from geoanom.stats.test import run_test
     from geoanom.study.units import run_detector_unit
 
     t0 = time.perf_counter()
