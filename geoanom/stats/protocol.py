@@ -1,6 +1,11 @@
 """The settings of the significance protocol of PROTOCOL.md: the validated TOML file
 (:class:`Protocol`, :func:`load_protocol`) and its hash (:func:`protocol_hash`). The steps that
 use them are run in order by :func:`geoanom.stats.test.run_test`.
+
+Validation is table-driven: every setting is checked by the rule of :data:`_VALUE_RULES`
+(settings with a rule of their own) or :data:`_TYPE_RULES` (the others, by the type of their
+default), in the order of the file; then the rules across settings of :data:`_CROSS_RULES`, in
+their order. The first broken rule is the error, naming the setting and its line.
 """
 
 from __future__ import annotations
@@ -8,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from geoanom._toml import parse_toml
 from geoanom.decluster import METHODS as DECLUSTER_METHODS
@@ -57,17 +64,7 @@ class Protocol:
 
     def to_dict(self) -> dict:
         """Nested JSON-safe dict in the layout of the TOML file."""
-        out: dict = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, tuple):
-                v = [list(x) if isinstance(x, tuple) else x for x in v]
-            if f.name == "alpha":
-                out["alpha"] = v
-                continue
-            sec, key = f.name.split("_", 1)
-            out.setdefault(sec, {})[key] = v
-        return out
+        return _nested(_settings(self))
 
     @classmethod
     def from_dict(cls, d: dict, *, path=None, text: str | None = None) -> Protocol:
@@ -76,13 +73,157 @@ class Protocol:
 
     def replace(self, **kw) -> Protocol:
         """A copy with some fields changed (validated)."""
-        p = dataclasses.replace(self, **kw)
-        return _from_nested(p.to_dict())
+        return _from_nested(dataclasses.replace(self, **kw).to_dict())
 
 
 def protocol_hash(protocol: Protocol) -> str:
     """16-hex-digit SHA-256 of the protocol's canonical JSON (``provenance.config_hash``)."""
     return config_hash(protocol.to_dict())
+
+
+# --------------------------------------------------- the file's flat settings <-> Protocol
+
+def _settings(p: Protocol) -> dict[str, Any]:
+    """Every setting by its flat name ``<section>_<key>`` (``alpha`` alone), in file order."""
+    return {f.name: getattr(p, f.name) for f in fields(p)}
+
+
+def _split(name: str) -> tuple[str | None, str]:
+    """Section and key of a flat setting name (``alpha`` has no section)."""
+    if name == "alpha":
+        return None, "alpha"
+    sec, key = name.split("_", 1)
+    return sec, key
+
+
+def _nested(values: dict[str, Any]) -> dict:
+    """Flat settings in the nested layout of the TOML file (tuples become lists)."""
+    out: dict = {}
+    for name, v in values.items():
+        if isinstance(v, tuple):
+            v = [list(x) if isinstance(x, tuple) else x for x in v]
+        sec, key = _split(name)
+        if sec is None:
+            out[key] = v
+        else:
+            out.setdefault(sec, {})[key] = v
+    return out
+
+
+# ---------------------------------------------------------------------------- validation
+
+class _Invalid(ValueError):
+    """A value that converts but breaks its rule; the error shows it converted."""
+
+    def __init__(self, converted: object) -> None:
+        super().__init__()
+        self.converted = converted
+
+
+def _require(ok: bool) -> None:
+    if not ok:
+        raise ValueError
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_bool(v):
+    _require(isinstance(v, bool))
+    return v
+
+
+def _as_count(v):
+    _require(isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+    return v
+
+
+def _as_float(v):
+    _require(_is_number(v) and math.isfinite(v))
+    return float(v)
+
+
+def _as_str(v):
+    _require(isinstance(v, str))
+    return v
+
+
+def _word_or_number(word: str, low: float, *, strict: bool) -> Callable:
+    """``word`` itself, or a number above ``low`` (``>= low`` unless ``strict``) as float."""
+    def check(v):
+        if isinstance(v, str):
+            _require(v == word)
+            return v
+        _require(_is_number(v) and (v > low if strict else v >= low))
+        return float(v)
+    return check
+
+
+def _night_hours(v):
+    h = tuple(float(x) for x in v)
+    if len(h) != 2 or not all(0 <= x <= 24 for x in h):
+        raise _Invalid(h)
+    return h
+
+
+def _stations(v):
+    _require(isinstance(v, list) and all(isinstance(x, str) for x in v) and bool(v))
+    return tuple(v)
+
+
+def _lead_windows(v):
+    w = tuple((float(a), float(b)) for a, b in v)
+    if not w or any(not (0 < a <= b) for a, b in w):
+        raise _Invalid(w)
+    return w
+
+
+def _thresholds(v):
+    t = tuple(float(x) for x in v)
+    if any(not (0 < x < 1) for x in t):
+        raise _Invalid(t)
+    return t
+
+
+#: Settings with a rule of their own: the check (returns the value converted, raises
+#: ValueError or TypeError) and what the error says is expected.
+_VALUE_RULES: dict[str, tuple[Callable, str]] = {
+    "target_radius": (_word_or_number("dobrovolsky", 0.0, strict=True),
+                      '"dobrovolsky" or a radius in km > 0'),
+    "binning_night_hours": (_night_hours, "[start_hour, end_hour] in 0..24"),
+    "split_gap_days": (_word_or_number("auto", 0.0, strict=False), '"auto" or days >= 0'),
+    "grid_stations": (_stations, 'a non-empty list of station codes (or "*")'),
+    "grid_lead_windows": (_lead_windows,
+                          "a list of [min_days, max_days] pairs with 0 < min <= max"),
+    "grid_thresholds": (_thresholds, "a list of fractions of time in (0, 1)"),
+}
+
+#: The other settings, by the type of their default.
+_TYPE_RULES: dict[type, tuple[Callable, str]] = {
+    bool: (_as_bool, "bool"), int: (_as_count, "int >= 0"), float: (_as_float, "float"),
+    str: (_as_str, "str"),
+}
+
+#: Rules across settings, checked in this order once every value is valid: whether it holds,
+#: the setting the error names, and what is expected.
+_CROSS_RULES: tuple[tuple[Callable[[dict], bool], str, str], ...] = (
+    (lambda v: 0 < v["alpha"] < 1, "alpha", "0 < alpha < 1"),
+    (lambda v: 0 < v["lead_min_days"] <= v["lead_max_days"], "lead_min_days",
+     "0 < min_days <= max_days"),
+    (lambda v: v["lead_post_event_exclusion_days"] >= 0, "lead_post_event_exclusion_days",
+     ">= 0"),
+    (lambda v: 0 < v["binning_bin_days"] <= v["lead_min_days"], "binning_bin_days",
+     "0 < bin_days <= lead min_days"),
+    (lambda v: 0 < v["split_test_fraction"] <= 1, "split_test_fraction", "0 < fraction <= 1"),
+    (lambda v: v["surrogates_method"] in ("season_keeping", "uniform"), "surrogates_method",
+     "season_keeping or uniform"),
+    (lambda v: v["surrogates_n"] >= 19, "surrogates_n", "at least 19 surrogates"),
+    (lambda v: v["target_declustering"] in DECLUSTER_METHODS, "target_declustering",
+     " or ".join(DECLUSTER_METHODS)),
+    (lambda v: v["surrogates_block_mean_days"] >= v["binning_bin_days"],
+     "surrogates_block_mean_days", ">= bin_days"),
+)
 
 
 def _line_of(text: str | None, section: str | None, key: str) -> int | None:
@@ -104,22 +245,23 @@ def _line_of(text: str | None, section: str | None, key: str) -> int | None:
 
 
 def _from_nested(d: dict, *, path=None, text: str | None = None) -> Protocol:
-    defaults = Protocol()
+    """Validate a nested dict (the parsed TOML) into a Protocol: unknown sections and keys,
+    then every value by its rule, then the rules across settings."""
+    defaults = _settings(Protocol())
     known: dict[str, dict[str, str]] = {}
-    for f in dataclasses.fields(Protocol):
-        if f.name == "alpha":
-            continue
-        sec, key = f.name.split("_", 1)
-        known.setdefault(sec, {})[key] = f.name
-    kw: dict = {}
+    for name in defaults:
+        sec, key = _split(name)
+        if sec is not None:
+            known.setdefault(sec, {})[key] = name
 
     def err(msg, section, key, expected, found):
         raise ConfigError(msg + f" [{section + '.' if section else ''}{key}]", path=path,
                           line=_line_of(text, section, key), expected=expected, found=found)
 
+    given: dict = {}
     for top, val in d.items():
         if top == "alpha":
-            kw["alpha"] = val
+            given["alpha"] = val
             continue
         if top not in known:
             raise ConfigError(f"unknown protocol section or field [{top}]", path=path,
@@ -130,104 +272,24 @@ def _from_nested(d: dict, *, path=None, text: str | None = None) -> Protocol:
         for k, v in val.items():
             if k not in known[top]:
                 err("unknown protocol field", top, k, ", ".join(known[top]), k)
-            kw[known[top][k]] = v
-    # type checks and conversions
-    out = {}
-    for f in dataclasses.fields(Protocol):
-        name = f.name
-        sec, key = ("", "alpha") if name == "alpha" else name.split("_", 1)
-        if name not in kw:
-            out[name] = getattr(defaults, name)
+            given[known[top][k]] = v
+    values: dict[str, Any] = {}
+    for name, dflt in defaults.items():
+        if name not in given:
+            values[name] = dflt
             continue
-        v = kw[name]
-        dflt = getattr(defaults, name)
+        check, expected = _VALUE_RULES.get(name) or _TYPE_RULES[type(dflt)]
+        v = given[name]
         try:
-            if name in ("target_radius",):
-                if isinstance(v, str):
-                    if v != "dobrovolsky":
-                        raise ValueError
-                elif isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                    v = float(v)
-                else:
-                    raise ValueError
-            elif name == "split_gap_days":
-                if isinstance(v, str):
-                    if v != "auto":
-                        raise ValueError
-                elif isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
-                    v = float(v)
-                else:
-                    raise ValueError
-            elif isinstance(dflt, bool):
-                if not isinstance(v, bool):
-                    raise ValueError
-            elif isinstance(dflt, int):
-                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                    raise ValueError
-            elif isinstance(dflt, float):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ValueError
-                v = float(v)
-            elif isinstance(dflt, str):
-                if not isinstance(v, str):
-                    raise ValueError
-            elif name == "binning_night_hours":
-                v = tuple(float(x) for x in v)
-                if len(v) != 2 or not all(0 <= x <= 24 for x in v):
-                    raise ValueError
-            elif name == "grid_stations":
-                if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
-                    raise ValueError
-                v = tuple(v)
-            elif name == "grid_lead_windows":
-                v = tuple((float(a), float(b)) for a, b in v)
-                if not v or any(not (0 < a <= b) for a, b in v):
-                    raise ValueError
-            elif name == "grid_thresholds":
-                v = tuple(float(x) for x in v)
-                if any(not (0 < x < 1) for x in v):
-                    raise ValueError
+            values[name] = check(v)
+        except _Invalid as exc:
+            err("invalid protocol value", *_split(name), expected, repr(exc.converted))
         except (ValueError, TypeError):
-            err("invalid protocol value", sec or None, key, _expected(name, dflt), repr(v))
-        out[name] = v
-    p = Protocol(**out)
-    checks = [
-        (0 < p.alpha < 1, "alpha", None, "0 < alpha < 1"),
-        (0 < p.lead_min_days <= p.lead_max_days, "min_days", "lead", "0 < min_days <= max_days"),
-        (p.lead_post_event_exclusion_days >= 0, "post_event_exclusion_days", "lead", ">= 0"),
-        (p.binning_bin_days > 0 and p.binning_bin_days <= p.lead_min_days, "bin_days",
-         "binning", "0 < bin_days <= lead min_days"),
-        (0 < p.split_test_fraction <= 1, "test_fraction", "split", "0 < fraction <= 1"),
-        (p.surrogates_method in ("season_keeping", "uniform"), "method", "surrogates",
-         "season_keeping or uniform"),
-        (p.surrogates_n >= 19, "n", "surrogates", "at least 19 surrogates"),
-        (p.target_declustering in DECLUSTER_METHODS, "declustering", "target",
-         " or ".join(DECLUSTER_METHODS)),
-        (p.surrogates_block_mean_days >= p.binning_bin_days, "block_mean_days", "surrogates",
-         ">= bin_days"),
-    ]
-    for ok, key, sec, expected in checks:
-        if not ok:
-            val = out[key if sec is None else f"{sec}_{key}"]
-            err("invalid protocol value", sec, key, expected, repr(val))
-    return p
-
-
-def _expected(name: str, dflt) -> str:
-    if name == "target_radius":
-        return '"dobrovolsky" or a radius in km > 0'
-    if name == "split_gap_days":
-        return '"auto" or days >= 0'
-    if name == "grid_lead_windows":
-        return "a list of [min_days, max_days] pairs with 0 < min <= max"
-    if name == "grid_thresholds":
-        return "a list of fractions of time in (0, 1)"
-    if name == "grid_stations":
-        return "a non-empty list of station codes (or \"*\")"
-    if name == "binning_night_hours":
-        return "[start_hour, end_hour] in 0..24"
-    return type(dflt).__name__ + (" >= 0" if isinstance(dflt, int) and not isinstance(dflt, bool)
-                                  else "")
+            err("invalid protocol value", *_split(name), expected, repr(v))
+    for holds, name, expected in _CROSS_RULES:
+        if not holds(values):
+            err("invalid protocol value", *_split(name), expected, repr(values[name]))
+    return Protocol(**values)
 
 
 def load_protocol(path=None) -> Protocol:
