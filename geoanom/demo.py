@@ -104,11 +104,13 @@ def _world(cfg: ExampleConfig):
 
 def _window_config(cfg: ExampleConfig):
     from geoanom.detector.windows import WindowConfig
+    from geoanom.labels import LabelRule
 
     return WindowConfig(window_length_s=cfg.window_length_s, stride_s=cfg.stride_s,
-                        max_missing_fraction=0.1, components=("X", "Y", "Z"), m_min=5.0,
-                        lead_days=cfg.lead_days, buffer_days=2.0,
-                        post_event_exclusion_days=5.0, normal_margin_magnitude=0.0,
+                        max_missing_fraction=0.1, components=("X", "Y", "Z"),
+                        label_rule=LabelRule(m_min=5.0, lead_days=cfg.lead_days,
+                                             buffer_days=2.0, post_event_exclusion_days=5.0,
+                                             normal_margin_magnitude=0.0),
                         split_fractions=cfg.split_fractions)
 
 
@@ -325,7 +327,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     from geoanom.detector import preprocess as pp
 
     clean = pp.despike(rec, window_s=600.0, components=["H", "D", "Z"])
-    ws = build_window_set(clean, cat, WindowConfig(**MMB_WINDOWS))
+    ws = build_window_set(clean, cat, WindowConfig.from_dict(MMB_WINDOWS))
     work = Path(workdir)
     sc, path = _train_and_score(ws, clean, work, lam=lam, epochs=epochs, seed=seed,
                                 key={"name": "mmb", "seed": seed, "radius_km": radius_km},

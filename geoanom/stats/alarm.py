@@ -151,10 +151,10 @@ def seen_mask(catalog: pd.DataFrame, lat: float, lon: float, protocol: Protocol,
     """:func:`geoanom.labels.seen_by_station` with the protocol's radius and depth cut
     (``M >= min_magnitude``, default the target magnitude; with ``radius_factor_min``:
     *beyond* that many radii instead)."""
-    m0 = protocol.target_min_magnitude if min_magnitude is None else min_magnitude
-    return seen_by_station(catalog, lat, lon, radius=protocol.target_radius, min_magnitude=m0,
-                           max_depth_km=protocol.target_max_depth_km,
-                           beyond_factor=radius_factor_min)
+    rule = protocol.target
+    m0 = rule.m_min if min_magnitude is None else min_magnitude
+    return seen_by_station(catalog, lat, lon, radius=rule.radius, min_magnitude=m0,
+                           max_depth_km=rule.max_depth_km, beyond_factor=radius_factor_min)
 
 
 def exclusion(n: int, bins: np.ndarray, length: int) -> np.ndarray:
@@ -206,7 +206,7 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
     ``lead`` is ``(min_days, max_days)`` (default the protocol's); ``t0`` the bin origin
     (default: UTC midnight before the first window end).
     """
-    lead = (protocol.lead_min_days, protocol.lead_max_days) if lead is None else lead
+    lead = protocol.target.lead_days if lead is None else lead
     bd = protocol.binning_bin_days
     b = bin_scores(ds, protocol, t0=t0)
     n = b.n
@@ -233,7 +233,7 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
         test_start = int(math.floor(n * (1 - protocol.split_test_fraction)))
         split_info["source"] = "protocol"
     test = np.arange(n) >= test_start
-    excl = exclusion(n, cbins[seen_idx], to_bins(protocol.lead_post_event_exclusion_days, bd))
+    excl = exclusion(n, cbins[seen_idx], to_bins(protocol.target.post_event_exclusion_days, bd))
     eligible = test & np.isfinite(L) & ~excl
     split_info.update({"test_start": str(pd.Timestamp(b.bin_start(test_start))),
                        "test_end": str(pd.Timestamp(b.bin_start(n)))})

@@ -34,7 +34,7 @@ def gap_days(scores, protocol: Protocol) -> float:
     if wl is None:
         wl = float(np.median((scores["end"].values - scores["start"].values)
                              / np.timedelta64(1, "s")))
-    return float(wl) / 86400.0 + protocol.lead_max_days
+    return float(wl) / 86400.0 + protocol.target.lead_days[1]
 
 
 def why_no_events(st: StationSetup, catalog: pd.DataFrame, mainshock: np.ndarray,

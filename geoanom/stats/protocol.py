@@ -10,37 +10,42 @@ their order. The first broken rule is the error, naming the setting and its line
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from geoanom._toml import parse_toml
 from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.errors import ConfigError
+from geoanom.labels import LabelRule
 from geoanom.provenance import config_hash
 
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
+
+#: The label-rule fields the protocol file has no key for: they keep the LabelRule defaults.
+_RULE_FIELDS_NOT_IN_FILE = ("buffer_days", "normal_margin_magnitude",
+                            "require_catalog_coverage")
 
 
 # ----------------------------------------------------------------------------- the protocol
 
 @dataclass(frozen=True)
 class Protocol:
-    """The protocol of PROTOCOL.md; field names follow ``<section>_<key>`` of the TOML file
-    (units in the names: days, km, fractions)."""
+    """The protocol of PROTOCOL.md.
+
+    ``target`` is its label rule (:class:`geoanom.labels.LabelRule`), read from the file's
+    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``declustering`` and
+    ``[lead]`` keys ``min_days``, ``max_days``, ``post_event_exclusion_days``; its
+    ``buffer_days``, ``normal_margin_magnitude`` and ``require_catalog_coverage`` are the
+    LabelRule defaults. The other field names follow ``<section>_<key>`` of the TOML file
+    (units in the names: days, km, fractions).
+    """
 
     alpha: float = 0.05
-    target_min_magnitude: float = 5.0
-    target_max_depth_km: float = 100.0
-    target_radius: str | float = "dobrovolsky"
-    target_declustering: str = "gardner_knopoff"
-    lead_min_days: float = 1.0
-    lead_max_days: float = 30.0
-    lead_post_event_exclusion_days: float = 30.0
+    target: LabelRule = field(default_factory=LabelRule)
     binning_bin_days: float = 1.0
     binning_score_variable: str = "rmse"
     binning_local_night: bool = False
@@ -62,6 +67,15 @@ class Protocol:
     grid_lead_windows: tuple[tuple[float, float], ...] = ((1.0, 30.0),)
     grid_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)
 
+    def __post_init__(self) -> None:
+        # the hash covers the file's settings only, so the target may hold nothing else
+        fixed = LabelRule()
+        for name in _RULE_FIELDS_NOT_IN_FILE:
+            if getattr(self.target, name) != getattr(fixed, name):
+                raise ConfigError(f"the protocol's target has no setting {name}",
+                                  expected=f"{getattr(fixed, name)!r} (the LabelRule default)",
+                                  found=repr(getattr(self.target, name)))
+
     def to_dict(self) -> dict:
         """Nested JSON-safe dict in the layout of the TOML file."""
         return _nested(_settings(self))
@@ -72,8 +86,14 @@ class Protocol:
         return _from_nested(d, path=path, text=text)
 
     def replace(self, **kw) -> Protocol:
-        """A copy with some fields changed (validated)."""
-        return _from_nested(dataclasses.replace(self, **kw).to_dict())
+        """A copy with some settings changed (validated), named ``<section>_<key>`` as in the
+        TOML file (``alpha``, ``target_declustering``, ``lead_max_days``, ``surrogates_n``...)."""
+        values = _settings(self)
+        unknown = sorted(set(kw) - set(values))
+        if unknown:
+            raise TypeError("unknown protocol settings: " + ", ".join(unknown)
+                            + " (expected " + ", ".join(values) + ")")
+        return _from_nested(_nested({**values, **kw}))
 
 
 def protocol_hash(protocol: Protocol) -> str:
@@ -83,9 +103,33 @@ def protocol_hash(protocol: Protocol) -> str:
 
 # --------------------------------------------------- the file's flat settings <-> Protocol
 
+def _target_settings(rule: LabelRule) -> dict[str, Any]:
+    """The label rule as the file's settings."""
+    return {"target_min_magnitude": rule.m_min, "target_max_depth_km": rule.max_depth_km,
+            "target_radius": rule.radius, "target_declustering": rule.decluster,
+            "lead_min_days": rule.lead_days[0], "lead_max_days": rule.lead_days[1],
+            "lead_post_event_exclusion_days": rule.post_event_exclusion_days}
+
+
 def _settings(p: Protocol) -> dict[str, Any]:
     """Every setting by its flat name ``<section>_<key>`` (``alpha`` alone), in file order."""
-    return {f.name: getattr(p, f.name) for f in fields(p)}
+    out: dict[str, Any] = {}
+    for f in fields(p):
+        if f.name == "target":
+            out.update(_target_settings(p.target))
+        else:
+            out[f.name] = getattr(p, f.name)
+    return out
+
+
+def _from_settings(v: dict[str, Any]) -> Protocol:
+    """The Protocol of validated flat settings (the inverse of :func:`_settings`)."""
+    target = LabelRule(m_min=v["target_min_magnitude"], max_depth_km=v["target_max_depth_km"],
+                       radius=v["target_radius"], decluster=v["target_declustering"],
+                       lead_days=(v["lead_min_days"], v["lead_max_days"]),
+                       post_event_exclusion_days=v["lead_post_event_exclusion_days"])
+    keys = _target_settings(target)
+    return Protocol(target=target, **{k: x for k, x in v.items() if k not in keys})
 
 
 def _split(name: str) -> tuple[str | None, str]:
@@ -289,7 +333,7 @@ def _from_nested(d: dict, *, path=None, text: str | None = None) -> Protocol:
     for holds, name, expected in _CROSS_RULES:
         if not holds(values):
             err("invalid protocol value", *_split(name), expected, repr(values[name]))
-    return Protocol(**values)
+    return _from_settings(values)
 
 
 def load_protocol(path=None) -> Protocol:

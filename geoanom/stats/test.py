@@ -71,8 +71,8 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
         ``latitude_deg``, ``longitude_deg``; optional ``label``, ``split``).
     catalog
         Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is
-        the declustering; otherwise ``protocol.target_declustering`` is applied to the events
-        of ``M >= target.min_magnitude`` (:func:`geoanom.labels.declustered`).
+        the declustering; otherwise ``protocol.target.decluster`` is applied to the events
+        of ``M >= protocol.target.m_min`` (:func:`geoanom.labels.declustered`).
     protocol
         The protocol (default: the packaged defaults).
     activity
@@ -99,10 +99,10 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     check_scores(scores, p.binning_score_variable)
     catalog = validate_catalog(catalog)
     given = "mainshock" in catalog.columns
-    mainshock = mainshock_flags(catalog, p.target_declustering, p.target_min_magnitude)
-    declustering = "given by the catalog's mainshock column" if given else p.target_declustering
+    mainshock = mainshock_flags(catalog, p.target.decluster, p.target.m_min)
+    declustering = "given by the catalog's mainshock column" if given else p.target.decluster
     warn: list[str] = []
-    if p.target_declustering == "none" and not given:
+    if p.target.decluster == "none" and not given:
         warn.append("declustering is 'none': aftershocks count as independent events")
     score_var = score_variable(scores, p.binning_score_variable)
 
