@@ -13,7 +13,7 @@ import xarray as xr
 from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
 from geoanom.labels import LabelRule
-from geoanom.stats.alarm import bin_scores, lead_max
+from geoanom.stats.alarm import bin_scores, lead_max, score_variable
 from geoanom.stats.multiplicity import benjamini_yekutieli
 from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash
 from geoanom.stats.result import RESULT_KEYS, TestResult, summary_text
@@ -100,6 +100,21 @@ def test_bins_are_causal_max_of_windows_ending_in_the_bin():
     ds.attrs["longitude_deg"] = 90.0
     b = bin_scores(ds, Protocol(binning_local_night=True))
     assert b.a[0] == 3.0 and np.isnan(b.a[1:]).all()
+
+
+def test_score_variable_is_score_else_rmse_of_older_files():
+    """The anomaly score is ``score``; a file of an older release has only ``rmse``; another
+    variable named by the protocol is used as given; the result says which."""
+    t0 = np.datetime64("2020-01-01T00:00", "ns")
+    end = t0 + np.arange(4) * np.timedelta64(1, "D")
+    ds = xr.Dataset({"end": ("window", end), "rmse": ("window", [1.0, 2.0, 3.0, 4.0]),
+                     "mae": ("window", [4.0, 3.0, 2.0, 1.0])})
+    assert score_variable(ds) == score_variable(ds, "score") == "rmse"
+    assert score_variable(ds, "mae") == "mae"
+    ds["score"] = ds["rmse"]
+    assert score_variable(ds) == score_variable(ds, "score") == "score"
+    assert score_variable(ds, "mae") == "mae"
+    assert score_variable(ds.drop_vars(["score", "rmse"])) == "rmse"   # the error names rmse
 
 
 def test_lead_max_hand_worked():

@@ -29,17 +29,27 @@ from geoanom.stats.protocol import Protocol
 
 REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
 
-
-def score_variable(ds, variable: str = "rmse") -> str:
-    """The window-score variable to use: ``variable`` when present; for the default
-    ``"rmse"``, a dataset without it but with ``score`` (the layout of the baseline scorers in
-    :mod:`geoanom.detector.baselines`) uses ``score``, and the result records which was used."""
-    if variable not in ds.variables and variable == "rmse" and "score" in ds.variables:
-        return "score"
-    return variable
+#: The window score of a SCORES dataset; ``rmse`` and ``mae`` beside it are diagnostics.
+SCORE_VARIABLE = "score"
+#: The window score of scores files written by older releases, which have no ``score``.
+OLDER_SCORE_VARIABLE = "rmse"
 
 
-def check_scores(ds, variable: str = "rmse", path=None) -> None:
+def score_variable(ds, variable: str = OLDER_SCORE_VARIABLE) -> str:
+    """THE rule for which variable of a SCORES dataset the alarm is built from.
+
+    ``variable`` is the protocol's ``binning.score_variable``. Its default ``"rmse"``, like
+    ``"score"``, names the anomaly score: ``score`` when the dataset has it, else ``rmse``
+    (scores files of older releases carry only that). Any other name (a diagnostic such as
+    ``"mae"``) is used as given. The result says which was used
+    (``primary.score_variable``).
+    """
+    if variable not in (SCORE_VARIABLE, OLDER_SCORE_VARIABLE):
+        return variable
+    return SCORE_VARIABLE if SCORE_VARIABLE in ds.variables else OLDER_SCORE_VARIABLE
+
+
+def check_scores(ds, variable: str = OLDER_SCORE_VARIABLE, path=None) -> None:
     """Check that a SCORES dataset has what the test needs; FormatError otherwise."""
     variable = score_variable(ds, variable)
     for v in ("start", "end", variable):
