@@ -217,7 +217,7 @@ class WindowConfig:
     @classmethod
     def flat_keys(cls) -> tuple[str, ...]:
         """The flat keys of :meth:`to_dict` (and of the ``[windows]`` table), in order."""
-        return tuple(k for k in cls().to_dict())
+        return tuple(cls().to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """Flat JSON-ready dict (tuples become lists; the label rule's fields inline);

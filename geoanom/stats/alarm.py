@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY
 from geoanom.errors import FormatError
@@ -136,8 +137,6 @@ def bin_scores(ds, protocol: Protocol, t0=None) -> Binned:
 
 def lead_max(a: np.ndarray, lmin: int, lmax: int) -> np.ndarray:
     """``L[j] = max(a[j - lmax .. j - lmin])`` ignoring NaN (NaN if none), vectorised."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     w = lmax - lmin + 1
     c = np.where(np.isfinite(a), a, -np.inf)
     pad = np.concatenate([np.full(lmax, -np.inf), c])
