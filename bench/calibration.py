@@ -171,7 +171,8 @@ def one_world(seed: int, strength: float, n_surrogates: int, world: str = "bench
     """Run ``geoanom test`` (reduced secondary counts) on one world; returns the result."""
     import warnings
 
-    from geoanom.stats.protocol import Protocol, run_test
+    from geoanom.stats.protocol import Protocol
+    from geoanom.stats.test import run_test
 
     warnings.filterwarnings("ignore", category=RuntimeWarning, module="geoanom.synthetic")
     rng = np.random.default_rng(seed)

@@ -40,6 +40,7 @@ from scipy import stats
 from geoanom.detector import preprocess as pp
 from geoanom.detector.nn.train import TrainConfig, rank_auc, train, window_scores
 from geoanom.detector.windows import WindowConfig, build_window_set
+from geoanom.labels import LabelRule
 from geoanom.synthetic import PrecursorConfig, make_world
 
 LEAD = (1.0, 10.0)
@@ -78,8 +79,10 @@ def window_set(seed: int, days: float, strength: float):
                    precursor=pc, etas={"background_rate_per_day": 2.0})
     rec = pp.bandpass(w.records["SYA"], low_hz=2e-3, high_hz=8e-3, components=["X", "Y", "Z"])
     cfg = WindowConfig(window_length_s=3600.0, stride_s=7200.0, max_missing_fraction=0.1,
-                       components=("X", "Y", "Z"), m_min=5.0, lead_days=LEAD, buffer_days=2.0,
-                       post_event_exclusion_days=5.0, normal_margin_magnitude=0.0,
+                       components=("X", "Y", "Z"),
+                       label_rule=LabelRule(m_min=5.0, lead_days=LEAD, buffer_days=2.0,
+                                            post_event_exclusion_days=5.0,
+                                            normal_margin_magnitude=0.0),
                        split_fractions=(0.6, 0.15, 0.25))
     return build_window_set(rec, w.catalog, cfg), w
 

@@ -47,6 +47,7 @@ from geoanom.dlep.evaluate import DLEPConfig, evaluate, make_folds
 from geoanom.dlep.segment import get_region, segment_catalog
 from geoanom.io import read_record
 from geoanom.io.catalog import read_catalog
+from geoanom.labels import LabelRule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,9 +75,10 @@ def main() -> None:
     t_cut = np.datetime64(args.train_until, "ns")
     cut = rec.sel(time=rec["time"] < t_cut)
     wc = WindowConfig(window_length_s=3600.0, stride_s=1800.0, components=("D", "H", "Z"),
-                      m_min=9.5, normal_margin_magnitude=0.0, lead_days=(0.0, 0.5),
-                      buffer_days=0.0, split_fractions=(0.7, 0.3, 0.0), decluster="none",
-                      require_catalog_coverage=False)
+                      label_rule=LabelRule(m_min=9.5, normal_margin_magnitude=0.0,
+                                           lead_days=(0.0, 0.5), buffer_days=0.0,
+                                           decluster="none", require_catalog_coverage=False),
+                      split_fractions=(0.7, 0.3, 0.0))
     ws = build_window_set(cut, cat[cat["time"].to_numpy() < t_cut], wc)
     report["detector_windows"] = {s: int((ws["split"].values == s).sum())
                                   for s in ("train", "val", "gap")}

@@ -91,16 +91,19 @@ def standin_stream(w, n_days: int) -> fusion.ScoreStream:
 def rolling_stream(w, n_days: int, work: Path, epochs: int) -> fusion.RollingOriginStream:
     from geoanom.detector.nn.train import TrainConfig
     from geoanom.detector.windows import WindowConfig
+    from geoanom.labels import LabelRule
 
     recs = {c: pp.bandpass(r, low_hz=2e-4, high_hz=8e-4, components=["X", "Y", "Z"])
             for c, r in w.records.items()}
     wc = WindowConfig(window_length_s=WINDOW_S, stride_s=STRIDE_S, components=("X", "Y", "Z"),
                       # targets M >= 5 (METHODS default): with M >= 4 targets almost no
                       # window of the world is free of one, so none would be normal
-                      m_min=5.0, radius=PRECURSOR["radius_km"],
-                      lead_days=(PRECURSOR["lead_min_days"], PRECURSOR["lead_max_days"]),
-                      buffer_days=2.0, post_event_exclusion_days=5.0,
-                      normal_margin_magnitude=0.0, split_fractions=(0.8, 0.2, 0.0))
+                      label_rule=LabelRule(
+                          m_min=5.0, radius=PRECURSOR["radius_km"],
+                          lead_days=(PRECURSOR["lead_min_days"], PRECURSOR["lead_max_days"]),
+                          buffer_days=2.0, post_event_exclusion_days=5.0,
+                          normal_margin_magnitude=0.0),
+                      split_fractions=(0.8, 0.2, 0.0))
     tc = TrainConfig(hidden_size=16, latent_size=8, batch_size=64, max_epochs=epochs,
                      patience=3, ramp_epochs=2, lr=3e-3, batches_per_epoch=30)
     return fusion.RollingOriginStream(recs, w.catalog, work_dir=work, window_config=wc,

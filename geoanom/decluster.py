@@ -56,7 +56,6 @@ from geoanom.catalog_frame import EARTH_RADIUS_KM, great_circle_km, validate_cat
 from geoanom.errors import ValidationError
 
 WINDOWS = ("gk1974", "gruenthal", "uhrhammer1986")
-METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 _DAY_NS = NS_PER_DAY
 _YEAR_DAYS = DAYS_PER_YEAR
@@ -462,8 +461,21 @@ def nearest_neighbour(catalog: pd.DataFrame, *, b: float = 1.0, d_f: float = 1.6
     return out
 
 
+def every_event_a_mainshock(catalog: pd.DataFrame) -> pd.DataFrame:
+    """No declustering: every event is its own mainshock and sequence, and
+    ``attrs["declustering"] = "none"``, which reports must flag."""
+    validate_catalog(catalog)
+    return _finish(catalog, np.arange(len(catalog)), "none")
+
+
+#: THE declustering methods, by the name configs and protocols use (``decluster``,
+#: ``target.declustering``).
+METHODS = {"gardner_knopoff": gardner_knopoff, "nearest_neighbour": nearest_neighbour,
+           "none": every_event_a_mainshock}
+
+
 def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", **kwargs) -> pd.DataFrame:
-    """Dispatch to a declustering method.
+    """Dispatch to a declustering method of :data:`METHODS`.
 
     Parameters
     ----------
@@ -474,17 +486,11 @@ def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", **kwargs) 
         ``"none"``: every event is its own mainshock and ``attrs["declustering"] = "none"``,
         which reports must flag.
     **kwargs
-        Passed to the method.
+        Passed to the method (``"none"`` takes none).
     """
-    if method == "gardner_knopoff":
-        return gardner_knopoff(catalog, **kwargs)
-    if method == "nearest_neighbour":
-        return nearest_neighbour(catalog, **kwargs)
-    if method == "none":
-        if kwargs:
-            raise ValidationError("method 'none' takes no options", found=", ".join(kwargs))
-        validate_catalog(catalog)
-        out = _finish(catalog, np.arange(len(catalog)), "none")
-        return out
-    raise ValidationError("unknown declustering method", expected=", ".join(METHODS),
-                          found=str(method))
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValidationError("unknown declustering method", expected=", ".join(METHODS),
+                              found=str(method))
+    if method == "none" and kwargs:
+        raise ValidationError("method 'none' takes no options", found=", ".join(kwargs))
+    return METHODS[method](catalog, **kwargs)

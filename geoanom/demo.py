@@ -37,6 +37,7 @@ from geoanom.detector.preprocess import FittedPreprocess, PreprocessConfig, appl
 from geoanom.detector.score import read_scores, write_scores
 from geoanom.detector.windows import WindowConfig, build_window_set
 from geoanom.errors import ConfigError, ValidationError
+from geoanom.labels import LabelRule
 from geoanom.provenance import config_hash
 
 
@@ -111,9 +112,10 @@ def _world(cfg: ExampleConfig):
 
 def _window_config(cfg: ExampleConfig) -> WindowConfig:
     return WindowConfig(window_length_s=cfg.window_length_s, stride_s=cfg.stride_s,
-                        max_missing_fraction=0.1, components=("X", "Y", "Z"), m_min=5.0,
-                        lead_days=cfg.lead_days, buffer_days=2.0,
-                        post_event_exclusion_days=5.0, normal_margin_magnitude=0.0,
+                        max_missing_fraction=0.1, components=("X", "Y", "Z"),
+                        label_rule=LabelRule(m_min=5.0, lead_days=cfg.lead_days,
+                                             buffer_days=2.0, post_event_exclusion_days=5.0,
+                                             normal_margin_magnitude=0.0),
                         split_fractions=cfg.split_fractions)
 
 
@@ -322,7 +324,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
         & (tt <= t1 + np.timedelta64(5, "D"))
     cat = cat.loc[near].reset_index(drop=True)
     config = DetectorConfig(
-        windows=WindowConfig(**MMB_WINDOWS),
+        windows=WindowConfig.from_dict(MMB_WINDOWS),
         preprocess=PreprocessConfig.from_dict({"components": ["H", "D", "Z"],
                                                "despike": {"window_s": 600.0}}),
         train=_example_train_config(lam=lam, epochs=epochs, seed=seed))

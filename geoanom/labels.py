@@ -1,9 +1,10 @@
 """THE label rule and THE "seen by the station" rule (METHODS.md section 1), in one place.
 
-Every caller uses these functions: :func:`geoanom.detector.windows.label_windows` (training labels),
-the significance protocol (:mod:`geoanom.stats`: target events, eligible bins, placebos,
-baselines and the legacy window-level test), the demo, and the synthetic world's precursor
-injection. A change here changes all of them together.
+Every caller uses these functions and :class:`LabelRule`, the rule's settings:
+:func:`geoanom.detector.windows.label_windows` (training labels), the significance protocol
+(:mod:`geoanom.stats`: target events, eligible bins, placebos, baselines and the legacy
+window-level test), the demo, and the synthetic world's precursor injection. A change here
+changes all of them together.
 
 * **Seen by the station** (:func:`seen_by_station`): epicentral great-circle distance
   ``<= R(M)`` with ``R`` the Dobrovolsky radius ``10 ** (0.43 M)`` km or a fixed radius;
@@ -35,6 +36,7 @@ import pandas as pd
 
 from geoanom._time import NS_PER_DAY
 from geoanom.catalog_frame import dobrovolsky_radius_km, great_circle_km
+from geoanom.decluster import decluster
 from geoanom.errors import ConfigError, ValidationError
 
 __all__ = ["LabelRule", "WindowLabels", "declustered", "mainshock_flags", "seen_by_station",
@@ -119,11 +121,6 @@ def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.i
         seq[sel] = catalog["event_id"].astype(str).to_numpy()[sel]
         desc = "none"
     else:
-        try:
-            from geoanom.decluster import decluster
-        except ImportError as exc:  # pragma: no cover - the module ships with geoanom
-            raise ConfigError("declustering is not available in this installation",
-                              expected="geoanom.decluster", found=str(exc)) from exc
         sub = catalog.loc[sel].reset_index(drop=True)
         sub.attrs = dict(catalog.attrs)
         desc = method
@@ -149,9 +146,31 @@ def mainshock_flags(catalog: pd.DataFrame, method: str, min_magnitude: float = -
 
 @dataclass(frozen=True)
 class LabelRule:
-    """The fields that decide a window's label (units: days, km, magnitude units).
+    """THE label rule's settings (units: days, km, magnitude units); a window config
+    (``WindowConfig.label_rule``) and the significance protocol (``Protocol.target``) each
+    hold one.
 
-    The defaults are those of :class:`geoanom.detector.windows.WindowConfig` (tested to agree).
+    Attributes
+    ----------
+    m_min
+        Target magnitude threshold.
+    max_depth_km
+        Target events deeper than this are not targets (unknown depth passes).
+    radius
+        ``"dobrovolsky"`` (``R = 10 ** (0.43 M)`` km) or a fixed radius in km.
+    lead_days
+        ``(lead_min, lead_max)`` in days: a seismic window ends this long before its event.
+    buffer_days
+        Extra days after ``lead_max`` that must be free of blocking events for a normal window.
+    normal_margin_magnitude
+        Events with ``M >= m_min - normal_margin_magnitude`` block normal windows.
+    post_event_exclusion_days
+        Days after a blocking event during which no window is normal.
+    require_catalog_coverage
+        Normal windows need their whole blocking interval inside the catalog's time span.
+    decluster
+        A method of :data:`geoanom.decluster.METHODS`: ``"gardner_knopoff"`` (default),
+        ``"nearest_neighbour"`` or ``"none"`` (every event its own sequence; flagged).
     """
 
     m_min: float = 5.0
@@ -170,30 +189,16 @@ class LabelRule:
             object.__setattr__(self, "radius", float(self.radius))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
+        """JSON-ready dict, keyed by the field names."""
         d = asdict(self)
         d["lead_days"] = list(self.lead_days)
         return d
 
     @classmethod
-    def from_config(cls, cfg: Any) -> LabelRule:
-        """The label fields of a window config (a ``WindowConfig`` or its dict)."""
-        d = cfg if isinstance(cfg, dict) else cfg.to_dict()
-        names = [f.name for f in fields(cls)]
-        kw = {k: d[k] for k in names if k in d}
-        if "lead_days" in kw:
-            kw["lead_days"] = tuple(kw["lead_days"])
-        return cls(**kw)
-
-    @classmethod
-    def from_protocol(cls, protocol: Any) -> LabelRule:
-        """The protocol's target definition with the window-config defaults for the rest
-        (``buffer_days``, ``normal_margin_magnitude``, ``require_catalog_coverage``)."""
-        p = protocol
-        return cls(m_min=p.target_min_magnitude, max_depth_km=p.target_max_depth_km,
-                   radius=p.target_radius, lead_days=(p.lead_min_days, p.lead_max_days),
-                   post_event_exclusion_days=p.lead_post_event_exclusion_days,
-                   decluster=p.target_declustering)
+    def from_dict(cls, d: dict[str, Any]) -> LabelRule:
+        """The rule from the keys of ``d`` that name its fields (defaults for the missing
+        ones); other keys are left to the caller (a window config's flat dict holds both)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 @dataclass

@@ -48,7 +48,8 @@ def _files(tmp_path, seed=3, strength=0.0):
 
 def test_cli_end_to_end_writes_result_and_figures(tmp_path):
     sc, cf, pf, ds = _files(tmp_path)
-    from geoanom.stats.protocol import Protocol, bin_scores
+    from geoanom.stats.alarm import bin_scores
+    from geoanom.stats.protocol import Protocol
 
     b = bin_scores(ds, Protocol())
     act = tmp_path / "kp.csv"
@@ -116,7 +117,8 @@ def test_no_independent_test_event_is_not_assessable_exit_0(tmp_path):
     """Issue 15 defect 1: no independent target event on a test bin (the catalog ends
     before the test period; the only test event is an aftershock) used to crash with a
     broadcast ValueError and exit 1."""
-    from geoanom.stats.protocol import Protocol, bin_scores
+    from geoanom.stats.alarm import bin_scores
+    from geoanom.stats.protocol import Protocol
 
     sc, cf, pf, ds = _files(tmp_path)
     _, cat = calibration.null_world(np.random.default_rng(3))

@@ -16,6 +16,7 @@ from geoanom.detector.nn.train import TrainConfig
 from geoanom.detector.preprocess import PreprocessConfig
 from geoanom.detector.windows import WindowConfig
 from geoanom.errors import ConfigError
+from geoanom.labels import LabelRule
 from geoanom.synthetic import make_world
 
 GOLDEN = Path(__file__).parent / "golden" / "model_v1"
@@ -23,8 +24,9 @@ GOLDEN = Path(__file__).parent / "golden" / "model_v1"
 
 def _config(**train) -> DetectorConfig:
     return DetectorConfig(
-        windows=WindowConfig(window_length_s=3600.0, stride_s=1800.0, lead_days=(0.25, 0.5),
-                             buffer_days=0.25, post_event_exclusion_days=0.5),
+        windows=WindowConfig(window_length_s=3600.0, stride_s=1800.0,
+                             label_rule=LabelRule(lead_days=(0.25, 0.5), buffer_days=0.25,
+                                                  post_event_exclusion_days=0.5)),
         train=TrainConfig(hidden_size=4, latent_size=2, max_epochs=2, ramp_epochs=1,
                           batches_per_epoch=3, **train),
         preprocess=PreprocessConfig.from_dict({"despike": {"window_s": 3600.0,
@@ -127,7 +129,7 @@ def test_a_model_folder_of_the_previous_release_loads_and_scores_the_same():
     expected = json.loads((GOLDEN / "scores_SYA.json").read_text())
     det = load_detector(GOLDEN, device="cpu")
     assert "detector" not in det.model.meta
-    assert det.config.train.hidden_size == 4 and det.config.windows.lead_days == (0.25, 0.5)
+    assert det.config.train.hidden_size == 4 and det.config.windows.label_rule.lead_days == (0.25, 0.5)
     assert [s[0] for s in det.config.preprocess.steps] == ["despike", "scale"]
     assert det.period is None and len(det.hash()) == 64
     sc = det.score(make_world(0, 12).records["SYA"])

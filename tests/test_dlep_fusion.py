@@ -253,12 +253,15 @@ def _tiny_world():
 def _rolling(rec, cat, tmp):
     from geoanom.detector.nn.train import TrainConfig
     from geoanom.detector.windows import WindowConfig
+    from geoanom.labels import LabelRule
 
     wc = WindowConfig(window_length_s=6 * 3600.0, stride_s=6 * 3600.0,
-                      components=("X", "Y", "Z"), m_min=4.5, lead_days=(1.0, 2.0),
-                      buffer_days=0.5, normal_margin_magnitude=0.0,
-                      post_event_exclusion_days=1.0, require_catalog_coverage=False,
-                      split_fractions=(0.6, 0.4, 0.0), decluster="none")
+                      components=("X", "Y", "Z"),
+                      label_rule=LabelRule(m_min=4.5, lead_days=(1.0, 2.0), buffer_days=0.5,
+                                           normal_margin_magnitude=0.0,
+                                           post_event_exclusion_days=1.0,
+                                           require_catalog_coverage=False, decluster="none"),
+                      split_fractions=(0.6, 0.4, 0.0))
     tc = TrainConfig(hidden_size=4, latent_size=2, lam=0.0, max_epochs=2, batch_size=8,
                      batches_per_epoch=2, patience=1)
     return fusion.RollingOriginStream({"SYA": rec}, cat, work_dir=tmp, window_config=wc,

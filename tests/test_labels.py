@@ -1,7 +1,6 @@
 """THE label rule, THE seen-by-the-station rule and THE declustering scope (geoanom.labels),
 and that the windows, the protocol and the demo use them (issue 15 defect 4)."""
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -37,12 +36,16 @@ def _cat(rows):
                         depth_km=np.array([r[3] for r in rows], float))
 
 
-def test_label_rule_defaults_are_the_window_config_defaults():
-    wc = WindowConfig()
-    for f in dataclasses.fields(LabelRule):
-        assert getattr(LabelRule(), f.name) == getattr(wc, f.name), f.name
-    assert LabelRule.from_config(wc) == LabelRule()
-    assert LabelRule.from_protocol(Protocol()) == LabelRule()
+def test_window_config_and_protocol_hold_one_label_rule():
+    """One rule, held by both: the flat keys of the [windows] table and the protocol's
+    [target] and [lead] keys build the same LabelRule."""
+    assert WindowConfig().label_rule == LabelRule() == Protocol().target
+    wc = WindowConfig.from_dict({"m_min": 4.5, "lead_days": [1, 10], "decluster": "none"})
+    rule = LabelRule(m_min=4.5, lead_days=(1.0, 10.0), decluster="none")
+    assert wc.label_rule == rule and LabelRule.from_dict(wc.to_dict()) == rule
+    p = Protocol.from_dict({"target": {"min_magnitude": 4.5, "declustering": "none"},
+                            "lead": {"min_days": 1, "max_days": 10}})
+    assert p.target == rule
 
 
 def test_seen_by_station_hand_worked():
@@ -86,10 +89,9 @@ def test_protocol_targets_are_the_label_rule_targets(method):
     cat = synthetic.etas_catalog(box, "2000-01-01", 3 * 365, rng,
                                  background_rate_per_day=0.25, mc=4.0)
     ds = calibration._windows_from_daily(rng.normal(size=3 * 365), rng, 3 * 365, 24, 12)
-    p = Protocol(target_declustering=method)
-    st = station_setup(ds, cat, p, mainshock_flags(cat, method, p.target_min_magnitude))
-    lab = window_labels(ds["start"].values, ds["end"].values, cat, lat0, lon0,
-                        LabelRule.from_protocol(p))
+    p = Protocol(target=LabelRule(decluster=method))
+    st = station_setup(ds, cat, p, mainshock_flags(cat, method, p.target.m_min))
+    lab = window_labels(ds["start"].values, ds["end"].values, cat, lat0, lon0, p.target)
     in_record = (st.binned.bin_of(cat["time"].to_numpy()) >= 0) & \
         (st.binned.bin_of(cat["time"].to_numpy()) < st.binned.n)
     assert st.target_idx.size >= 3

@@ -38,6 +38,7 @@ def toy_window_set(seed: int = 0, n: int = N) -> xr.Dataset:
     125-134 gap, 135-159 test; the first two of every 8 windows are seismic (one sequence per
     8). Scaled with a RobustScaler fitted on the train windows by geoanom.detector.windows."""
     from geoanom.detector.windows import WindowConfig, apply_window_scaler, fit_window_scaler
+    from geoanom.labels import LabelRule
 
     rng = np.random.default_rng(seed)
     k = np.arange(T)
@@ -59,8 +60,9 @@ def toy_window_set(seed: int = 0, n: int = N) -> xr.Dataset:
     seq = np.where(seismic, np.char.add("seq", (idx // 8).astype(str)), "")
     start = np.datetime64("2020-01-01", "ns") + idx * np.timedelta64(T * 60, "s")
     cfg = WindowConfig(window_length_s=T * 60.0, stride_s=T * 60.0, max_missing_fraction=0.2,
-                       lead_days=(0.0, 0.05), buffer_days=0.0, embargo_days=0.1,
-                       decluster="none", split_fractions=(0.6, 0.2, 0.2))
+                       label_rule=LabelRule(lead_days=(0.0, 0.05), buffer_days=0.0,
+                                            decluster="none"),
+                       embargo_days=0.1, split_fractions=(0.6, 0.2, 0.2))
     ds = xr.Dataset(
         {"data": (("window", "step", "component"), data, {"units": "nT"}),
          "valid": (("window", "step", "component"), valid),

@@ -18,7 +18,8 @@ from geoanom.stats.legacy import (
     naive_p_from_z,
     tie_groups,
 )
-from geoanom.stats.protocol import Protocol, run_test
+from geoanom.stats.protocol import Protocol
+from geoanom.stats.test import run_test
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")
@@ -110,11 +111,12 @@ def test_legacy_labels_are_the_label_rule_and_differences_are_stated():
     ds, cat = calibration.null_world(np.random.default_rng(4))
     p = Protocol(**{**FAST, "surrogates_n_legacy": 19})
     st, en = ds["start"].values, ds["end"].values
-    for cfg in (None, WindowConfig(lead_days=(1.0, 20.0), buffer_days=3.0)):
+    carried = WindowConfig(label_rule=LabelRule(lead_days=(1.0, 20.0), buffer_days=3.0))
+    for cfg in (None, carried):
         d = ds.copy()
         if cfg is not None:
             d.attrs["config"] = cfg.to_json()
-        rule = LabelRule.from_protocol(p) if cfg is None else LabelRule.from_config(cfg)
+        rule = p.target if cfg is None else cfg.label_rule
         lab = window_labels(st, en, cat, d.attrs["latitude_deg"], d.attrs["longitude_deg"],
                             rule).label
         r = run_test(d, cat, p, seed=0, keep_series=False)
@@ -131,6 +133,6 @@ def test_legacy_labels_are_the_label_rule_and_differences_are_stated():
     # the rule read from the scores' provenance (the model's window config) as well
     d = ds.copy()
     d.attrs["geoanom_provenance"] = ('{"config": {"windows": {"config": '
-                                     + WindowConfig(m_min=5.5).to_json() + "}}}")
+                                     + WindowConfig(label_rule=LabelRule(m_min=5.5)).to_json() + "}}}")
     rule, info = label_rule_for(d, p)
     assert rule.m_min == 5.5 and info["differs_from_protocol"][0]["field"] == "m_min"

@@ -12,17 +12,12 @@ import xarray as xr
 
 from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
-from geoanom.stats.protocol import (
-    Protocol,
-    benjamini_yekutieli,
-    bin_scores,
-    lead_max,
-    load_protocol,
-    protocol_hash,
-    run_test,
-    summary_text,
-)
-from geoanom.stats.result import RESULT_KEYS, TestResult
+from geoanom.labels import LabelRule
+from geoanom.stats.alarm import bin_scores, lead_max, score_variable
+from geoanom.stats.multiplicity import benjamini_yekutieli
+from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash
+from geoanom.stats.result import RESULT_KEYS, TestResult, summary_text
+from geoanom.stats.test import run_test
 
 _spec = importlib.util.spec_from_file_location(
     "calibration", Path(__file__).resolve().parents[1] / "bench" / "calibration.py")
@@ -42,21 +37,37 @@ def world(seed, strength=0.0, **kw):
 def test_default_protocol_is_protocol_md():
     p = load_protocol()
     assert p == Protocol()
-    assert (p.target_min_magnitude, p.target_max_depth_km, p.target_radius) == \
+    assert (p.target.m_min, p.target.max_depth_km, p.target.radius) == \
         (5.0, 100.0, "dobrovolsky")
-    assert p.target_declustering == "gardner_knopoff"
-    assert (p.lead_min_days, p.lead_max_days, p.lead_post_event_exclusion_days) == (1, 30, 30)
+    assert p.target.decluster == "gardner_knopoff"
+    assert (*p.target.lead_days, p.target.post_event_exclusion_days) == (1, 30, 30)
     assert (p.binning_bin_days, p.split_test_fraction, p.surrogates_n, p.alpha) == \
         (1.0, 0.3, 9999, 0.05)
     assert protocol_hash(p) == protocol_hash(load_protocol())
     assert protocol_hash(p.replace(alpha=0.01)) != protocol_hash(p)
+    assert protocol_hash(p) == "472d9b83e5a83133"
+
+
+def test_protocol_target_is_the_label_rule_of_the_file_keys():
+    """The [target] and [lead] keys build Protocol.target; replace() takes the file's names;
+    the target holds nothing the file (and so the hash) does not have."""
+    p = Protocol().replace(target_declustering="none", lead_min_days=2, lead_max_days=20)
+    assert p.target == LabelRule(decluster="none", lead_days=(2.0, 20.0))
+    assert p.to_dict()["lead"] == {"min_days": 2.0, "max_days": 20.0,
+                                   "post_event_exclusion_days": 30.0}
+    with pytest.raises(ConfigError, match=r"\[lead.min_days\]"):
+        Protocol().replace(lead_min_days=40)
+    with pytest.raises(TypeError, match="target_magnitude"):
+        Protocol().replace(target_magnitude=6)
+    with pytest.raises(ConfigError, match="buffer_days"):
+        Protocol(target=LabelRule(buffer_days=2.0))
 
 
 def test_protocol_roundtrip_and_errors_name_line_and_field(tmp_path):
     f = tmp_path / "p.toml"
     f.write_text("alpha = 0.01\n[lead]\nmin_days = 2\nmax_days = 20\n")
     p = load_protocol(f)
-    assert (p.alpha, p.lead_min_days, p.lead_max_days) == (0.01, 2.0, 20.0)
+    assert (p.alpha, *p.target.lead_days) == (0.01, 2.0, 20.0)
     assert Protocol.from_dict(p.to_dict()) == p
     f.write_text("[lead]\nmin_days = 2\nmax_dayz = 20\n")
     with pytest.raises(ConfigError) as e:
@@ -89,6 +100,21 @@ def test_bins_are_causal_max_of_windows_ending_in_the_bin():
     ds.attrs["longitude_deg"] = 90.0
     b = bin_scores(ds, Protocol(binning_local_night=True))
     assert b.a[0] == 3.0 and np.isnan(b.a[1:]).all()
+
+
+def test_score_variable_is_score_else_rmse_of_older_files():
+    """The anomaly score is ``score``; a file of an older release has only ``rmse``; another
+    variable named by the protocol is used as given; the result says which."""
+    t0 = np.datetime64("2020-01-01T00:00", "ns")
+    end = t0 + np.arange(4) * np.timedelta64(1, "D")
+    ds = xr.Dataset({"end": ("window", end), "rmse": ("window", [1.0, 2.0, 3.0, 4.0]),
+                     "mae": ("window", [4.0, 3.0, 2.0, 1.0])})
+    assert score_variable(ds) == score_variable(ds, "score") == "rmse"
+    assert score_variable(ds, "mae") == "mae"
+    ds["score"] = ds["rmse"]
+    assert score_variable(ds) == score_variable(ds, "score") == "score"
+    assert score_variable(ds, "mae") == "mae"
+    assert score_variable(ds.drop_vars(["score", "rmse"])) == "rmse"   # the error names rmse
 
 
 def test_lead_max_hand_worked():

@@ -27,10 +27,10 @@ def test_shipped_configs_load():
     assert m.station("EUS").role == "control"
     assert m.test_years[0] == 2009 and m.test_years[-1] == 2019
     w = m.window_config(split_fractions=(0.8, 0.2, 0.0))
-    assert w.stride_s == 86400.0 and w.lead_days == (1.0, 30.0)   # daily data
+    assert w.stride_s == 86400.0 and w.label_rule.lead_days == (1.0, 30.0)   # daily data
     a = load_study_config("aeta-weekly")
     assert a.kind == "scores" and len(a.stations) == 8
-    assert a.protocol().lead_max_days == 7.0
+    assert a.protocol().target.lead_days[1] == 7.0
 
 
 @pytest.mark.parametrize("change, what", [
@@ -203,7 +203,8 @@ def _catalog(times, lat, lon):
 
 
 def test_pooled_test_of_one_station_is_its_primary_test():
-    from geoanom.stats.protocol import Protocol, run_test
+    from geoanom.stats.protocol import Protocol
+    from geoanom.stats.test import run_test
     from geoanom.study.pooled import pooled_test
 
     rng = np.random.default_rng(1)

@@ -18,6 +18,7 @@ from geoanom.detector.config import read_detector_tables
 from geoanom.detector.suggest import find_config, protocol_fit_error, suggest_configs
 from geoanom.detector.windows import WindowConfig
 from geoanom.io.netcdf import write_netcdf
+from geoanom.labels import LabelRule
 from geoanom.stats.protocol import Protocol, load_protocol
 from geoanom.synthetic import make_world
 
@@ -49,12 +50,12 @@ def test_suggest_fits_a_daily_multi_year_record(daily, tmp_path):
     w = WindowConfig.from_dict(det["windows"])
     assert w.window_length_s == 16 * 86400 and w.stride_s == 86400
     # the default 1-30 day lead leaves no quiet window in this world: a shorter one is chosen
-    assert w.lead_days[1] < 30
+    assert w.label_rule.lead_days[1] < 30
     for split in ("train", "val", "test"):
         assert out["window_counts"][split]["normal"] > 0
         assert out["window_counts"][split]["seismic"] > 0
     p = load_protocol(tmp_path / "protocol.toml")
-    assert (p.lead_min_days, p.lead_max_days) == w.lead_days
+    assert p.target.lead_days == w.label_rule.lead_days
     assert p.split_test_fraction == w.split_fractions[2]
     assert p.surrogates_method == "uniform"  # 4 years: no 20 whole-year offsets
     text = (tmp_path / "detector.toml").read_text()
@@ -72,9 +73,9 @@ def test_suggest_shortens_the_lead_for_a_month_of_minutes(tmp_path):
     w = make_world(1, 31, cadence_s=60.0, n_stations=1)
     s = suggest_configs(w.records["SYA"], w.catalog)
     assert s.windows.window_length_s == 3600 and s.windows.stride_s == 1800
-    assert s.windows.lead_days == (0.25, 1.0)
+    assert s.windows.label_rule.lead_days == (0.25, 1.0)
     assert s.protocol["binning"]["bin_days"] == 0.25
-    p = Protocol(lead_min_days=0.25, lead_max_days=1.0, binning_bin_days=0.25)
+    p = Protocol(target=LabelRule(lead_days=(0.25, 1.0)), binning_bin_days=0.25)
     scores = xr.Dataset({"start": ("window", pd.date_range("2020-01-01", periods=31, freq="D")),
                          "end": ("window", pd.date_range("2020-01-02", periods=31, freq="D"))})
     assert protocol_fit_error(scores, p) is None

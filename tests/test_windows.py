@@ -29,6 +29,8 @@ from geoanom.detector.windows import (
     split_windows,
 )
 from geoanom.errors import ConfigError, LeakageError, ValidationError
+from geoanom.labels import LabelRule
+from geoanom.provenance import config_hash
 from geoanom.record import make_record
 
 D0 = np.datetime64("2020-01-01T00:00:00", "ns")
@@ -69,7 +71,7 @@ SMALL = dict(window_length_s=86_400.0, stride_s=86_400.0, lead_days=(1.0, 5.0), 
 
 
 def _labelled(days, events, *, columns=None, **over) -> xr.Dataset:
-    cfg = WindowConfig(**{**SMALL, **over})
+    cfg = WindowConfig.from_dict({**SMALL, **over})
     ws = make_windows(_record(days), length_s=cfg.window_length_s, stride_s=cfg.stride_s,
                       max_missing_fraction=cfg.max_missing_fraction)
     return label_windows(ws, _catalog(events, columns=columns), station_lat=LAT,
@@ -175,13 +177,13 @@ def test_aftershocks_are_not_targets():
 def test_catalog_coverage_required_for_normal():
     # a catalog spanning only day -90 .. day 20 cannot vouch for windows whose blocking
     # interval [k - 4, k + 8] reaches past day 20: k + 8 <= 20 -> k <= 12 normal
-    cfg = WindowConfig(**SMALL)
+    cfg = WindowConfig.from_dict(SMALL)
     ws = make_windows(_record(30), length_s=86_400, stride_s=86_400, max_missing_fraction=0.1)
     cat = make_catalog([D0 - 90 * DAY, D0 + 20 * DAY], [LAT, LAT], [LON, LON], [2.0, 2.0])
     lab = label_windows(ws, cat, station_lat=LAT, station_lon=LON, config=cfg)
     np.testing.assert_array_equal(lab["label"].values,
                                   np.r_[np.zeros(13), np.full(17, -1)].astype(np.int8))
-    off = WindowConfig(**{**SMALL, "require_catalog_coverage": False})
+    off = WindowConfig.from_dict({**SMALL, "require_catalog_coverage": False})
     lab = label_windows(ws, cat, station_lat=LAT, station_lon=LON, config=off)
     assert (lab["label"].values == 0).all()
 
@@ -216,7 +218,7 @@ def test_make_windows_grid_validity_and_overlap():
 
 
 def _built(days=100, events=(), columns=None, seed=0, drift=0.0, **over):
-    cfg = WindowConfig(**{**SMALL, **over})
+    cfg = WindowConfig.from_dict({**SMALL, **over})
     return build_window_set(_record(days, seed=seed, drift=drift),
                             _catalog(list(events), columns=columns), cfg)
 
@@ -244,13 +246,27 @@ def test_splits_and_gaps_exact():
     assert (sp[:40] == "train").all() and (sp[40:70] == "gap").all() and (sp[70:] == "test").all()
 
 
+def test_config_holds_the_label_rule_and_stays_flat():
+    """The window config holds one LabelRule; its dict, the [windows] table and the hash keep
+    the rule's fields flat beside the others, in this order."""
+    cfg = WindowConfig.from_dict(SMALL)
+    assert cfg.label_rule == LabelRule(lead_days=(1.0, 5.0), buffer_days=2.0,
+                                       post_event_exclusion_days=4.0, decluster="none")
+    assert list(cfg.to_dict()) == list(WindowConfig.flat_keys()) == [
+        "window_length_s", "stride_s", "max_missing_fraction", "components", "m_min",
+        "max_depth_km", "radius", "lead_days", "buffer_days", "normal_margin_magnitude",
+        "post_event_exclusion_days", "require_catalog_coverage", "split_fractions",
+        "embargo_days", "decluster"]
+    assert config_hash(WindowConfig().to_dict()) == "297db6246ad6c8f8"
+
+
 def test_embargo_below_floor_is_refused():
     with pytest.raises(ConfigError):
-        WindowConfig(**{**SMALL, "embargo_days": 5.9})  # < 1 d window + 5 d lead
+        WindowConfig.from_dict({**SMALL, "embargo_days": 5.9})  # < 1 d window + 5 d lead
     with pytest.raises(ConfigError):
         WindowConfig(split_fractions=(0.6, 0.1, 0.2))
     with pytest.raises(ConfigError):
-        WindowConfig(radius="bowman")
+        WindowConfig(label_rule=LabelRule(radius="bowman"))
 
 
 def test_sequence_kept_in_one_split():
@@ -346,7 +362,7 @@ def test_leak_scaler_attrs(good):
 
 def test_leak_scaler_fitted_on_everything(good):
     # fitted on all windows but labelled "train": the drift (1 nT/day) moves the median of H
-    cfg = WindowConfig(**SMALL)
+    cfg = WindowConfig.from_dict(SMALL)
     raw = split_windows(label_windows(
         make_windows(_record(100, drift=1.0), length_s=86_400, stride_s=86_400,
                      max_missing_fraction=0.1),
@@ -361,7 +377,7 @@ def test_leak_scaler_fitted_on_everything(good):
 
 
 def test_fit_scaler_needs_train_windows():
-    cfg = WindowConfig(**SMALL)
+    cfg = WindowConfig.from_dict(SMALL)
     ws = make_windows(_record(10), length_s=86_400, stride_s=86_400, max_missing_fraction=0.1)
     with pytest.raises(ValidationError, match="no training windows"):
         fit_window_scaler(ws)
@@ -371,12 +387,12 @@ def test_fit_scaler_needs_train_windows():
 
 
 def test_config_roundtrip_and_window_set_contract():
-    cfg = WindowConfig(**{**SMALL, "radius": 250, "components": ["Z"]})
+    cfg = WindowConfig.from_dict({**SMALL, "radius": 250, "components": ["Z"]})
     assert WindowConfig.from_dict(json.loads(cfg.to_json())) == cfg
     with pytest.raises(ConfigError):
         WindowConfig.from_dict({**cfg.to_dict(), "colour": "red"})
     ws = _built(100, components=("Z",))
-    assert ws.attrs["config"] == WindowConfig(**{**SMALL, "components": ("Z",)}).to_json()
+    assert ws.attrs["config"] == WindowConfig.from_dict({**SMALL, "components": ("Z",)}).to_json()
     for k in ("iaga_code", "latitude_deg", "longitude_deg", "sampling_period_s",
               "window_length_s", "stride_s", "config", "scaler", "history"):
         assert k in ws.attrs, k
@@ -453,7 +469,7 @@ def test_mmb_march_2011_gardner_knopoff(mmb_and_catalog):
     """
     rec, cat = mmb_and_catalog
     assert rec.sizes["time"] == 44_640
-    ws = _mmb_windows(rec, cat, WindowConfig(**MMB_CFG))
+    ws = _mmb_windows(rec, cat, WindowConfig.from_dict(MMB_CFG))
     assert ws.sizes["window"] == 121
     assert label_counts(ws) == {"seismic": 33, "normal": 0, "excluded": 88}
     lab = ws["label"].values
@@ -481,7 +497,7 @@ def test_mmb_march_2011_no_declustering(mmb_and_catalog):
     0 excluded.
     """
     rec, cat = mmb_and_catalog
-    ws = _mmb_windows(rec, cat, WindowConfig(**{**MMB_CFG, "decluster": "none"}))
+    ws = _mmb_windows(rec, cat, WindowConfig.from_dict({**MMB_CFG, "decluster": "none"}))
     assert label_counts(ws) == {"seismic": 121, "normal": 0, "excluded": 0}
     ev = ws["event_id"].values
     t = pd.to_datetime(cat.set_index("event_id").loc[list(ev), "time"].to_numpy())
@@ -506,7 +522,8 @@ def test_synthetic_world_labels_match_truth():
     truth = truth[truth["station"] == code]
     assert len(truth) > 0
     # the synthetic precursors use every seen M >= 5 event (no declustering), lead [1, 30] d
-    cfg = WindowConfig(stride_s=21_600.0, decluster="none", split_fractions=(0.5, 0.2, 0.3))
+    cfg = WindowConfig(stride_s=21_600.0, label_rule=LabelRule(decluster="none"),
+                       split_fractions=(0.5, 0.2, 0.3))
     ws = build_window_set(rec, world.catalog, cfg)
     end = ws["end"].values
     lab = ws["label"].values

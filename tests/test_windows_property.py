@@ -25,6 +25,7 @@ from geoanom.detector.windows import (
     split_windows,
 )
 from geoanom.errors import ValidationError
+from geoanom.labels import LabelRule
 from geoanom.record import make_record
 
 LAT, LON = 35.0, -120.0
@@ -67,12 +68,13 @@ def worlds(draw):
     cfg = WindowConfig(
         window_length_s=length_h * 3600.0, stride_s=stride_h * 3600.0,
         max_missing_fraction=draw(st.sampled_from([0.0, 0.1, 0.5])),
-        lead_days=(lead_min, lead_max), buffer_days=draw(st.floats(0.0, 5.0)),
-        post_event_exclusion_days=draw(st.floats(0.0, 10.0)),
-        radius=draw(st.one_of(st.just("dobrovolsky"), st.floats(20.0, 500.0))),
+        label_rule=LabelRule(
+            lead_days=(lead_min, lead_max), buffer_days=draw(st.floats(0.0, 5.0)),
+            post_event_exclusion_days=draw(st.floats(0.0, 10.0)),
+            radius=draw(st.one_of(st.just("dobrovolsky"), st.floats(20.0, 500.0))),
+            decluster=draw(st.sampled_from(["none", "gardner_knopoff"]))),
         split_fractions=(train, val, max(0.0, 1.0 - train - val)),
         embargo_days=embargo,
-        decluster=draw(st.sampled_from(["none", "gardner_knopoff"])),
     )
     ev = draw(events)
     hand_sequences = draw(st.booleans())
@@ -98,7 +100,7 @@ def _independent_leak_check(ws, cfg):
     s = ws["start"].values.astype(np.int64)
     e = ws["end"].values.astype(np.int64)
     gap = cfg.embargo_resolved_days * 86_400e9
-    assert cfg.embargo_resolved_days >= cfg.window_length_s / 86_400 + cfg.lead_days[1] - 1e-9
+    assert cfg.embargo_resolved_days >= cfg.window_length_s / 86_400 + cfg.label_rule.lead_days[1] - 1e-9
     for a, ra in order.items():
         for b, rb in order.items():
             ia, ib = np.flatnonzero(sp == a), np.flatnonzero(sp == b)
@@ -141,7 +143,7 @@ def test_no_configuration_leaks(world):
     assert (ws["data"].values[~ws["valid"].values] == 0.0).all()
     # the seismic windows' leads obey the configuration
     lead = ws["lead_days"].values[ws["label"].values == 1]
-    assert ((lead >= cfg.lead_days[0] - 1e-9) & (lead <= cfg.lead_days[1] + 1e-9)).all()
+    assert ((lead >= cfg.label_rule.lead_days[0] - 1e-9) & (lead <= cfg.label_rule.lead_days[1] + 1e-9)).all()
 
 
 def _strip_history(ws):
@@ -171,8 +173,8 @@ def test_build_is_deterministic(world):
 def test_empty_catalog_and_short_record_examples():
     # a fixed example of the property, so a failure here is readable without hypothesis
     rec = _record(120, 1, (0.0, 0))
-    cfg = WindowConfig(window_length_s=86_400, stride_s=43_200, lead_days=(1, 10),
-                       split_fractions=(0.5, 0.2, 0.3))
+    cfg = WindowConfig(window_length_s=86_400, stride_s=43_200,
+                       label_rule=LabelRule(lead_days=(1, 10)), split_fractions=(0.5, 0.2, 0.3))
     cat = make_catalog(pd.to_datetime(["2015-05-01", "2015-07-15", "2015-12-01"]),
                        [LAT, LAT + 0.5, LAT], [LON] * 3, [3.0, 5.5, 3.0])
     ws = build_window_set(rec, cat, cfg)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def _load_scores(path: Path, variable: str):
     import xarray as xr
 
-    from geoanom.stats.protocol import check_scores
+    from geoanom.stats.alarm import check_scores
 
     try:
         ds = xr.load_dataset(path)
@@ -96,7 +96,9 @@ def test(scores_path, catalog_path, protocol_path, activity_path, activity_varia
     """
     from geoanom.cli._table_options import open_catalog
     from geoanom.detector.suggest import find_config, protocol_fit_error
-    from geoanom.stats.protocol import load_protocol, run_test, summary_text
+    from geoanom.stats.protocol import load_protocol
+    from geoanom.stats.result import summary_text
+    from geoanom.stats.test import run_test
 
     found = find_config("protocol.toml", protocol_path, [str(scores_path)])
     if found is not None and protocol_path is None:

@@ -27,6 +27,7 @@ from geoanom._time import DAYS_PER_YEAR
 from geoanom._toml import toml_value
 from geoanom.detector.config import read_detector_tables
 from geoanom.errors import ConfigError, GeoanomError
+from geoanom.labels import LabelRule
 from geoanom.record import FLAG_VALID, component_names
 
 _DAY_S = 86_400.0
@@ -243,11 +244,12 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     best = None
     tried = []
     for k, (lead, buffer, post, why_lead) in enumerate(leads):
+        rule = LabelRule(m_min=m_min, lead_days=lead, buffer_days=buffer,
+                         post_event_exclusion_days=post)
         base = WindowConfig(window_length_s=length, stride_s=stride, max_missing_fraction=mmf,
-                            m_min=m_min, lead_days=lead, buffer_days=buffer,
-                            post_event_exclusion_days=post)
+                            label_rule=rule)
         for decl in ("gardner_knopoff", "none"):
-            cfg_d = replace(base, decluster=decl)
+            cfg_d = replace(base, label_rule=replace(rule, decluster=decl))
             try:
                 lab = label_windows(ws0, catalog, station_lat=lat, station_lon=lon,
                                     config=cfg_d)
@@ -289,7 +291,8 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     comments["embargo_days"] = (f"default: window + lead max + buffer = "
                                 f"{cfg.embargo_resolved_days:g} days between splits")
     comments["decluster"] = (
-        "Gardner-Knopoff: targets are mainshocks" if cfg.decluster == "gardner_knopoff" else
+        "Gardner-Knopoff: targets are mainshocks"
+        if cfg.label_rule.decluster == "gardner_knopoff" else
         "none (FLAGGED): with Gardner-Knopoff val or test hold no target, so every event is "
         "its own sequence; aftershocks then count as targets")
     comments["components"] = "every component of the record"
@@ -307,7 +310,7 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
 def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
     """Protocol tables matching the detector's windows (lead, exclusion, test share) and
     the record's span (bins, surrogate method). Key ``_comments`` holds the reasons."""
-    lmin, lmax = wcfg.lead_days
+    lmin, lmax = wcfg.label_rule.lead_days
     stride_d = wcfg.stride_s / _DAY_S
     bin_days = float(max(min(1.0, lmin), min(1.0, stride_d)))
     n_bins = facts.span_days / bin_days
@@ -327,11 +330,13 @@ def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
     }
     return {
         "alpha": 0.05,
-        "target": {"min_magnitude": float(wcfg.m_min), "max_depth_km": float(wcfg.max_depth_km),
-                   "radius": wcfg.radius,
-                   "declustering": wcfg.decluster},
+        "target": {"min_magnitude": float(wcfg.label_rule.m_min),
+                   "max_depth_km": float(wcfg.label_rule.max_depth_km),
+                   "radius": wcfg.label_rule.radius,
+                   "declustering": wcfg.label_rule.decluster},
         "lead": {"min_days": float(lmin), "max_days": float(lmax),
-                 "post_event_exclusion_days": float(wcfg.post_event_exclusion_days)},
+                 "post_event_exclusion_days":
+                     float(wcfg.label_rule.post_event_exclusion_days)},
         "binning": {"bin_days": bin_days, "score_variable": "rmse"},
         "split": {"test_fraction": float(wcfg.split_fractions[2]), "gap_days": "auto"},
         "surrogates": {"method": method},
@@ -462,8 +467,9 @@ def check_windows_fit(record: xr.Dataset, catalog: pd.DataFrame, wcfg, *, path=N
                 "post_event_exclusion_days", "split_fractions", "decluster"]
         raise ConfigError(
             f"the record spans {span:.1f} days, too short for these window settings: the "
-            f"embargo between splits (window {length_d:g} d + lead max {wcfg.lead_days[1]:g} d "
-            f"+ buffer {wcfg.buffer_days:g} d = {emb:g} d) leaves the {fr[0]:g} training share "
+            f"embargo between splits (window {length_d:g} d + lead max "
+            f"{wcfg.label_rule.lead_days[1]:g} d + buffer {wcfg.label_rule.buffer_days:g} d = "
+            f"{emb:g} d) leaves the {fr[0]:g} training share "
             f"({train_span:.1f} d) without a whole window" +
             _suggest_hint(record, catalog, keys), path=path,
             expected=f"a record longer than about {need + length_d:.0f} days, or shorter "
@@ -480,8 +486,9 @@ def explain_window_counts(ws: xr.Dataset, record: xr.Dataset, catalog: pd.DataFr
         keys = ["lead_days", "split_fractions", "decluster", "m_min"]
         raise ConfigError(
             "the window set has no seismic training windows, which negative learning needs "
-            f"(no window of the training split ends {wcfg.lead_days[0]:g}-"
-            f"{wcfg.lead_days[1]:g} d before a seen target of M >= {wcfg.m_min:g}; [train] "
+            f"(no window of the training split ends {wcfg.label_rule.lead_days[0]:g}-"
+            f"{wcfg.label_rule.lead_days[1]:g} d before a seen target of M >= "
+            f"{wcfg.label_rule.m_min:g}; [train] "
             "lam = 0 trains the plain autoencoder instead)" +
             _suggest_hint(record, catalog, keys), path=path,
             expected="seismic training windows",
@@ -493,9 +500,10 @@ def explain_window_counts(ws: xr.Dataset, record: xr.Dataset, catalog: pd.DataFr
             "split_fractions", "decluster"]
     raise ConfigError(
         "the window set has no normal training windows: every training window lies within "
-        f"lead max + buffer ({wcfg.lead_days[1]:g} + {wcfg.buffer_days:g} d) before, or "
-        f"{wcfg.post_event_exclusion_days:g} d after, an event of M >= "
-        f"{wcfg.m_min - wcfg.normal_margin_magnitude:g} the station sees" +
+        f"lead max + buffer ({wcfg.label_rule.lead_days[1]:g} + "
+        f"{wcfg.label_rule.buffer_days:g} d) before, or "
+        f"{wcfg.label_rule.post_event_exclusion_days:g} d after, an event of M >= "
+        f"{wcfg.label_rule.m_min - wcfg.label_rule.normal_margin_magnitude:g} the station sees" +
         _suggest_hint(record, catalog, keys), path=path,
         expected="normal training windows",
         found="; ".join(f"{k} {v['normal']} normal / {v['seismic']} seismic"
@@ -512,7 +520,7 @@ def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None,
     e = scores["end"].values.astype("datetime64[ns]")
     span = (e.max() - s.min()) / np.timedelta64(1, "s") / _DAY_S
     bd = float(protocol.binning_bin_days)
-    lmax = float(protocol.lead_max_days)
+    lmax = float(protocol.target.lead_days[1])
     n_bins = int(math.ceil(span / bd))
     lmax_bins = int(math.ceil(lmax / bd))
     need = 2 * (lmax_bins + 1)

@@ -66,7 +66,7 @@ Choices METHODS.md section 1 leaves open, made here (each one a :class:`WindowCo
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY, S_PER_DAY
 from geoanom.catalog_frame import validate_catalog
+from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.detector.preprocess import RobustScaler
 from geoanom.errors import ConfigError, LeakageError, NoValidWindowError, ValidationError
 from geoanom.labels import LabelRule, window_labels
@@ -114,8 +115,6 @@ SPLITS = ("train", "val", "test")
 SPLIT_VALUES = (*SPLITS, "gap", "")
 
 _DAY_NS = NS_PER_DAY
-_LABEL_DEFAULTS = LabelRule()
-_DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
 
 
 def _days_ns(days: float) -> int:
@@ -142,22 +141,11 @@ class WindowConfig:
         A window is kept only if every component has at most this share of samples missing.
     components
         Components to window, in this order (``None``: all of the record's).
-    m_min
-        Target magnitude threshold.
-    max_depth_km
-        Target events deeper than this are not targets (unknown depth passes).
-    radius
-        ``"dobrovolsky"`` (``R = 10 ** (0.43 M)`` km) or a fixed radius in km.
-    lead_days
-        ``(lead_min, lead_max)`` in days: a seismic window ends this long before its event.
-    buffer_days
-        Extra days after ``lead_max`` that must be free of blocking events for a normal window.
-    normal_margin_magnitude
-        Events with ``M >= m_min - normal_margin_magnitude`` block normal windows.
-    post_event_exclusion_days
-        Days after a blocking event during which no window is normal.
-    require_catalog_coverage
-        Normal windows need their whole blocking interval inside the catalog's time span.
+    label_rule
+        THE label rule (:class:`geoanom.labels.LabelRule`: target magnitude, depth and
+        radius, lead, buffer, normal margin, post-event exclusion, catalog coverage,
+        declustering). In :meth:`to_dict`, :meth:`from_dict` and the ``[windows]`` table its
+        fields stand flat beside the others (``m_min``, ``lead_days``, ..., ``decluster``).
     split_fractions
         ``(train, val, test)`` shares of the time span, chronological; they sum to 1.
     embargo_days
@@ -165,37 +153,22 @@ class WindowConfig:
         window length + ``lead_max`` + ``buffer_days``. Must be at least window length +
         ``lead_max``; below the default, the normal labels of the last windows of a split
         look up to ``buffer_days`` into the time the next split covers.
-    decluster
-        ``"gardner_knopoff"`` (default), ``"nearest_neighbour"`` or ``"none"`` (every event its
-        own sequence; flagged in the window set's attrs).
     """
 
     window_length_s: float = 86_400.0
     stride_s: float = 21_600.0
     max_missing_fraction: float = 0.1
     components: tuple[str, ...] | None = None
-    # the label fields take their defaults from THE label rule (geoanom.labels.LabelRule)
-    m_min: float = _LABEL_DEFAULTS.m_min
-    max_depth_km: float = _LABEL_DEFAULTS.max_depth_km
-    radius: str | float = _LABEL_DEFAULTS.radius
-    lead_days: tuple[float, float] = _LABEL_DEFAULTS.lead_days
-    buffer_days: float = _LABEL_DEFAULTS.buffer_days
-    normal_margin_magnitude: float = _LABEL_DEFAULTS.normal_margin_magnitude
-    post_event_exclusion_days: float = _LABEL_DEFAULTS.post_event_exclusion_days
-    require_catalog_coverage: bool = _LABEL_DEFAULTS.require_catalog_coverage
+    label_rule: LabelRule = field(default_factory=LabelRule)
     split_fractions: tuple[float, float, float] = (0.6, 0.1, 0.3)
     embargo_days: float | None = None
-    decluster: str = _LABEL_DEFAULTS.decluster
 
     def __post_init__(self) -> None:
         # normalise sequences to tuples so that equality, hashing and JSON are stable
         if self.components is not None:
             object.__setattr__(self, "components", tuple(str(c) for c in self.components))
-        object.__setattr__(self, "lead_days", tuple(float(v) for v in self.lead_days))
         object.__setattr__(self, "split_fractions",
                            tuple(float(v) for v in self.split_fractions))
-        if not isinstance(self.radius, str):
-            object.__setattr__(self, "radius", float(self.radius))
         self.validate()
 
     def validate(self) -> None:
@@ -209,57 +182,72 @@ class WindowConfig:
             raise bad("stride_s", "> 0 seconds", self.stride_s)
         if not (0.0 <= self.max_missing_fraction < 1.0):
             raise bad("max_missing_fraction", "0 <= value < 1", self.max_missing_fraction)
-        if len(self.lead_days) != 2 or not (0 <= self.lead_days[0] <= self.lead_days[1]):
+        rule = self.label_rule
+        if len(rule.lead_days) != 2 or not (0 <= rule.lead_days[0] <= rule.lead_days[1]):
             raise bad("lead_days", "(lead_min, lead_max) with 0 <= lead_min <= lead_max",
-                      self.lead_days)
-        if isinstance(self.radius, str):
-            if self.radius != "dobrovolsky":
-                raise bad("radius", "'dobrovolsky' or a radius in km", self.radius)
-        elif not (self.radius > 0):
-            raise bad("radius", "a positive radius in km", self.radius)
+                      rule.lead_days)
+        if isinstance(rule.radius, str):
+            if rule.radius != "dobrovolsky":
+                raise bad("radius", "'dobrovolsky' or a radius in km", rule.radius)
+        elif not (rule.radius > 0):
+            raise bad("radius", "a positive radius in km", rule.radius)
         for name in ("buffer_days", "post_event_exclusion_days", "normal_margin_magnitude"):
-            if not (getattr(self, name) >= 0):
-                raise bad(name, ">= 0", getattr(self, name))
+            if not (getattr(rule, name) >= 0):
+                raise bad(name, ">= 0", getattr(rule, name))
         fr = self.split_fractions
         if len(fr) != 3 or any(not (f >= 0) for f in fr) or abs(sum(fr) - 1.0) > 1e-9:
             raise bad("split_fractions", "(train, val, test) >= 0 summing to 1", fr)
         if fr[0] <= 0:
             raise bad("split_fractions", "a positive train share", fr)
-        floor = self.window_length_s / S_PER_DAY + self.lead_days[1]
+        floor = self.window_length_s / S_PER_DAY + rule.lead_days[1]
         if self.embargo_days is not None and not (self.embargo_days >= floor - 1e-12):
             raise bad("embargo_days", f">= window length + lead_max = {floor:g} days",
                       self.embargo_days)
-        if self.decluster not in _DECLUSTER_METHODS:
-            raise bad("decluster", ", ".join(_DECLUSTER_METHODS), self.decluster)
+        if rule.decluster not in DECLUSTER_METHODS:
+            raise bad("decluster", ", ".join(DECLUSTER_METHODS), rule.decluster)
 
     @property
     def embargo_resolved_days(self) -> float:
         """The embargo gap in days (the default filled in)."""
         if self.embargo_days is not None:
             return float(self.embargo_days)
-        return self.window_length_s / S_PER_DAY + self.lead_days[1] + self.buffer_days
+        rule = self.label_rule
+        return self.window_length_s / S_PER_DAY + rule.lead_days[1] + rule.buffer_days
+
+    @classmethod
+    def flat_keys(cls) -> tuple[str, ...]:
+        """The flat keys of :meth:`to_dict` (and of the ``[windows]`` table), in order."""
+        return tuple(cls().to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists); :meth:`from_dict` inverts it."""
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
+        """Flat JSON-ready dict (tuples become lists; the label rule's fields inline);
+        :meth:`from_dict` inverts it."""
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "label_rule":
+                d.update(v.to_dict())
+            else:
+                d[f.name] = list(v) if isinstance(v, tuple) else v
+        # decluster stands last: the order of the [windows] tables written
+        d["decluster"] = d.pop("decluster")
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WindowConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys raise ConfigError."""
-        names = {f.name for f in fields(cls)}
+        """Rebuild from :meth:`to_dict` output (keys may be missing: defaults); unknown keys
+        raise ConfigError."""
+        names = set(cls.flat_keys())
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError("unknown window config keys", expected=", ".join(sorted(names)),
                               found=", ".join(unknown))
-        kw = dict(d)
-        for k in ("components", "lead_days", "split_fractions"):
+        own = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in own}
+        for k in ("components", "split_fractions"):
             if kw.get(k) is not None:
                 kw[k] = tuple(kw[k])
-        return cls(**kw)
+        return cls(**kw, label_rule=LabelRule.from_dict(d))
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no whitespace) of :meth:`to_dict`."""
@@ -589,8 +577,9 @@ def label_windows(
         Window set from :func:`make_windows` (labels are recomputed from scratch).
     catalog
         Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column is used as
-        given, else its events of ``M >= m_min`` are declustered with ``config.decluster``
-        (the scope of :func:`geoanom.labels.declustered`, the same as ``geoanom test``'s).
+        given, else its events of ``M >= m_min`` are declustered with
+        ``config.label_rule.decluster`` (the scope of :func:`geoanom.labels.declustered`, the
+        same as ``geoanom test``'s).
     station_lat, station_lon
         Station geodetic coordinates, degrees.
     config
@@ -610,7 +599,7 @@ def label_windows(
                               found=f"{station_lat}, {station_lon}")
     # THE label rule and its declustering scope live in geoanom.labels
     lab = window_labels(*_ws_times(ws), catalog, station_lat, station_lon,
-                        LabelRule.from_config(config))
+                        config.label_rule)
     cat, declustering, target = lab.catalog, lab.declustering, lab.target
     mag, dist = cat["magnitude"].to_numpy(float), lab.distance_km
     ids = cat["event_id"].astype(str).to_numpy()
@@ -781,8 +770,8 @@ def build_window_set(record: xr.Dataset, catalog: pd.DataFrame,
     record
         Clean station record; its ``latitude_deg``/``longitude_deg`` attrs locate the station.
     catalog
-        Catalog frame (declustered with ``config.decluster`` unless it already carries
-        ``mainshock``/``sequence_id``).
+        Catalog frame (declustered with ``config.label_rule.decluster`` unless it already
+        carries ``mainshock``/``sequence_id``).
     config
         :class:`WindowConfig` (default: METHODS.md section 1 defaults).
 
@@ -898,7 +887,7 @@ def check_no_leakage(ws: xr.Dataset, *, verify_scaler: bool = True) -> None:
                                expected="one split per sequence", found=", ".join(where))
     s, e = _ws_times(ws)
     # keys a later version may add do not hide the embargo: read the ones we know
-    known = {f.name for f in fields(WindowConfig)}
+    known = set(WindowConfig.flat_keys())
     cfg_d = {k: v for k, v in _config_of(ws).items() if k in known}
     try:
         cfg = WindowConfig.from_dict(cfg_d)
@@ -906,7 +895,7 @@ def check_no_leakage(ws: xr.Dataset, *, verify_scaler: bool = True) -> None:
         raise LeakageError("window set config cannot be read, so the embargo is unknown",
                            expected="canonical JSON of WindowConfig", found=str(exc)) from exc
     length_d = float(ws.attrs.get("window_length_s", cfg.window_length_s)) / S_PER_DAY
-    gap_ns = _days_ns(max(cfg.embargo_resolved_days, length_d + cfg.lead_days[1]))
+    gap_ns = _days_ns(max(cfg.embargo_resolved_days, length_d + cfg.label_rule.lead_days[1]))
     present = [k for k in SPLITS if np.any(split == k)]
     for i, a in enumerate(present):
         ma = split == a

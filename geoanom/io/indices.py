@@ -33,7 +33,7 @@ the daily sum in 0..72.
 
 :func:`align_index` puts an index onto arbitrary bins (max or overlap-weighted mean of the
 index intervals that overlap each bin). :func:`to_activity_table` turns an index into the
-``time, value`` table that :func:`geoanom.stats.protocol.run_test` takes as ``activity`` (which
+``time, value`` table that :func:`geoanom.stats.test.run_test` takes as ``activity`` (which
 :func:`geoanom.stats.alarm_baselines.activity_frame` reads).
 """
 
@@ -379,7 +379,7 @@ def align_index(index: xr.Dataset, bin_start, bin_end, how: str = "max",
 
 def to_activity_table(index: xr.Dataset, variable: str | None = None,
                    step_s: float | None = None) -> pd.DataFrame:
-    """The index as the ``activity`` table of :func:`geoanom.stats.protocol.run_test`.
+    """The index as the ``activity`` table of :func:`geoanom.stats.test.run_test`.
 
     Columns ``time`` and one value column. The protocol takes the max per score bin and
     treats a column whose name contains "dst" as Dst-like (negated: higher = more

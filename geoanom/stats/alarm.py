@@ -18,31 +18,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY
 from geoanom.errors import FormatError
 from geoanom.labels import seen_by_station
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
 
-
-def score_variable(ds, variable: str = "rmse") -> str:
-    """The window-score variable to use: ``variable`` when present; for the default
-    ``"rmse"``, a dataset without it but with ``score`` (the layout of the baseline scorers in
-    :mod:`geoanom.detector.baselines`) uses ``score``, and the result records which was used."""
-    if variable not in ds.variables and variable == "rmse" and "score" in ds.variables:
-        return "score"
-    return variable
+#: The window score of a SCORES dataset; ``rmse`` and ``mae`` beside it are diagnostics.
+SCORE_VARIABLE = "score"
+#: The window score of scores files written by older releases, which have no ``score``.
+OLDER_SCORE_VARIABLE = "rmse"
 
 
-def check_scores(ds, variable: str = "rmse", path=None) -> None:
+def score_variable(ds, variable: str = OLDER_SCORE_VARIABLE) -> str:
+    """THE rule for which variable of a SCORES dataset the alarm is built from.
+
+    ``variable`` is the protocol's ``binning.score_variable``. Its default ``"rmse"``, like
+    ``"score"``, names the anomaly score: ``score`` when the dataset has it, else ``rmse``
+    (scores files of older releases carry only that). Any other name (a diagnostic such as
+    ``"mae"``) is used as given. The result says which was used
+    (``primary.score_variable``).
+    """
+    if variable not in (SCORE_VARIABLE, OLDER_SCORE_VARIABLE):
+        return variable
+    return SCORE_VARIABLE if SCORE_VARIABLE in ds.variables else OLDER_SCORE_VARIABLE
+
+
+def check_scores(ds, variable: str = OLDER_SCORE_VARIABLE, path=None) -> None:
     """Check that a SCORES dataset has what the test needs; FormatError otherwise."""
     variable = score_variable(ds, variable)
     for v in ("start", "end", variable):
@@ -129,8 +137,6 @@ def bin_scores(ds, protocol: Protocol, t0=None) -> Binned:
 
 def lead_max(a: np.ndarray, lmin: int, lmax: int) -> np.ndarray:
     """``L[j] = max(a[j - lmax .. j - lmin])`` ignoring NaN (NaN if none), vectorised."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     w = lmax - lmin + 1
     c = np.where(np.isfinite(a), a, -np.inf)
     pad = np.concatenate([np.full(lmax, -np.inf), c])
@@ -154,10 +160,10 @@ def seen_mask(catalog: pd.DataFrame, lat: float, lon: float, protocol: Protocol,
     """:func:`geoanom.labels.seen_by_station` with the protocol's radius and depth cut
     (``M >= min_magnitude``, default the target magnitude; with ``radius_factor_min``:
     *beyond* that many radii instead)."""
-    m0 = protocol.target_min_magnitude if min_magnitude is None else min_magnitude
-    return seen_by_station(catalog, lat, lon, radius=protocol.target_radius, min_magnitude=m0,
-                           max_depth_km=protocol.target_max_depth_km,
-                           beyond_factor=radius_factor_min)
+    rule = protocol.target
+    m0 = rule.m_min if min_magnitude is None else min_magnitude
+    return seen_by_station(catalog, lat, lon, radius=rule.radius, min_magnitude=m0,
+                           max_depth_km=rule.max_depth_km, beyond_factor=radius_factor_min)
 
 
 def exclusion(n: int, bins: np.ndarray, length: int) -> np.ndarray:
@@ -209,7 +215,7 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
     ``lead`` is ``(min_days, max_days)`` (default the protocol's); ``t0`` the bin origin
     (default: UTC midnight before the first window end).
     """
-    lead = (protocol.lead_min_days, protocol.lead_max_days) if lead is None else lead
+    lead = protocol.target.lead_days if lead is None else lead
     bd = protocol.binning_bin_days
     b = bin_scores(ds, protocol, t0=t0)
     n = b.n
@@ -236,7 +242,7 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
         test_start = int(math.floor(n * (1 - protocol.split_test_fraction)))
         split_info["source"] = "protocol"
     test = np.arange(n) >= test_start
-    excl = exclusion(n, cbins[seen_idx], to_bins(protocol.lead_post_event_exclusion_days, bd))
+    excl = exclusion(n, cbins[seen_idx], to_bins(protocol.target.post_event_exclusion_days, bd))
     eligible = test & np.isfinite(L) & ~excl
     split_info.update({"test_start": str(pd.Timestamp(b.bin_start(test_start))),
                        "test_end": str(pd.Timestamp(b.bin_start(n)))})

@@ -7,8 +7,6 @@ Not to be confused with :mod:`geoanom.detector.baselines` (model-free *window sc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
@@ -24,9 +22,7 @@ from geoanom.stats.alarm import (
 )
 from geoanom.stats.molchan import molchan_curve, molchan_summary
 from geoanom.stats.primary import event_test
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 
 def activity_frame(activity: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:

@@ -4,17 +4,13 @@ the effective sample size it implies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup
 from geoanom.stats.molchan import molchan_curve, molchan_summary
+from geoanom.stats.protocol import Protocol
 from geoanom.stats.ranks import cliffs_delta
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
 
 #: fractions of time alarmed always reported, besides the protocol's grid thresholds
 REPORTED_TAUS = (0.05, 0.1, 0.2)

@@ -4,15 +4,11 @@ test, and the honest-scope statement every result carries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from geoanom.stats.alarm import StationSetup
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 #: fewer independent events than this: no verdict is given (PROTOCOL.md)
 MIN_EVENTS = 10
@@ -38,7 +34,7 @@ def gap_days(scores, protocol: Protocol) -> float:
     if wl is None:
         wl = float(np.median((scores["end"].values - scores["start"].values)
                              / np.timedelta64(1, "s")))
-    return float(wl) / 86400.0 + protocol.lead_max_days
+    return float(wl) / 86400.0 + protocol.target.lead_days[1]
 
 
 def why_no_events(st: StationSetup, catalog: pd.DataFrame, mainshock: np.ndarray,

@@ -22,7 +22,6 @@ resolution (a bin whose windows carry mixed labels counts as excluded).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,10 +30,8 @@ from geoanom._progress import Progress
 from geoanom.labels import LabelRule, window_labels
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup
+from geoanom.stats.protocol import Protocol
 from geoanom.stats.ranks import mann_whitney
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
 
 LEGACY_NOTE = ("window-level Mann-Whitney U as in the seed paper: it treats overlapping, "
                "autocorrelated windows and clustered events as independent, which they are "
@@ -122,14 +119,14 @@ def carried_window_config(scores) -> dict | None:
 def label_rule_for(scores, protocol: Protocol) -> tuple[LabelRule, dict]:
     """The label rule of the legacy test and a statement of its source and of every field
     where it differs from the protocol's target definition (and why)."""
-    proto_rule = LabelRule.from_protocol(protocol)
+    proto_rule = protocol.target
     cfg = carried_window_config(scores)
     if cfg is None:
         return proto_rule, {"source": "the protocol's target definition (the scores carry no "
                                       "window config) with the window-config defaults for "
                                       "buffer, normal margin and catalog coverage",
                             "rule": proto_rule.to_dict(), "differs_from_protocol": []}
-    rule = LabelRule.from_config(cfg)
+    rule = LabelRule.from_dict(cfg)
     a, b = rule.to_dict(), proto_rule.to_dict()
     diff = [{"field": k, "labels": a[k], "protocol": b[k]} for k in a
             if k in ("m_min", "max_depth_km", "radius", "lead_days",

@@ -4,16 +4,12 @@ cell, and Benjamini-Yekutieli q-values."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup, station_setup
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 
 def benjamini_yekutieli(p) -> np.ndarray:
@@ -94,7 +90,7 @@ def multiplicity(st: StationSetup, scores, extra_scores, catalog: pd.DataFrame,
         if "*" not in want and code not in want:
             continue
         for lw in p.grid_lead_windows:
-            s2 = st if (ds is scores and lw == (p.lead_min_days, p.lead_max_days)) else \
+            s2 = st if (ds is scores and lw == p.target.lead_days) else \
                 station_setup(ds, catalog, p, mainshock, lead=lw)
             c, nl = _cells_of(s2, code, lw, shifts, p.grid_thresholds)
             cells += c

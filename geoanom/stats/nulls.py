@@ -7,17 +7,14 @@ stationary block bootstrap of the per-bin alarm). The generators themselves are 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from geoanom._progress import Progress
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup, lead_max
+from geoanom.stats.protocol import Protocol
 from geoanom.stats.ranks import normalized_ranks
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
 
 
 def primary_shifts(setup: StationSetup, protocol: Protocol, n: int,

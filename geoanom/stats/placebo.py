@@ -3,16 +3,12 @@ mainshocks too far away to be seen, a remote station's score, and Poisson fake c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from geoanom.stats.alarm import StationSetup, lead_max, lead_max_after, seen_mask
 from geoanom.stats.primary import event_test
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
+from geoanom.stats.protocol import Protocol
 
 
 def _entry(description: str, r: dict) -> dict:

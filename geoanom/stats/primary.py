@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,10 +14,8 @@ import pandas as pd
 from geoanom.stats import surrogate as sg
 from geoanom.stats.alarm import StationSetup, to_bins
 from geoanom.stats.molchan import molchan_curve, molchan_summary, nu_on_grid
+from geoanom.stats.protocol import Protocol
 from geoanom.stats.ranks import normalized_ranks
-
-if TYPE_CHECKING:
-    from geoanom.stats.protocol import Protocol
 
 STATISTIC = "event-level AUC of the lead-window alarm over test-period bins (ASS = AUC)"
 

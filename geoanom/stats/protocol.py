@@ -1,74 +1,51 @@
-"""The significance protocol of PROTOCOL.md: the validated TOML file (:class:`Protocol`),
-its hash, and :func:`run_test`, which runs the steps of "What it computes" in order. Each step
-is a function in a module of its own, returning its part of the result:
+"""The settings of the significance protocol of PROTOCOL.md: the validated TOML file
+(:class:`Protocol`, :func:`load_protocol`) and its hash (:func:`protocol_hash`). The steps that
+use them are run in order by :func:`geoanom.stats.test.run_test`.
 
-=====================================  ====================================================
-step                                   module
-=====================================  ====================================================
-bins, alarm ``L``, targets, eligible   :mod:`geoanom.stats.alarm` (rules from
-                                       :mod:`geoanom.labels`)
-the nulls (primary shifts, secondary)  :mod:`geoanom.stats.nulls`
-primary test, Molchan, superposed      :mod:`geoanom.stats.primary`
-effect sizes                           :mod:`geoanom.stats.effects`
-reference alarms ("baselines")         :mod:`geoanom.stats.alarm_baselines`
-placebos                               :mod:`geoanom.stats.placebo`
-multiplicity over the declared grid    :mod:`geoanom.stats.multiplicity`
-legacy window-level test               :mod:`geoanom.stats.legacy`
-guard-rails, verdict, honest scope     :mod:`geoanom.stats.guards`
-=====================================  ====================================================
-
-The primary statistic is the AUC of the eligible events' lead-window alarm against all
-eligible test-period bins' values, which is the Molchan area skill score (ASS = AUC).
+Validation is table-driven: every setting is checked by the rule of :data:`_VALUE_RULES`
+(settings with a rule of their own) or :data:`_TYPE_RULES` (the others, by the type of their
+default), in the order of the file; then the rules across settings of :data:`_CROSS_RULES`, in
+their order. The first broken rule is the error, naming the setting and its line.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import Any
 
 from geoanom._toml import parse_toml
+from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.errors import ConfigError
+from geoanom.labels import LabelRule
 from geoanom.provenance import config_hash
 
-# re-exported: the public names of the steps (other modules and the CLI import them here)
-from geoanom.stats.alarm import (
-    REQUIRED_SCORE_ATTRS,
-    Binned,
-    bin_scores,
-    check_scores,
-    lead_max,
-    lead_max_after,
-    score_variable,
-    seen_mask,
-    station_setup,
-)
-from geoanom.stats.multiplicity import benjamini_yekutieli
-
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
-DECLUSTER_METHODS = ("gardner_knopoff", "nearest_neighbour", "none")
+
+#: The label-rule fields the protocol file has no key for: they keep the LabelRule defaults.
+_RULE_FIELDS_NOT_IN_FILE = ("buffer_days", "normal_margin_magnitude",
+                            "require_catalog_coverage")
 
 
 # ----------------------------------------------------------------------------- the protocol
 
 @dataclass(frozen=True)
 class Protocol:
-    """The protocol of PROTOCOL.md; field names follow ``<section>_<key>`` of the TOML file
-    (units in the names: days, km, fractions)."""
+    """The protocol of PROTOCOL.md.
+
+    ``target`` is its label rule (:class:`geoanom.labels.LabelRule`), read from the file's
+    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``declustering`` and
+    ``[lead]`` keys ``min_days``, ``max_days``, ``post_event_exclusion_days``; its
+    ``buffer_days``, ``normal_margin_magnitude`` and ``require_catalog_coverage`` are the
+    LabelRule defaults. The other field names follow ``<section>_<key>`` of the TOML file
+    (units in the names: days, km, fractions).
+    """
 
     alpha: float = 0.05
-    target_min_magnitude: float = 5.0
-    target_max_depth_km: float = 100.0
-    target_radius: str | float = "dobrovolsky"
-    target_declustering: str = "gardner_knopoff"
-    lead_min_days: float = 1.0
-    lead_max_days: float = 30.0
-    lead_post_event_exclusion_days: float = 30.0
+    target: LabelRule = field(default_factory=LabelRule)
     binning_bin_days: float = 1.0
     binning_score_variable: str = "rmse"
     binning_local_night: bool = False
@@ -90,19 +67,18 @@ class Protocol:
     grid_lead_windows: tuple[tuple[float, float], ...] = ((1.0, 30.0),)
     grid_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)
 
+    def __post_init__(self) -> None:
+        # the hash covers the file's settings only, so the target may hold nothing else
+        fixed = LabelRule()
+        for name in _RULE_FIELDS_NOT_IN_FILE:
+            if getattr(self.target, name) != getattr(fixed, name):
+                raise ConfigError(f"the protocol's target has no setting {name}",
+                                  expected=f"{getattr(fixed, name)!r} (the LabelRule default)",
+                                  found=repr(getattr(self.target, name)))
+
     def to_dict(self) -> dict:
         """Nested JSON-safe dict in the layout of the TOML file."""
-        out: dict = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, tuple):
-                v = [list(x) if isinstance(x, tuple) else x for x in v]
-            if f.name == "alpha":
-                out["alpha"] = v
-                continue
-            sec, key = f.name.split("_", 1)
-            out.setdefault(sec, {})[key] = v
-        return out
+        return _nested(_settings(self))
 
     @classmethod
     def from_dict(cls, d: dict, *, path=None, text: str | None = None) -> Protocol:
@@ -110,14 +86,188 @@ class Protocol:
         return _from_nested(d, path=path, text=text)
 
     def replace(self, **kw) -> Protocol:
-        """A copy with some fields changed (validated)."""
-        p = dataclasses.replace(self, **kw)
-        return _from_nested(p.to_dict())
+        """A copy with some settings changed (validated), named ``<section>_<key>`` as in the
+        TOML file (``alpha``, ``target_declustering``, ``lead_max_days``, ``surrogates_n``...)."""
+        values = _settings(self)
+        unknown = sorted(set(kw) - set(values))
+        if unknown:
+            raise TypeError("unknown protocol settings: " + ", ".join(unknown)
+                            + " (expected " + ", ".join(values) + ")")
+        return _from_nested(_nested({**values, **kw}))
 
 
 def protocol_hash(protocol: Protocol) -> str:
     """16-hex-digit SHA-256 of the protocol's canonical JSON (``provenance.config_hash``)."""
     return config_hash(protocol.to_dict())
+
+
+# --------------------------------------------------- the file's flat settings <-> Protocol
+
+def _target_settings(rule: LabelRule) -> dict[str, Any]:
+    """The label rule as the file's settings."""
+    return {"target_min_magnitude": rule.m_min, "target_max_depth_km": rule.max_depth_km,
+            "target_radius": rule.radius, "target_declustering": rule.decluster,
+            "lead_min_days": rule.lead_days[0], "lead_max_days": rule.lead_days[1],
+            "lead_post_event_exclusion_days": rule.post_event_exclusion_days}
+
+
+def _settings(p: Protocol) -> dict[str, Any]:
+    """Every setting by its flat name ``<section>_<key>`` (``alpha`` alone), in file order."""
+    out: dict[str, Any] = {}
+    for f in fields(p):
+        if f.name == "target":
+            out.update(_target_settings(p.target))
+        else:
+            out[f.name] = getattr(p, f.name)
+    return out
+
+
+def _from_settings(v: dict[str, Any]) -> Protocol:
+    """The Protocol of validated flat settings (the inverse of :func:`_settings`)."""
+    target = LabelRule(m_min=v["target_min_magnitude"], max_depth_km=v["target_max_depth_km"],
+                       radius=v["target_radius"], decluster=v["target_declustering"],
+                       lead_days=(v["lead_min_days"], v["lead_max_days"]),
+                       post_event_exclusion_days=v["lead_post_event_exclusion_days"])
+    keys = _target_settings(target)
+    return Protocol(target=target, **{k: x for k, x in v.items() if k not in keys})
+
+
+def _split(name: str) -> tuple[str | None, str]:
+    """Section and key of a flat setting name (``alpha`` has no section)."""
+    if name == "alpha":
+        return None, "alpha"
+    sec, key = name.split("_", 1)
+    return sec, key
+
+
+def _nested(values: dict[str, Any]) -> dict:
+    """Flat settings in the nested layout of the TOML file (tuples become lists)."""
+    out: dict = {}
+    for name, v in values.items():
+        if isinstance(v, tuple):
+            v = [list(x) if isinstance(x, tuple) else x for x in v]
+        sec, key = _split(name)
+        if sec is None:
+            out[key] = v
+        else:
+            out.setdefault(sec, {})[key] = v
+    return out
+
+
+# ---------------------------------------------------------------------------- validation
+
+class _Invalid(ValueError):
+    """A value that converts but breaks its rule; the error shows it converted."""
+
+    def __init__(self, converted: object) -> None:
+        super().__init__()
+        self.converted = converted
+
+
+def _require(ok: bool) -> None:
+    if not ok:
+        raise ValueError
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_bool(v):
+    _require(isinstance(v, bool))
+    return v
+
+
+def _as_count(v):
+    _require(isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+    return v
+
+
+def _as_float(v):
+    _require(_is_number(v) and math.isfinite(v))
+    return float(v)
+
+
+def _as_str(v):
+    _require(isinstance(v, str))
+    return v
+
+
+def _word_or_number(word: str, low: float, *, strict: bool) -> Callable:
+    """``word`` itself, or a number above ``low`` (``>= low`` unless ``strict``) as float."""
+    def check(v):
+        if isinstance(v, str):
+            _require(v == word)
+            return v
+        _require(_is_number(v) and (v > low if strict else v >= low))
+        return float(v)
+    return check
+
+
+def _night_hours(v):
+    h = tuple(float(x) for x in v)
+    if len(h) != 2 or not all(0 <= x <= 24 for x in h):
+        raise _Invalid(h)
+    return h
+
+
+def _stations(v):
+    _require(isinstance(v, list) and all(isinstance(x, str) for x in v) and bool(v))
+    return tuple(v)
+
+
+def _lead_windows(v):
+    w = tuple((float(a), float(b)) for a, b in v)
+    if not w or any(not (0 < a <= b) for a, b in w):
+        raise _Invalid(w)
+    return w
+
+
+def _thresholds(v):
+    t = tuple(float(x) for x in v)
+    if any(not (0 < x < 1) for x in t):
+        raise _Invalid(t)
+    return t
+
+
+#: Settings with a rule of their own: the check (returns the value converted, raises
+#: ValueError or TypeError) and what the error says is expected.
+_VALUE_RULES: dict[str, tuple[Callable, str]] = {
+    "target_radius": (_word_or_number("dobrovolsky", 0.0, strict=True),
+                      '"dobrovolsky" or a radius in km > 0'),
+    "binning_night_hours": (_night_hours, "[start_hour, end_hour] in 0..24"),
+    "split_gap_days": (_word_or_number("auto", 0.0, strict=False), '"auto" or days >= 0'),
+    "grid_stations": (_stations, 'a non-empty list of station codes (or "*")'),
+    "grid_lead_windows": (_lead_windows,
+                          "a list of [min_days, max_days] pairs with 0 < min <= max"),
+    "grid_thresholds": (_thresholds, "a list of fractions of time in (0, 1)"),
+}
+
+#: The other settings, by the type of their default.
+_TYPE_RULES: dict[type, tuple[Callable, str]] = {
+    bool: (_as_bool, "bool"), int: (_as_count, "int >= 0"), float: (_as_float, "float"),
+    str: (_as_str, "str"),
+}
+
+#: Rules across settings, checked in this order once every value is valid: whether it holds,
+#: the setting the error names, and what is expected.
+_CROSS_RULES: tuple[tuple[Callable[[dict], bool], str, str], ...] = (
+    (lambda v: 0 < v["alpha"] < 1, "alpha", "0 < alpha < 1"),
+    (lambda v: 0 < v["lead_min_days"] <= v["lead_max_days"], "lead_min_days",
+     "0 < min_days <= max_days"),
+    (lambda v: v["lead_post_event_exclusion_days"] >= 0, "lead_post_event_exclusion_days",
+     ">= 0"),
+    (lambda v: 0 < v["binning_bin_days"] <= v["lead_min_days"], "binning_bin_days",
+     "0 < bin_days <= lead min_days"),
+    (lambda v: 0 < v["split_test_fraction"] <= 1, "split_test_fraction", "0 < fraction <= 1"),
+    (lambda v: v["surrogates_method"] in ("season_keeping", "uniform"), "surrogates_method",
+     "season_keeping or uniform"),
+    (lambda v: v["surrogates_n"] >= 19, "surrogates_n", "at least 19 surrogates"),
+    (lambda v: v["target_declustering"] in DECLUSTER_METHODS, "target_declustering",
+     " or ".join(DECLUSTER_METHODS)),
+    (lambda v: v["surrogates_block_mean_days"] >= v["binning_bin_days"],
+     "surrogates_block_mean_days", ">= bin_days"),
+)
 
 
 def _line_of(text: str | None, section: str | None, key: str) -> int | None:
@@ -139,22 +289,23 @@ def _line_of(text: str | None, section: str | None, key: str) -> int | None:
 
 
 def _from_nested(d: dict, *, path=None, text: str | None = None) -> Protocol:
-    defaults = Protocol()
+    """Validate a nested dict (the parsed TOML) into a Protocol: unknown sections and keys,
+    then every value by its rule, then the rules across settings."""
+    defaults = _settings(Protocol())
     known: dict[str, dict[str, str]] = {}
-    for f in dataclasses.fields(Protocol):
-        if f.name == "alpha":
-            continue
-        sec, key = f.name.split("_", 1)
-        known.setdefault(sec, {})[key] = f.name
-    kw: dict = {}
+    for name in defaults:
+        sec, key = _split(name)
+        if sec is not None:
+            known.setdefault(sec, {})[key] = name
 
     def err(msg, section, key, expected, found):
         raise ConfigError(msg + f" [{section + '.' if section else ''}{key}]", path=path,
                           line=_line_of(text, section, key), expected=expected, found=found)
 
+    given: dict = {}
     for top, val in d.items():
         if top == "alpha":
-            kw["alpha"] = val
+            given["alpha"] = val
             continue
         if top not in known:
             raise ConfigError(f"unknown protocol section or field [{top}]", path=path,
@@ -165,104 +316,24 @@ def _from_nested(d: dict, *, path=None, text: str | None = None) -> Protocol:
         for k, v in val.items():
             if k not in known[top]:
                 err("unknown protocol field", top, k, ", ".join(known[top]), k)
-            kw[known[top][k]] = v
-    # type checks and conversions
-    out = {}
-    for f in dataclasses.fields(Protocol):
-        name = f.name
-        sec, key = ("", "alpha") if name == "alpha" else name.split("_", 1)
-        if name not in kw:
-            out[name] = getattr(defaults, name)
+            given[known[top][k]] = v
+    values: dict[str, Any] = {}
+    for name, dflt in defaults.items():
+        if name not in given:
+            values[name] = dflt
             continue
-        v = kw[name]
-        dflt = getattr(defaults, name)
+        check, expected = _VALUE_RULES.get(name) or _TYPE_RULES[type(dflt)]
+        v = given[name]
         try:
-            if name in ("target_radius",):
-                if isinstance(v, str):
-                    if v != "dobrovolsky":
-                        raise ValueError
-                elif isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                    v = float(v)
-                else:
-                    raise ValueError
-            elif name == "split_gap_days":
-                if isinstance(v, str):
-                    if v != "auto":
-                        raise ValueError
-                elif isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
-                    v = float(v)
-                else:
-                    raise ValueError
-            elif isinstance(dflt, bool):
-                if not isinstance(v, bool):
-                    raise ValueError
-            elif isinstance(dflt, int):
-                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                    raise ValueError
-            elif isinstance(dflt, float):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ValueError
-                v = float(v)
-            elif isinstance(dflt, str):
-                if not isinstance(v, str):
-                    raise ValueError
-            elif name == "binning_night_hours":
-                v = tuple(float(x) for x in v)
-                if len(v) != 2 or not all(0 <= x <= 24 for x in v):
-                    raise ValueError
-            elif name == "grid_stations":
-                if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or not v:
-                    raise ValueError
-                v = tuple(v)
-            elif name == "grid_lead_windows":
-                v = tuple((float(a), float(b)) for a, b in v)
-                if not v or any(not (0 < a <= b) for a, b in v):
-                    raise ValueError
-            elif name == "grid_thresholds":
-                v = tuple(float(x) for x in v)
-                if any(not (0 < x < 1) for x in v):
-                    raise ValueError
+            values[name] = check(v)
+        except _Invalid as exc:
+            err("invalid protocol value", *_split(name), expected, repr(exc.converted))
         except (ValueError, TypeError):
-            err("invalid protocol value", sec or None, key, _expected(name, dflt), repr(v))
-        out[name] = v
-    p = Protocol(**out)
-    checks = [
-        (0 < p.alpha < 1, "alpha", None, "0 < alpha < 1"),
-        (0 < p.lead_min_days <= p.lead_max_days, "min_days", "lead", "0 < min_days <= max_days"),
-        (p.lead_post_event_exclusion_days >= 0, "post_event_exclusion_days", "lead", ">= 0"),
-        (p.binning_bin_days > 0 and p.binning_bin_days <= p.lead_min_days, "bin_days",
-         "binning", "0 < bin_days <= lead min_days"),
-        (0 < p.split_test_fraction <= 1, "test_fraction", "split", "0 < fraction <= 1"),
-        (p.surrogates_method in ("season_keeping", "uniform"), "method", "surrogates",
-         "season_keeping or uniform"),
-        (p.surrogates_n >= 19, "n", "surrogates", "at least 19 surrogates"),
-        (p.target_declustering in DECLUSTER_METHODS, "declustering", "target",
-         " or ".join(DECLUSTER_METHODS)),
-        (p.surrogates_block_mean_days >= p.binning_bin_days, "block_mean_days", "surrogates",
-         ">= bin_days"),
-    ]
-    for ok, key, sec, expected in checks:
-        if not ok:
-            val = out[key if sec is None else f"{sec}_{key}"]
-            err("invalid protocol value", sec, key, expected, repr(val))
-    return p
-
-
-def _expected(name: str, dflt) -> str:
-    if name == "target_radius":
-        return '"dobrovolsky" or a radius in km > 0'
-    if name == "split_gap_days":
-        return '"auto" or days >= 0'
-    if name == "grid_lead_windows":
-        return "a list of [min_days, max_days] pairs with 0 < min <= max"
-    if name == "grid_thresholds":
-        return "a list of fractions of time in (0, 1)"
-    if name == "grid_stations":
-        return "a non-empty list of station codes (or \"*\")"
-    if name == "binning_night_hours":
-        return "[start_hour, end_hour] in 0..24"
-    return type(dflt).__name__ + (" >= 0" if isinstance(dflt, int) and not isinstance(dflt, bool)
-                                  else "")
+            err("invalid protocol value", *_split(name), expected, repr(v))
+    for holds, name, expected in _CROSS_RULES:
+        if not holds(values):
+            err("invalid protocol value", *_split(name), expected, repr(values[name]))
+    return _from_settings(values)
 
 
 def load_protocol(path=None) -> Protocol:
@@ -282,148 +353,3 @@ def load_protocol(path=None) -> Protocol:
         raise ConfigError("cannot read the protocol file", path=p, found=str(exc)) from exc
     d = parse_toml(text, path=p, what="protocol file")
     return _from_nested(d, path=p, text=text)
-
-
-# ------------------------------------------------------------------------ input handling
-
-
-# ------------------------------------------------------------------ the order of the steps
-
-__all__ = ["DEFAULT_PROTOCOL_PATH", "REQUIRED_SCORE_ATTRS", "Binned", "Protocol",
-           "benjamini_yekutieli", "bin_scores", "check_scores", "lead_max", "lead_max_after",
-           "load_protocol", "protocol_hash", "run_test", "score_variable", "seen_mask",
-           "summary_text"]
-
-
-def _series(st, catalog: pd.DataFrame, mainshock, prim: dict, act_bins, score_var: str
-            ) -> dict:
-    """Per-bin arrays for the figures (kept in memory, not written to JSON)."""
-    n = st.binned.n
-    cbin = st.binned.bin_of(catalog["time"].to_numpy()[st.seen_idx])
-    shown = st.seen_idx[(cbin >= 0) & (cbin < n)]   # seen events within the record
-    return {"bin_start": st.binned.bin_start(np.arange(n)), "alarm": st.binned.a,
-            "lead_alarm": st.L, "test_start": st.binned.bin_start(st.test_start_bin),
-            "eligible": st.eligible, "null": prim["null"],
-            "events_time": catalog["time"].to_numpy()[shown],
-            "events_mag": catalog["magnitude"].to_numpy()[shown],
-            "events_mainshock": mainshock[shown], "activity": act_bins, "station": st.code,
-            "score_variable": score_var}
-
-
-def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
-             activity: pd.DataFrame | None = None, remote_scores=None,
-             extra_scores=None, seed: int = 0, rng: np.random.Generator | None = None,
-             inputs=(), keep_series: bool = True):
-    """Run the significance protocol of PROTOCOL.md on one station's scores.
-
-    Parameters
-    ----------
-    scores
-        SCORES dataset (dim ``window``; ``start``, ``end``, the score variable; attrs
-        ``latitude_deg``, ``longitude_deg``; optional ``label``, ``split``).
-    catalog
-        Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is
-        the declustering; otherwise ``protocol.target_declustering`` is applied to the events
-        of ``M >= target.min_magnitude`` (:func:`geoanom.labels.declustered`).
-    protocol
-        The protocol (default: the packaged defaults).
-    activity
-        Optional activity index (columns ``time`` and e.g. ``kp`` or ``dst``).
-    remote_scores
-        Optional SCORES of a remote station: activity baseline and placebo.
-    extra_scores
-        Optional list of other stations' SCORES for the declared grid.
-    seed, rng
-        Randomness: ``rng`` if given, else ``numpy.random.default_rng(seed)``.
-    inputs
-        File paths to checksum into the provenance.
-    keep_series
-        Keep the per-bin arrays for the figures in ``TestResult.series``.
-
-    Returns
-    -------
-    TestResult
-        Complete also when no independent event lands on a test bin (verdict "not
-        assessable" with the reason in ``guardrails["no_events_reason"]``).
-    """
-    from geoanom.catalog_frame import validate_catalog
-    from geoanom.labels import mainshock_flags
-    from geoanom.provenance import provenance
-    from geoanom.stats.alarm_baselines import alarm_baselines
-    from geoanom.stats.effects import effect_sizes
-    from geoanom.stats.guards import guardrails
-    from geoanom.stats.legacy import legacy_test
-    from geoanom.stats.multiplicity import multiplicity
-    from geoanom.stats.nulls import primary_shifts, secondary_nulls
-    from geoanom.stats.placebo import placebos
-    from geoanom.stats.primary import event_test, primary_part, superposed_epoch
-    from geoanom.stats.result import TestResult
-
-    p = Protocol() if protocol is None else protocol
-    rng = np.random.default_rng(seed) if rng is None else rng
-    check_scores(scores, p.binning_score_variable)
-    catalog = validate_catalog(catalog)
-    given = "mainshock" in catalog.columns
-    mainshock = mainshock_flags(catalog, p.target_declustering, p.target_min_magnitude)
-    declustering = "given by the catalog's mainshock column" if given else p.target_declustering
-    warn: list[str] = []
-    if p.target_declustering == "none" and not given:
-        warn.append("declustering is 'none': aftershocks count as independent events")
-    score_var = score_variable(scores, p.binning_score_variable)
-
-    # the order of the steps (and of the draws from rng) is part of the protocol
-    st = station_setup(scores, catalog, p, mainshock)
-    shifts, null_method = primary_shifts(st, p, p.surrogates_n, rng)
-    prim = event_test(st.L, st.eligible, st.target_bins, shifts)
-    primary = primary_part(st, prim, catalog, p, shifts, null_method, score_var, warn)
-    primary["secondary_nulls"] = secondary_nulls(st, prim, p, rng)
-    eff = effect_sizes(st, prim, p, rng)
-    base, act_bins, remote = alarm_baselines(st, prim["n_events"], catalog, p, shifts,
-                                             activity, remote_scores)
-    pl = placebos(st, catalog, mainshock, p, shifts, remote, rng)
-    mult = multiplicity(st, scores, extra_scores, catalog, mainshock, p, shifts)
-    leg = legacy_test(scores, catalog, st, p, shifts, warn)
-    guard = guardrails(st, scores, catalog, mainshock, p, primary, act_bins, remote,
-                       declustering, warn)
-    sep = superposed_epoch(st, prim["event_bins"], shifts, p.binning_bin_days)
-    if sep is not None:
-        primary["superposed_epoch"] = sep
-
-    prov = provenance(config=p.to_dict(), inputs=inputs, seeds={"seed": int(seed)},
-                      extra={"type": "geoanom.TestResult", "schema": 1,
-                             "scores_provenance": scores.attrs.get("geoanom_provenance"),
-                             "catalog_source": str(catalog.attrs.get("source", "")),
-                             "station": st.code})
-    series = _series(st, catalog, mainshock, prim, act_bins, score_var) if keep_series else {}
-    return TestResult(protocol=p.to_dict(), protocol_hash=protocol_hash(p), legacy=leg,
-                      primary=primary, effect_sizes=eff, baselines=base, placebos=pl,
-                      multiplicity=mult, guardrails=guard, provenance=prov, series=series)
-
-
-def summary_text(result) -> str:
-    """A short human summary of a :class:`TestResult` (for the CLI)."""
-    pr, lg, ef, g = result.primary, result.legacy, result.effect_sizes, result.guardrails
-
-    def f(x, fmt=".3f"):
-        return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) \
-            else format(x, fmt)
-
-    ci = ef.get("auc_ci95") or [None, None]
-    lines = [
-        f"station {pr.get('station')}: {pr['n_independent_events']} independent events, "
-        f"{pr['n_bins']} test bins ({pr['test_period']['start'][:10]} .. "
-        f"{pr['test_period']['end'][:10]})",
-        f"primary  ASS = AUC = {f(pr['auc'])} (95% CI over events {f(ci[0])}..{f(ci[1])}), "
-        f"p = {f(pr['p_value'], '.4f')} ({pr['n_surrogates']} surrogates: {pr['null']})",
-        f"         -> {pr['verdict']}",
-        f"scope    {pr['scope']}" if pr.get("scope") else "",
-        f"legacy   window-level Mann-Whitney U = {f(lg.get('u'), '.1f')}, "
-        f"naive p = {f(lg.get('p_value'), '.2g')}, AUC = {f(lg.get('auc'))}, "
-        f"calibrated p = {f(lg.get('calibrated_p_value'), '.3f')} "
-        "(naive p assumes independent windows: it does not hold)",
-        f"grid     max-statistic p = {f(result.multiplicity.get('max_statistic_p_value'), '.4f')}"
-        f" over {result.multiplicity['n_cells']} cells",
-    ]
-    for w in g["warnings"]:
-        lines.append("warning: " + w)
-    return "\n".join(x for x in lines if x)

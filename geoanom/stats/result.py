@@ -7,6 +7,7 @@ stays as PROTOCOL.md and the issue list it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,3 +78,32 @@ class TestResult:
         """Read a result JSON file."""
         d = read_json(path, "result file")
         return cls.from_dict(d)
+
+
+def summary_text(result: TestResult) -> str:
+    """A short human summary of a :class:`TestResult` (for the CLI)."""
+    pr, lg, ef, g = result.primary, result.legacy, result.effect_sizes, result.guardrails
+
+    def f(x, fmt=".3f"):
+        return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) \
+            else format(x, fmt)
+
+    ci = ef.get("auc_ci95") or [None, None]
+    lines = [
+        f"station {pr.get('station')}: {pr['n_independent_events']} independent events, "
+        f"{pr['n_bins']} test bins ({pr['test_period']['start'][:10]} .. "
+        f"{pr['test_period']['end'][:10]})",
+        f"primary  ASS = AUC = {f(pr['auc'])} (95% CI over events {f(ci[0])}..{f(ci[1])}), "
+        f"p = {f(pr['p_value'], '.4f')} ({pr['n_surrogates']} surrogates: {pr['null']})",
+        f"         -> {pr['verdict']}",
+        f"scope    {pr['scope']}" if pr.get("scope") else "",
+        f"legacy   window-level Mann-Whitney U = {f(lg.get('u'), '.1f')}, "
+        f"naive p = {f(lg.get('p_value'), '.2g')}, AUC = {f(lg.get('auc'))}, "
+        f"calibrated p = {f(lg.get('calibrated_p_value'), '.3f')} "
+        "(naive p assumes independent windows: it does not hold)",
+        f"grid     max-statistic p = {f(result.multiplicity.get('max_statistic_p_value'), '.4f')}"
+        f" over {result.multiplicity['n_cells']} cells",
+    ]
+    for w in g["warnings"]:
+        lines.append("warning: " + w)
+    return "\n".join(x for x in lines if x)

@@ -1,11 +1,12 @@
 """Surrogate nulls and bootstrap intervals for event-level tests, vectorised with numpy.
 
-Construction (used by :mod:`geoanom.stats.protocol`). Time is cut into ``n_bins`` bins. The
-alarm in force at bin ``j`` is ``L[j]`` (for ``geoanom test``: the maximum of the per-bin
-alarm over the lead window before ``j``). An event in bin ``b`` has value ``L[b]``; the test
-statistic is the AUC of the event values against the values of a *fixed* reference set of
-eligible bins (the Molchan area skill score). A surrogate moves the events and reads the
-values where they land; events landing on ineligible bins are dropped from that surrogate.
+Construction (used by the steps of :func:`geoanom.stats.test.run_test`). Time is cut into
+``n_bins`` bins. The alarm in force at bin ``j`` is ``L[j]`` (for ``geoanom test``: the maximum
+of the per-bin alarm over the lead window before ``j``). An event in bin ``b`` has value
+``L[b]``; the test statistic is the AUC of the event values against the values of a *fixed*
+reference set of eligible bins (the Molchan area skill score). A surrogate moves the events and
+reads the values where they land; events landing on ineligible bins are dropped from that
+surrogate.
 
 * **circular shift** (primary null): every event is moved by the same shift ``s`` (mod
   ``n_bins``), which keeps the catalog's clustering and the score's autocorrelation.

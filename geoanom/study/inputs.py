@@ -103,7 +103,7 @@ def load_catalog(cfg) -> pd.DataFrame:
 
 def load_activity(cfg) -> dict[str, pd.DataFrame]:
     """``{"kp": frame(time, kp), "dst": frame(time, dst)}`` for the indices the study names
-    (frames with a ``time`` column, as :func:`geoanom.stats.protocol.run_test` takes)."""
+    (frames with a ``time`` column, as :func:`geoanom.stats.test.run_test` takes)."""
     from geoanom.io.indices import read_index
 
     tab = cfg.table("activity")

@@ -50,8 +50,7 @@ def pooled_test(scores: dict, catalog: pd.DataFrame, protocol, *, seed: int = 0,
     from geoanom.stats.ranks import normalized_ranks
 
     catalog = validate_catalog(catalog)
-    mainshock = mainshock_flags(catalog, protocol.target_declustering,
-                                protocol.target_min_magnitude)
+    mainshock = mainshock_flags(catalog, protocol.target.decluster, protocol.target.m_min)
     codes = [c for c in scores if scores[c] is not None and scores[c].sizes.get("window", 0) > 1]
     if not codes:
         return {"status": "no station with scores", "n_independent_events": 0}

@@ -95,7 +95,8 @@ def inject(record, windows: pd.DataFrame, *, component: str, shape: str, taper_d
 
 def run_power_unit(spec: dict) -> dict:
     """One injection: inject, run the detector over every test year, test; write JSON."""
-    from geoanom.stats.protocol import Protocol, run_test
+    from geoanom.stats.protocol import Protocol
+    from geoanom.stats.test import run_test
     from geoanom.study.units import run_detector_unit
 
     t0 = time.perf_counter()
@@ -163,7 +164,7 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
         surrogates_n=int(pw["surrogates"]), surrogates_n_secondary=0,
         surrogates_n_bootstrap=99, surrogates_n_legacy=0,
         surrogates_n_fake_catalogs=0).to_dict()
-    lead = wcfg.get("lead_days", [proto.lead_min_days, proto.lead_max_days])
+    lead = wcfg.get("lead_days", list(proto.target.lead_days))
     specs = []
     codes = [c for c in pw["stations"] if c in records]
     for code in codes:
@@ -192,8 +193,8 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
                         "record": rec, "catalog": catalog, "station": st, "component": c,
                         "spread": spread, "strength": s, "random_time": rt, "k": k,
                         "shape": pw["shape"], "taper_days": float(pw["taper_days"]),
-                        "lead_days": lead, "m_min": proto.target_min_magnitude,
-                        "max_depth_km": proto.target_max_depth_km, "injection_seed": iseed,
+                        "lead_days": lead, "m_min": proto.target.m_min,
+                        "max_depth_km": proto.target.max_depth_km, "injection_seed": iseed,
                         "years": years, "retrain": bool(pw["retrain"]), "detector": det,
                         "unit_template": {"kind": "detector", "catalog": catalog,
                                           "window_config": wcfg,

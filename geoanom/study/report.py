@@ -95,7 +95,7 @@ def study_figures(result: dict, out: Path, scores_by_det: dict, tests: dict, act
         plot_superposed_epoch,
         save_figure,
     )
-    from geoanom.stats.protocol import seen_mask
+    from geoanom.stats.alarm import seen_mask
 
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)

@@ -189,8 +189,9 @@ def test_station(cfg: StudyConfig, ds: xr.Dataset, catalog, activity, path: Path
 
     ``remote``: an aseismic control station's scores (remote-station baseline and placebo).
     """
-    from geoanom.stats.protocol import protocol_hash, run_test
+    from geoanom.stats.protocol import protocol_hash
     from geoanom.stats.result import TestResult
+    from geoanom.stats.test import run_test
 
     p = protocol or cfg.protocol()
     h = config_hash({"scores": json.loads(ds.attrs["geoanom_provenance"])["config"],
@@ -222,7 +223,7 @@ def _verdict_after_by(test: dict, q: float, alpha: float, n_stations: int) -> st
 
 
 def _by(p: list[float]) -> list[float]:
-    from geoanom.stats.protocol import benjamini_yekutieli
+    from geoanom.stats.multiplicity import benjamini_yekutieli
 
     return [float(x) for x in benjamini_yekutieli(np.asarray(p, float))]
 
