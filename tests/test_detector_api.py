@@ -165,3 +165,26 @@ def test_negative_learning_is_made_visible(world, tmp_path, caplog):
     assert ae.model.meta["metrics"]["negative_learning"]["applies"] is False
     assert ae.model.meta["metrics"]["negative_learning"]["warnings"] == [] or all(
         "never active" not in w for w in ae.model.meta["metrics"]["negative_learning"]["warnings"])
+
+
+def test_a_later_record_is_all_test_windows(world, tmp_path):
+    """Train on the past only (no test split), score what came after: every window of the
+    later record is a test window, and the event-level test accepts the scores."""
+    import dataclasses
+
+    from geoanom.stats.alarm import check_scores
+
+    rec, cat = world.records["SYA"], world.catalog
+    t = rec["time"].values
+    cut = t[0] + np.timedelta64(8, "D")
+    cfg = _config()
+    cfg = cfg.replace(windows=dataclasses.replace(cfg.windows, split_fractions=(0.8, 0.2, 0.0)))
+    det = fit_detector(rec.sel(time=slice(None, cut - np.timedelta64(1, "ns"))),
+                       cat[cat["time"] < cut], cfg, out_dir=tmp_path / "m", device="cpu",
+                       progress=False)
+    later = det.score(rec.sel(time=slice(cut, None)))
+    assert later.sizes["window"] > 50 and set(later["split"].values) == {"test"}
+    whole = det.score(rec)
+    sp = whole["split"].values
+    assert "train" in set(sp) and (sp[whole["start"].values >= cut] == "test").all()
+    check_scores(later)

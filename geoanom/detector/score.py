@@ -361,13 +361,16 @@ def window_splits(start: np.ndarray, end: np.ndarray, periods: dict | None) -> n
     """Which of the model's splits each scored window lies in, from ``split_periods``.
 
     A window is ``train`` or ``val`` when it lies inside that split's period (first start to
-    last end), ``test`` when it starts at or after the first test window (the future the
-    model never saw), and ``gap`` otherwise. None when the model carries no periods (older
+    last end), ``test`` when it starts at or after the first test window or after the end of
+    every window the model was built from (the future the model never saw: a later record
+    is all test), and ``gap`` otherwise. None when the model carries no periods (older
     artifacts), so the test falls back to the protocol's test fraction.
     """
     if not periods:
         return None
     out = np.full(start.shape, "gap", dtype=object)
+    seen_end = max(np.datetime64(p["last_end"], "ns") for p in periods.values())
+    out[start >= seen_end] = "test"
     for name in ("train", "val"):
         p = periods.get(name)
         if p:
