@@ -37,9 +37,8 @@ def set_torch_threads(threads: int | None) -> int:
     """Set torch's CPU threads for this process: ``threads``, else ``$GEOANOM_THREADS``,
     else 1. Returns the number set.
 
-    One thread is the default because two can collapse on a loaded machine: ``geoanom
-    train`` on a 30-day synthetic 1-minute world (3 epochs), 2 cores at load 14-16, took 51 s
-    and 107 s with 1 thread, 392 s and 89 s with 2 (two runs each, measured for issue 13).
+    One thread is the default because OpenMP spin-waiting makes two threads collapse on a
+    loaded machine (measurements: ``bench/RESULTS.md``).
     """
     import torch
 

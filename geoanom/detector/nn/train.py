@@ -396,8 +396,8 @@ class _Selection:
               model: torch.nn.Module) -> bool:
         """Keep ``model`` if this epoch is the new best; return whether it is.
 
-        Model selection compares epochs at full ``lambda`` only (issue 15, defect 5: an epoch
-        of the ramp, from lambda 0, is not the negative-learning model). Ramp epochs are kept
+        Model selection compares epochs at full ``lambda`` only (an epoch of the ramp, from
+        lambda 0, is not the negative-learning model). Ramp epochs are kept
         only until the first full-strength epoch, as a fallback for runs that end before it.
         """
         full, best_full = lam_now >= lam_full, self.best_lambda >= lam_full
