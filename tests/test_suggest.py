@@ -100,16 +100,18 @@ def test_train_refuses_defaults_on_a_short_record_naming_values_that_fit(tmp_pat
     assert not (tmp_path / "m").exists()
 
 
-def test_config_files_are_found_here_then_beside_the_record(tmp_path, monkeypatch):
+def test_config_files_are_found_beside_the_record_then_here(tmp_path, monkeypatch):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "detector.toml").write_text("")
-    monkeypatch.chdir(tmp_path / "a")
-    assert find_config("detector.toml", None, [str(tmp_path / "b" / "R.nc")]) == \
-        tmp_path / "b" / "detector.toml"
     (tmp_path / "a" / "detector.toml").write_text("")
+    monkeypatch.chdir(tmp_path / "a")
+    # nothing beside the record: the current folder's
     assert find_config("detector.toml", None, [str(tmp_path / "b" / "R.nc")]) == \
         Path("detector.toml")
+    # a stale ./detector.toml never overrides the one beside the record
+    (tmp_path / "b" / "detector.toml").write_text("")
+    assert find_config("detector.toml", None, [str(tmp_path / "b" / "R.nc")]) == \
+        tmp_path / "b" / "detector.toml"
     assert find_config("detector.toml", "x.toml", []) == Path("x.toml")
     assert find_config("protocol.toml", None, [str(tmp_path / "b" / "s.nc")]) is None
 

@@ -67,8 +67,8 @@ THREADS_HELP = ("torch CPU threads (default: $GEOANOM_THREADS, else 1, which doe
               help="Earthquake catalog file.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Detector TOML with [windows], [train] and [preprocess] tables. Default: "
-                   "./detector.toml, else detector.toml beside the first record (geoanom "
-                   "synth and geoanom config suggest write one), else the package defaults.")
+                   "detector.toml beside the first record (geoanom synth and geoanom config "
+                   "suggest write one), else ./detector.toml, else the package defaults.")
 @click.option("--activity", "activity_path", type=click.Path(dir_okay=False, exists=True),
               default=None, help="Activity index file (Kp, Dst...) for a [preprocess] "
                                  "regression on = \"activity\".")

@@ -55,8 +55,8 @@ def _load_activity(path: Path, variable: str | None = None, bin_days: float | No
               help="Earthquake catalog file (any format geoanom reads).")
 @click.option("--protocol", "protocol_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Protocol TOML. Default: ./protocol.toml, else protocol.toml beside "
-                   "SCORES (geoanom synth and geoanom config suggest write one), else the "
+              help="Protocol TOML. Default: protocol.toml beside SCORES (geoanom synth and "
+                   "geoanom config suggest write one), else ./protocol.toml, else the "
                    "packaged defaults (geoanom docs protocol prints the protocol document).")
 @click.option("--activity", "activity_path", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -539,15 +539,20 @@ def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None,
 
 
 def find_config(name: str, explicit, near: list[str] | tuple[str, ...] = ()) -> Path | None:
-    """The config file to use: ``explicit`` if given, else ``./<name>``, else ``<name>``
-    beside the first of ``near`` (e.g. the record), else None."""
+    """The config file to use, in one order of precedence: ``explicit`` if given, else
+    ``<name>`` beside the first of ``near`` (the record or scores the command reads), else
+    ``./<name>`` in the current folder, else None.
+
+    The file beside the data wins over one in the current folder, so a config left behind
+    by an earlier run elsewhere never overrides the one written with the data.
+    """
     if explicit is not None:
         return Path(explicit)
-    here = Path.cwd() / name
-    if here.is_file():
-        return Path(name)
     for p in near[:1]:
         cand = Path(p).parent / name
         if cand.is_file():
             return cand
+    here = Path.cwd() / name
+    if here.is_file():
+        return Path(name)
     return None
