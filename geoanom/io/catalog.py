@@ -12,8 +12,8 @@ Formats (name used by :func:`read_catalog` in brackets):
 * the pyCSEP JMA semicolon format with ``+0900`` offsets [``jma``];
 * the AETA competition earthquake list (UTF-8 byte-order mark, UTC+8 wall times) [``aeta``];
 * QuakeML through the optional ``obspy`` extra [``quakeml``];
-* any other delimited text through a table mapping (:mod:`geoanom.io.table`; ``ColumnMapping``
-  is its :class:`~geoanom.io.table.TableMapping`) [``mapped``];
+* any other delimited text through a table mapping (:mod:`geoanom.io.table`,
+  :class:`~geoanom.io.table.TableMapping`) [``mapped``];
 * geoanom's own catalog CSV (the frame's columns, UTC), written by :func:`write_catalog_csv`
   with its provenance in leading ``#`` lines [``geoanom``].
 
@@ -48,15 +48,14 @@ from geoanom.io._text import (
     row_error,
     tokenise,
 )
+from geoanom.io.table import read_catalog_table
 
 __all__ = [
     "KNOWN_FORMATS",
-    "ColumnMapping",
     "read_aeta_eqlst",
     "read_catalog",
     "read_comcat_csv",
     "read_geoanom_csv",
-    "read_csv_mapped",
     "read_earthquakenpp_csv",
     "read_fdsn_text",
     "read_jma_csv",
@@ -302,20 +301,6 @@ def read_aeta_eqlst(path: str | os.PathLike) -> pd.DataFrame:
                             attrs={"file_time_zone": "UTC+08:00"})
 
 
-def read_csv_mapped(path: str | os.PathLike, mapping: Any) -> pd.DataFrame:
-    """Read any delimited catalog through a column mapping.
-
-    The mapping is geoanom's one table mapping (:class:`geoanom.io.table.TableMapping`,
-    also importable here as ``ColumnMapping``), given as an object, a dict, a TOML file or
-    a shipped name; this is :func:`geoanom.io.table.read_catalog_table`. Times carrying a
-    zone are converted from it; times without one are read in the mapping's ``tz``, and if
-    no ``tz`` was given that is a FormatError at the first such line.
-    """
-    from geoanom.io.table import read_catalog_table
-
-    return read_catalog_table(path, mapping)
-
-
 def read_quakeml(path: str | os.PathLike, *, include_explosions: bool = False) -> pd.DataFrame:
     """Read QuakeML through ObsPy (the ``quakeml`` extra).
 
@@ -524,7 +509,8 @@ def _unknown(p: Path, head: str) -> str:
                                            .splitlines(), 1) if ln.strip()), 1)
     raise FormatError("unrecognised catalog format", path=p, line=line,
                       expected="a header of one of the formats " + ", ".join(KNOWN_FORMATS[:-1])
-                      + " (or use read_csv_mapped with a column mapping)", found=head)
+                      + " (or read it through a column mapping: --map FILE or --map-set "
+                      "KEY=VALUE)", found=head)
 
 
 _READERS = {
@@ -537,7 +523,7 @@ _READERS = {
     "aeta": read_aeta_eqlst,
     "quakeml": read_quakeml,
     "geoanom": read_geoanom_csv,
-    "mapped": read_csv_mapped,
+    "mapped": read_catalog_table,
 }
 
 
@@ -550,7 +536,7 @@ def read_catalog(path: str | os.PathLike, format: str = "auto", **kw: Any) -> pd
         The catalog file.
     format
         ``"auto"`` (recognise it from the header line) or one of :data:`KNOWN_FORMATS`.
-        ``"mapped"`` needs ``mapping=`` (see :class:`ColumnMapping`).
+        ``"mapped"`` needs ``mapping=`` (see :class:`~geoanom.io.table.TableMapping`).
     **kw
         Passed to the reader (``include_explosions``, ``missing_magnitude``, ``mapping``).
     """
@@ -568,8 +554,3 @@ def read_catalog(path: str | os.PathLike, format: str = "auto", **kw: Any) -> pd
         raise ConfigError(f"bad options for the {name} catalog reader",
                           expected="the reader's keyword arguments", found=str(exc)) from None
     return reader(path, **kw)
-
-
-# the one mapping format of geoanom (records and catalogs); imported last because
-# geoanom.io.table uses this module's tokeniser and column parsers
-from geoanom.io.table import TableMapping as ColumnMapping  # noqa: E402

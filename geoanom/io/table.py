@@ -420,7 +420,6 @@ class TableMapping:
             kw["station_table"] = str((Path(p).parent / kw["station_table"]).resolve())
         return cls(**kw, path=p)
 
-    from_mapping = from_dict  # the name the catalog reader used for its ColumnMapping
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TableMapping:
