@@ -100,8 +100,7 @@ def window_labels(records: list[Path], catalog: Path, config: Path):
     """The labelled window set the model was trained on (same config, same files)."""
     from geoanom.cli.detector import read_detector_config
     from geoanom.detector.windows import WindowConfig, build_window_set
-    from geoanom.io import read_record
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog, read_record
 
     wdict, _ = read_detector_config(config)
     return build_window_set(read_record([str(r) for r in records]), read_catalog(str(catalog)),

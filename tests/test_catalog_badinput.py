@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geoanom.errors import ConfigError, FormatError, GeoanomError
+from geoanom.io import read_catalog
 from geoanom.io.catalog import (
     read_aeta_eqlst,
-    read_catalog,
     read_comcat_csv,
     read_jma_csv,
     read_neic_significant,

@@ -16,10 +16,9 @@ import pytest
 
 from geoanom.catalog_frame import CATALOG_COLUMNS, great_circle_km, select, validate_catalog
 from geoanom.errors import ConfigError, MissingDependencyError, ValidationError
+from geoanom.io import CATALOG_READERS, KNOWN_FORMATS, read_catalog, sniff_catalog_format
 from geoanom.io.catalog import (
-    KNOWN_FORMATS,
     read_aeta_eqlst,
-    read_catalog,
     read_comcat_csv,
     read_earthquakenpp_csv,
     read_fdsn_text,
@@ -28,7 +27,6 @@ from geoanom.io.catalog import (
     read_neic_significant,
     read_pycsep_csv,
     read_quakeml,
-    sniff_catalog_format,
     write_catalog_csv,
 )
 from geoanom.io.table import TableMapping, read_catalog_table
@@ -355,9 +353,21 @@ def test_read_catalog_passes_options(comcat_file):
         read_catalog(comcat_file, format="comcat", nonsense=1)
 
 
+def test_a_mapping_reads_the_catalog_as_a_table(tmp_path, comcat_file):
+    p = tmp_path / "z.csv"
+    p.write_text("t,la,lo,m\n2019-01-15 12:00,34,-118,3\n")
+    m = {"time": "t", "tz": "UTC", "latitude": "la", "longitude": "lo", "magnitude": "m"}
+    pd.testing.assert_frame_equal(read_catalog(p, mapping=m), read_catalog_table(p, m))
+    with pytest.raises(ConfigError, match="none was given"):
+        read_catalog(p, format="mapped")
+    with pytest.raises(ConfigError, match="as a delimited table"):
+        read_catalog(comcat_file, format="comcat", mapping=m)
+    with pytest.raises(ConfigError, match="bad options for the mapped catalog reader"):
+        read_catalog(p, mapping=m, include_explosions=True)
+
+
 def test_known_formats_all_dispatch():
-    from geoanom.io import catalog as mod
-    assert set(mod._READERS) == set(KNOWN_FORMATS)
+    assert {*CATALOG_READERS, "mapped"} == set(KNOWN_FORMATS)
 
 
 # ------------------------------------------------------------------------- mapped CSV reader

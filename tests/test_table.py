@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from geoanom.catalog_frame import validate_catalog
 from geoanom.cli import main
-from geoanom.io.catalog import read_catalog
+from geoanom.io import read_catalog
 from geoanom.io.table import (
     TableMapping,
     load_mapping,

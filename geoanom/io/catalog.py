@@ -2,7 +2,7 @@
 :mod:`geoanom.catalog_frame` (UTC tz-naive ``datetime64[ns]`` times, unique string ``event_id``,
 sorted by time, ``attrs`` with ``source``, ``query`` and ``format``).
 
-Formats (name used by :func:`read_catalog` in brackets):
+Formats (name used by :func:`geoanom.io.read_catalog` in brackets):
 
 * USGS ComCat / FDSN event service CSV [``comcat``] and FDSN text [``fdsn-text``];
 * the pyCSEP CSV (``lon,lat,M,time_string,depth,catalog_id,event_id``) [``pycsep``];
@@ -26,7 +26,6 @@ and what was found. Gzip-compressed files are read transparently.
 from __future__ import annotations
 
 import csv
-import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -38,7 +37,7 @@ import pandas as pd
 
 from geoanom._atomic import atomic_write_text
 from geoanom.catalog_frame import CATALOG_COLUMNS, make_catalog, validate_catalog
-from geoanom.errors import ConfigError, FormatError, MissingDependencyError, ValidationError
+from geoanom.errors import FormatError, MissingDependencyError, ValidationError
 from geoanom.io._text import (
     Table,
     assemble_catalog,
@@ -48,12 +47,9 @@ from geoanom.io._text import (
     row_error,
     tokenise,
 )
-from geoanom.io.table import read_catalog_table
 
 __all__ = [
-    "KNOWN_FORMATS",
     "read_aeta_eqlst",
-    "read_catalog",
     "read_comcat_csv",
     "read_geoanom_csv",
     "read_earthquakenpp_csv",
@@ -62,14 +58,18 @@ __all__ = [
     "read_neic_significant",
     "read_pycsep_csv",
     "read_quakeml",
-    "sniff_catalog_format",
     "write_catalog_csv",
+    "first_header_line",
+    "is_aeta",
+    "is_comcat",
+    "is_earthquakenpp",
+    "is_fdsn_text",
+    "is_geoanom_csv",
+    "is_jma",
+    "is_neic",
+    "is_pycsep",
+    "is_quakeml",
 ]
-
-KNOWN_FORMATS = (
-    "comcat", "fdsn-text", "pycsep", "earthquakenpp", "neic", "jma", "aeta", "quakeml", "geoanom",
-    "mapped",
-)
 
 _ISO_DATE_RE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[T ]")
 
@@ -86,20 +86,6 @@ def _catalog_table(path: str | os.PathLike, delimiter: str, *, header_prefix: st
     unwrapped)."""
     p, text = read_text(path)
     return tokenise(p, text, delimiter, header_prefix=header_prefix, quoted_rows=True)
-
-
-def _first_header_line(text: str) -> str:
-    """The first non-blank line that is not a ``#`` comment (the FDSN text header, which
-    starts with ``#EventID``, counts), with a whole-line quote wrapper removed."""
-    for line in text.splitlines():
-        s = line.strip().lstrip("\ufeff")
-        if s.startswith("#") and not s.startswith("#EventID"):
-            continue
-        if s:
-            if len(s) > 1 and s[0] == s[-1] == '"' and s.count('"') == 2:
-                s = s[1:-1]
-            return s
-    return ""
 
 
 def _explosion_filter(table: Table, type_col: str | None, include: bool
@@ -454,103 +440,87 @@ def read_geoanom_csv(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-
 # --------------------------------------------------------------------------------------------
-# Sniffing and dispatch
+# Recognising the formats (the sniffs of geoanom.io.read_catalog's table)
 # --------------------------------------------------------------------------------------------
 
-def _sniff_header(line: str) -> str | None:
-    s = line.lstrip("\ufeff").strip()
-    if s.startswith("<"):
-        return "quakeml" if "quakeml" in s.lower() or s.startswith("<?xml") else None
-    if s.startswith("#") and "|" in s:
-        names = {c.strip() for c in s.lstrip("#").split("|")}
-        return "fdsn-text" if {"EventID", "Time", "Latitude", "Magnitude"} <= names else None
-    if ";" in s:
-        names = {c.strip() for c in s.split(";")}
-        return "jma" if {"timestamp", "longitude", "latitude", "magnitude"} <= names else None
-    names = {c.strip() for c in next(csv.reader([s]))}
-    if set(CATALOG_COLUMNS) <= names:
-        return "geoanom"
-    if {"time", "latitude", "longitude", "mag"} <= names:
-        return "comcat"
-    if {"lon", "lat", "time_string"} <= names and names & {"M", "mag"}:
-        return "pycsep"
-    if {"time", "longitude", "latitude", "magnitude", "x", "y"} <= names:
-        return "earthquakenpp"
-    if {"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"} <= names:
-        return "neic"
-    if {"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"} <= names:
-        return "aeta"
-    return None
+def first_header_line(text: str) -> str:
+    """The first non-blank line that is not a ``#`` comment (the FDSN text header, which
+    starts with ``#EventID``, counts), with a whole-line quote wrapper removed."""
+    for line in text.splitlines():
+        s = line.strip().lstrip("\ufeff")
+        if s.startswith("#") and not s.startswith("#EventID"):
+            continue
+        if s:
+            if len(s) > 1 and s[0] == s[-1] == '"' and s.count('"') == 2:
+                s = s[1:-1]
+            return s
+    return ""
 
 
-def sniff_catalog_format(path: str | os.PathLike) -> str:
-    """The name of the format of ``path``, recognised from its header line.
-
-    Raises
-    ------
-    FormatError
-        If the header matches no known format (the message lists them).
-    """
-    p, text = read_text(path)
-    head = _first_header_line(text)
-    if head.startswith("<?xml") or head.startswith("<"):
-        # the QuakeML root element may come after the XML declaration
-        return "quakeml" if "quakeml" in text[:2000].lower() else _unknown(p, head)
-    name = _sniff_header(head)
-    if name is None:
-        _unknown(p, head)
-    return name  # type: ignore[return-value]
+def _header_columns(head: str, delimiter: str) -> set[str]:
+    """The column names of header line ``head`` when it is written with ``delimiter``
+    (``"|"``: an FDSN ``#...|...`` line; ``";"``: a line holding one; ``","``: any other line
+    that is not XML); empty when it is a line of another kind."""
+    s = head.lstrip("\ufeff").strip()
+    kind = ("<" if s.startswith("<") else "|" if s.startswith("#") and "|" in s
+            else ";" if ";" in s else ",")
+    if kind != delimiter or kind == "<":
+        return set()
+    if kind == "|":
+        return {c.strip() for c in s.lstrip("#").split("|")}
+    if kind == ";":
+        return {c.strip() for c in s.split(";")}
+    return {c.strip() for c in next(csv.reader([s]))}
 
 
-def _unknown(p: Path, head: str) -> str:
-    line = next((i for i, ln in enumerate(p.read_bytes().decode("utf-8", "replace")
-                                           .splitlines(), 1) if ln.strip()), 1)
-    raise FormatError("unrecognised catalog format", path=p, line=line,
-                      expected="a header of one of the formats " + ", ".join(KNOWN_FORMATS[:-1])
-                      + " (or read it through a column mapping: --map FILE or --map-set "
-                      "KEY=VALUE)", found=head)
+def is_quakeml(head: str, text: str) -> bool:
+    """QuakeML: XML whose first 2000 characters name QuakeML (the root element may come
+    after the XML declaration)."""
+    return head.startswith("<") and "quakeml" in text[:2000].lower()
 
 
-_READERS = {
-    "comcat": read_comcat_csv,
-    "fdsn-text": read_fdsn_text,
-    "pycsep": read_pycsep_csv,
-    "earthquakenpp": read_earthquakenpp_csv,
-    "neic": read_neic_significant,
-    "jma": read_jma_csv,
-    "aeta": read_aeta_eqlst,
-    "quakeml": read_quakeml,
-    "geoanom": read_geoanom_csv,
-    "mapped": read_catalog_table,
-}
+def is_fdsn_text(head: str, text: str) -> bool:
+    """FDSN text: a ``#EventID|Time|Latitude|...|Magnitude|...`` header."""
+    return {"EventID", "Time", "Latitude", "Magnitude"} <= _header_columns(head, "|")
 
 
-def read_catalog(path: str | os.PathLike, format: str = "auto", **kw: Any) -> pd.DataFrame:
-    """Read a catalog file in any supported format into the validated catalog frame.
+def is_jma(head: str, text: str) -> bool:
+    """The pyCSEP JMA format: a ``timestamp;longitude;latitude;...;magnitude`` header."""
+    return {"timestamp", "longitude", "latitude", "magnitude"} <= _header_columns(head, ";")
 
-    Parameters
-    ----------
-    path
-        The catalog file.
-    format
-        ``"auto"`` (recognise it from the header line) or one of :data:`KNOWN_FORMATS`.
-        ``"mapped"`` needs ``mapping=`` (see :class:`~geoanom.io.table.TableMapping`).
-    **kw
-        Passed to the reader (``include_explosions``, ``missing_magnitude``, ``mapping``).
-    """
-    name = format.lower().replace("_", "-") if isinstance(format, str) else format
-    if name == "auto":
-        name = sniff_catalog_format(path)
-    if name not in _READERS:
-        raise FormatError("unknown catalog format", path=path,
-                          expected="auto or one of " + ", ".join(KNOWN_FORMATS),
-                          found=str(format))
-    reader = _READERS[name]
-    try:
-        inspect.signature(reader).bind(path, **kw)
-    except TypeError as exc:
-        raise ConfigError(f"bad options for the {name} catalog reader",
-                          expected="the reader's keyword arguments", found=str(exc)) from None
-    return reader(path, **kw)
+
+def is_geoanom_csv(head: str, text: str) -> bool:
+    """geoanom's catalog CSV: the catalog frame's columns."""
+    return set(CATALOG_COLUMNS) <= _header_columns(head, ",")
+
+
+def is_comcat(head: str, text: str) -> bool:
+    """ComCat / FDSN event-service CSV: ``time``, ``latitude``, ``longitude``, ``mag``."""
+    return {"time", "latitude", "longitude", "mag"} <= _header_columns(head, ",")
+
+
+def is_pycsep(head: str, text: str) -> bool:
+    """The pyCSEP CSV: ``lon``, ``lat``, ``time_string`` and ``M`` (or ``mag``)."""
+    columns = _header_columns(head, ",")
+    return {"lon", "lat", "time_string"} <= columns and bool(columns & {"M", "mag"})
+
+
+def is_earthquakenpp(head: str, text: str) -> bool:
+    """The EarthquakeNPP CSV: ``time``, ``longitude``, ``latitude``, ``magnitude``, ``x``,
+    ``y``."""
+    return {"time", "longitude", "latitude", "magnitude", "x", "y"} <= _header_columns(head, ",")
+
+
+def is_neic(head: str, text: str) -> bool:
+    """The NEIC significant-earthquakes table: ``Date``, ``Time``, ``Latitude``,
+    ``Longitude``, ``Type``, ``Magnitude``."""
+    return {"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"} \
+        <= _header_columns(head, ",")
+
+
+def is_aeta(head: str, text: str) -> bool:
+    """The AETA earthquake list: ``Longitude``, ``Latitude``, ``Magnitude``, ``Time``,
+    ``Timestamp``."""
+    return {"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"} \
+        <= _header_columns(head, ",")

@@ -39,7 +39,8 @@ from geoanom._atomic import atomic_path
 from geoanom.errors import FormatError, ValidationError
 from geoanom.provenance import canonical_json, provenance
 
-__all__ = ["write_netcdf", "read_netcdf", "write_dataset_netcdf", "NETCDF_FORMAT_VERSION"]
+__all__ = ["write_netcdf", "read_netcdf", "write_dataset_netcdf", "is_netcdf",
+           "NETCDF_FORMAT_VERSION"]
 
 #: Version of the layout above; bumped when the layout changes incompatibly.
 NETCDF_FORMAT_VERSION = "1"
@@ -63,6 +64,14 @@ _STATION_VARS = ("station_id", "latitude", "longitude", "altitude")
 # time (measured by bench/bench_netcdf.py); chunks of 64 Ki samples keep partial reads cheap.
 _COMPLEVEL = 1
 _CHUNK = 65536
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_CLASSIC_MAGICS = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+
+def is_netcdf(path: Path, head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is netCDF: HDF5 (netCDF4) or classic
+    (``CDF\\x01``, ``\\x02``, ``\\x05``) magic."""
+    return head.startswith(_HDF5_MAGIC) or head[:4] in _CLASSIC_MAGICS
 
 
 # ----------------------------------------------------------------------------------------

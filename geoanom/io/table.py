@@ -776,8 +776,8 @@ def _grid(table: Table, m: TableMapping, rows: np.ndarray, t: np.ndarray, code: 
 
 
 def read_record_table(path: str | os.PathLike,
-                      mapping: str | os.PathLike | Mapping[str, Any] | TableMapping
-                      ) -> dict[str, xr.Dataset]:
+                      mapping: str | os.PathLike | Mapping[str, Any] | TableMapping,
+                      station: str | None = None) -> dict[str, xr.Dataset]:
     """Read a delimited text table through a mapping into station records.
 
     Parameters
@@ -787,6 +787,9 @@ def read_record_table(path: str | os.PathLike,
     mapping
         A :class:`TableMapping` of kind ``record``, a dict, a mapping file or a shipped
         mapping name (``magdas-euel``).
+    station
+        Keep only this station of a long-format table; a one-station table is read as this
+        station.
 
     Returns
     -------
@@ -803,6 +806,9 @@ def read_record_table(path: str | os.PathLike,
         raise ConfigError(f"the mapping {m.label} reads catalogs, not station records",
                           path=m.path, expected="a mapping with kind = 'record'",
                           found=f"kind = {m.kind!r}")
+    if station is not None:
+        m = m.replace(stations=[station]) if m.station_column is not None \
+            else m.replace(station=station)
     table = _mapped_table(path, m, "table")
     p = table.path
     if m.station_column is None and m.station is None:

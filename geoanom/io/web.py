@@ -680,10 +680,10 @@ def fdsn_event_params(start: str | np.datetime64, end: str | np.datetime64, *,
 
 
 def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], Any]:
-    from geoanom.io.catalog import read_catalog
-    from geoanom.io.table import read_catalog_table
+    from geoanom.io import read_catalog
 
-    reader_format = {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
+    reader_format = None if mapping is not None else \
+        {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
 
     def parse(body: bytes, url: str) -> Any:
         if not body.strip():
@@ -695,8 +695,7 @@ def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], 
             p = Path(d) / "answer"
             p.write_bytes(body)
             try:
-                df = read_catalog(p, format=reader_format) if mapping is None \
-                    else read_catalog_table(p, mapping)
+                df = read_catalog(p, format=reader_format, mapping=mapping)
             except GeoanomError as exc:
                 raise FormatError(f"the answer is not a readable {format} catalog: "
                                   f"{exc.message}", path=url, line=exc.line,
