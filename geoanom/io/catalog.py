@@ -47,6 +47,7 @@ from geoanom.io._text import (
     row_error,
     tokenise,
 )
+from geoanom.provenance import canonical_json, provenance
 
 __all__ = [
     "read_aeta_eqlst",
@@ -382,8 +383,6 @@ def write_catalog_csv(
     pathlib.Path
         The written file.
     """
-    from geoanom.provenance import canonical_json, provenance
-
     validate_catalog(df)
     attrs = {k: v for k, v in df.attrs.items()}
     prov = provenance(config=config, inputs=inputs, seeds=seeds,

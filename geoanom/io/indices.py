@@ -47,8 +47,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._atomic import atomic_write_text
 from geoanom.errors import FormatError, ValidationError
 from geoanom.io._text import Table, parse_numbers, parse_times, read_text, row_error, tokenise
+from geoanom.provenance import canonical_json, provenance
 
 __all__ = ["INDEX_KINDS", "to_activity_table", "align_index", "kp_decimal", "make_index",
            "read_index",
@@ -412,9 +414,6 @@ def write_index_csv(index: xr.Dataset, path: str | os.PathLike, *, config: objec
     """Write an index (e.g. fetched) as CSV that :func:`read_index` reads back: ``#`` lines
     with the format and provenance, then ``time_utc_start,<variables>`` (Kp in decimal),
     written atomically."""
-    from geoanom._atomic import atomic_write_text
-    from geoanom.provenance import canonical_json, provenance
-
     df = pd.DataFrame({"time_utc_start": np.char.add(np.datetime_as_string(
         index["time"].values.astype("datetime64[s]"), unit="s"), "Z")})
     for c in index.data_vars:

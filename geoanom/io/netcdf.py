@@ -38,6 +38,7 @@ import xarray as xr
 from geoanom._atomic import atomic_path
 from geoanom.errors import FormatError, ValidationError
 from geoanom.provenance import canonical_json, provenance
+from geoanom.record import FLAG_MISSING, FLAG_VALID, REQUIRED_ATTRS, history_line
 
 __all__ = ["write_netcdf", "read_netcdf", "write_dataset_netcdf", "is_netcdf",
            "NETCDF_FORMAT_VERSION"]
@@ -476,8 +477,6 @@ def _unpack(values: np.ndarray, vattrs: dict) -> tuple[np.ndarray, dict]:
 def _complete_foreign(ds: xr.Dataset, coords: dict, path: Path) -> xr.Dataset:
     """Make a CF time series written by another tool into a record: flags from NaN where a
     component has none, station attrs from CF coordinate variables, defaults otherwise."""
-    from geoanom.record import FLAG_MISSING, FLAG_VALID, REQUIRED_ATTRS, history_line
-
     for name in list(ds.data_vars):
         var = ds[name]
         if var.dims != ("time",) or str(name).endswith("_flag") or var.dtype.kind != "f" \

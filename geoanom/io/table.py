@@ -115,6 +115,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._toml import read_toml
 from geoanom.errors import ConfigError, FormatError
 from geoanom.io._text import (
     Table,
@@ -126,6 +127,8 @@ from geoanom.io._text import (
     row_error,
     tokenise,
 )
+from geoanom.record import DATA_TYPES, DEFAULT_UNITS, make_record, validate_record
+from geoanom.stations import GeoanomWarning, load_stations
 
 __all__ = [
     "SHIPPED_DIR",
@@ -388,8 +391,6 @@ class TableMapping:
         if self.sampling_period_s is not None and not self.sampling_period_s > 0:
             raise bad("'sampling_period_s' must be positive", "seconds > 0",
                       self.sampling_period_s)
-        from geoanom.record import DATA_TYPES
-
         if self.data_type not in DATA_TYPES:
             raise bad("unknown 'data_type'", " | ".join(DATA_TYPES), repr(self.data_type))
 
@@ -424,8 +425,6 @@ class TableMapping:
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TableMapping:
         """Read a mapping TOML file (ConfigError naming the file on any problem)."""
-        from geoanom._toml import read_toml
-
         p = Path(path)
         doc = read_toml(p, what="mapping file")
         doc.setdefault("name", p.stem)
@@ -461,8 +460,6 @@ class TableMapping:
 
 
 def _components(value: Any, bad) -> tuple[tuple[str, str, str], ...]:
-    from geoanom.record import DEFAULT_UNITS
-
     if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 3 for x in value):
         items = [(n, {"column": c, "units": u}) for n, c, u in value]
     elif isinstance(value, Mapping):
@@ -706,8 +703,6 @@ def _values(table: Table, m: TableMapping, comp: str, col: str) -> np.ndarray:
 
 
 def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
-    from geoanom.stations import GeoanomWarning
-
     info: dict[str, Any] = {}
     if m.station_table is not None:
         info = station_table(m.station_table).get(code, {})
@@ -718,8 +713,6 @@ def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
     lat = float(info.get("latitude_deg", math.nan))
     lon = float(info.get("longitude_deg", math.nan))
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        from geoanom.stations import load_stations
-
         st = load_stations().get(code)  # geoanom's station registry knows the code?
         if st is not None:
             info = {"name": info.get("name") or st.name, "latitude_deg": st.latitude_deg,
@@ -799,8 +792,6 @@ def read_record_table(path: str | os.PathLike,
         two rows are inserted as missing samples), in the order the stations first appear.
         A one-station mapping gives one entry.
     """
-    from geoanom.record import make_record, validate_record
-
     m = load_mapping(mapping)
     if m.kind != "record":
         raise ConfigError(f"the mapping {m.label} reads catalogs, not station records",

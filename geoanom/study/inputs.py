@@ -21,8 +21,11 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._time import S_PER_DAY
+from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
 from geoanom.io import read_catalog, read_index, read_records
+from geoanom.labels import declustered
+from geoanom.provenance import provenance
 
 # ------------------------------------------------------------------ records and catalogs
 
@@ -70,8 +73,6 @@ def load_records(cfg) -> dict[str, xr.Dataset]:
 def load_catalog(cfg) -> pd.DataFrame:
     """The study's catalog, declustered once (``mainshock`` and ``sequence_id`` columns,
     with the method of ``[windows] decluster``), so every unit and test sees the same."""
-    from geoanom.labels import declustered
-
     tab = cfg.table("catalog")
     f = cfg.resolve(tab.get("file", ""))
     if not f.is_file():
@@ -162,9 +163,7 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         Per area: weeks, weeks with an event, the accuracy of a constant "no event" and a
         constant "event" forecast.
     """
-    from geoanom.catalog_frame import make_catalog
-    from geoanom.detector.score import score_attrs
-    from geoanom.provenance import provenance
+    from geoanom.detector.score import score_attrs  # imports torch, which no other input needs
 
     tab = cfg.table("scores")
     archive = cfg.resolve(tab.get("archive", ""))
