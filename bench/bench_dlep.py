@@ -125,7 +125,7 @@ def main() -> None:
     from geoanom._malloc import keep_freed_memory
     from geoanom.dlep.evaluate import DLEPConfig, fit_predict, group_limit, make_folds
     from geoanom.dlep.segment import get_region, segment_catalog
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
 
     torch.set_num_threads(1)
     cat = read_catalog(DATA / "catalogs" / "japan_usgs_1990_2019_EarthquakeNPP.csv")

@@ -75,7 +75,7 @@ def _samples(key: str, design: str = "dlep", leak: str = "none"):
         segment_catalog,
         segment_operational,
     )
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
 
     s = SETUPS[key]
     path = DATA / s["file"]
@@ -216,7 +216,7 @@ def _table1_lines(region_key: str) -> list[str]:
 
     if "region" not in SETUPS[region_key]:
         return []
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
 
     _, reg, smp = _samples(region_key)
     cat = read_catalog(DATA / SETUPS[region_key]["file"])

@@ -45,8 +45,7 @@ from geoanom.detector.windows import WindowConfig, build_window_set, label_count
 from geoanom.dlep import fusion
 from geoanom.dlep.evaluate import DLEPConfig, evaluate, make_folds
 from geoanom.dlep.segment import get_region, segment_catalog
-from geoanom.io import read_record
-from geoanom.io.catalog import read_catalog
+from geoanom.io import read_catalog, read_record
 from geoanom.labels import LabelRule
 
 ROOT = Path(__file__).resolve().parents[1]

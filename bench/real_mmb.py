@@ -100,8 +100,7 @@ def window_labels(records: list[Path], catalog: Path, config: Path):
     """The labelled window set the model was trained on (same config, same files)."""
     from geoanom.detector.config import read_detector_tables
     from geoanom.detector.windows import WindowConfig, build_window_set
-    from geoanom.io import read_record
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog, read_record
 
     wdict = read_detector_tables(config)["windows"]
     return build_window_set(read_record([str(r) for r in records]), read_catalog(str(catalog)),

@@ -306,8 +306,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
     import torch
 
     from geoanom.catalog_frame import great_circle_km
-    from geoanom.io import read_record
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog, read_record
 
     torch.set_num_threads(1)
     d = Path(data_dir)

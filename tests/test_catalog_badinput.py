@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geoanom.errors import ConfigError, FormatError, GeoanomError
+from geoanom.io import read_catalog
 from geoanom.io.catalog import (
     read_aeta_eqlst,
-    read_catalog,
     read_comcat_csv,
-    read_csv_mapped,
     read_jma_csv,
     read_neic_significant,
 )
+from geoanom.io.table import read_catalog_table
 
 H = "time,latitude,longitude,depth,mag,magType,id\n"
 R1 = "2019-07-04T17:33:49.000Z,35.7053,-117.5038,10.5,6.4,mw,ci38443183\n"
@@ -145,6 +145,13 @@ def test_missing_file(tmp_path):
         read_comcat_csv(tmp_path / "nope.csv")
 
 
+def test_unrecognised_format_names_the_mapping_options(tmp_path):
+    p = _write(tmp_path, "a,b,c\n1,2,3\n")
+    with pytest.raises(FormatError, match="unrecognised catalog format") as ei:
+        read_catalog(p)
+    assert "--map FILE" in ei.value.expected and "--map-set KEY=VALUE" in ei.value.expected
+
+
 def test_unknown_format_names_the_known_ones(tmp_path):
     p = _write(tmp_path, H + R1)
     with pytest.raises(FormatError, match="unknown catalog format") as ei:
@@ -156,7 +163,7 @@ def test_unknown_format_names_the_known_ones(tmp_path):
 
 def test_mapped_times_without_zone_and_no_tz(tmp_path):
     p = _write(tmp_path, "t,la,lo,m\n2021-11-07 00:30,34,-118,3\n")
-    e = _raises(read_csv_mapped, p, line=2, match="without a time zone", found="00:30",
+    e = _raises(read_catalog_table, p, line=2, match="without a time zone", found="00:30",
                 mapping=MAP)
     assert "tz" in e.expected
 
@@ -164,20 +171,20 @@ def test_mapped_times_without_zone_and_no_tz(tmp_path):
 def test_mapped_ambiguous_local_time(tmp_path):
     # 01:30 happens twice in Los Angeles on 2021-11-07 (end of daylight saving)
     p = _write(tmp_path, "t,la,lo,m\n2021-11-07 00:30,34,-118,3\n2021-11-07 01:30,34,-118,3\n")
-    _raises(read_csv_mapped, p, line=3, match="ambiguous", found="01:30",
+    _raises(read_catalog_table, p, line=3, match="ambiguous", found="01:30",
             mapping={**MAP, "tz": "America/Los_Angeles"})
 
 
 def test_mapped_wrong_time_format(tmp_path):
     p = _write(tmp_path, "d,h,la,lo,m\n2021/11/07,10:30:00,34,-118,3\n11.07.2021,10:31:00,34,-118,3\n")
-    _raises(read_csv_mapped, p, line=3, match="unparsable time", found="11.07.2021 10:31:00",
+    _raises(read_catalog_table, p, line=3, match="unparsable time", found="11.07.2021 10:31:00",
             mapping={**MAP, "time": ["d", "h"], "time_format": "%Y/%m/%d %H:%M:%S",
                      "tz": "UTC"})
 
 
 def test_mapped_column_not_in_file(tmp_path):
     p = _write(tmp_path, "t,la,lo,mag\n2021-11-07T00:30Z,34,-118,3\n")
-    _raises(read_csv_mapped, p, line=1, match="no magnitude column", found="t, la, lo, mag",
+    _raises(read_catalog_table, p, line=1, match="no magnitude column", found="t, la, lo, mag",
             mapping=MAP)
 
 
@@ -192,7 +199,7 @@ def test_mapped_column_not_in_file(tmp_path):
 def test_bad_mapping_is_a_config_error(tmp_path, mapping, match):
     p = _write(tmp_path, "t,la,lo,m,d\n2021-11-07T00:30Z,34,-118,3,1\n")
     with pytest.raises(ConfigError, match=match):
-        read_csv_mapped(p, mapping)
+        read_catalog_table(p, mapping)
 
 
 def test_missing_magnitude_can_be_dropped_and_counted(tmp_path):

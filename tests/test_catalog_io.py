@@ -16,13 +16,10 @@ import pytest
 
 from geoanom.catalog_frame import CATALOG_COLUMNS, great_circle_km, select, validate_catalog
 from geoanom.errors import ConfigError, MissingDependencyError, ValidationError
+from geoanom.io import CATALOG_READERS, KNOWN_FORMATS, read_catalog, sniff_catalog_format
 from geoanom.io.catalog import (
-    KNOWN_FORMATS,
-    ColumnMapping,
     read_aeta_eqlst,
-    read_catalog,
     read_comcat_csv,
-    read_csv_mapped,
     read_earthquakenpp_csv,
     read_fdsn_text,
     read_geoanom_csv,
@@ -30,9 +27,9 @@ from geoanom.io.catalog import (
     read_neic_significant,
     read_pycsep_csv,
     read_quakeml,
-    sniff_catalog_format,
     write_catalog_csv,
 )
+from geoanom.io.table import TableMapping, read_catalog_table
 
 T = pd.Timestamp
 
@@ -356,9 +353,21 @@ def test_read_catalog_passes_options(comcat_file):
         read_catalog(comcat_file, format="comcat", nonsense=1)
 
 
+def test_a_mapping_reads_the_catalog_as_a_table(tmp_path, comcat_file):
+    p = tmp_path / "z.csv"
+    p.write_text("t,la,lo,m\n2019-01-15 12:00,34,-118,3\n")
+    m = {"time": "t", "tz": "UTC", "latitude": "la", "longitude": "lo", "magnitude": "m"}
+    pd.testing.assert_frame_equal(read_catalog(p, mapping=m), read_catalog_table(p, m))
+    with pytest.raises(ConfigError, match="none was given"):
+        read_catalog(p, format="mapped")
+    with pytest.raises(ConfigError, match="as a delimited table"):
+        read_catalog(comcat_file, format="comcat", mapping=m)
+    with pytest.raises(ConfigError, match="bad options for the mapped catalog reader"):
+        read_catalog(p, mapping=m, include_explosions=True)
+
+
 def test_known_formats_all_dispatch():
-    from geoanom.io import catalog as mod
-    assert set(mod._READERS) == set(KNOWN_FORMATS)
+    assert {*CATALOG_READERS, "mapped"} == set(KNOWN_FORMATS)
 
 
 # ------------------------------------------------------------------------- mapped CSV reader
@@ -371,15 +380,15 @@ def test_mapped_separate_date_and_time_in_tokyo(tmp_path):
     m = {"time": ("date", "hms"), "time_format": "%Y/%m/%d %H:%M:%S", "tz": "Asia/Tokyo",
          "latitude": "lat", "longitude": "lon", "depth": "dep_m", "depth_unit": "m",
          "magnitude": "M", "magnitude_type": "Mtype", "event_id": "no", "delimiter": ";"}
-    df = read_csv_mapped(p, m)
+    df = read_catalog_table(p, m)
     _check_contract(df)
     assert df["time"].tolist() == [T("2011-03-11 05:46:18"), T("2011-03-11 06:15:34")]
     assert df["depth_km"].tolist() == [24.0, 43.0]
     assert df["magnitude_type"].tolist() == ["Mw", "Mj"]
     assert df["event_id"].tolist() == ["A1", "A2"]
     assert df.attrs["format"] == "mapped" and df.attrs["mapping"]["tz"] == "Asia/Tokyo"
-    # the same through read_catalog and a ColumnMapping object
-    df2 = read_catalog(p, format="mapped", mapping=ColumnMapping(**m))
+    # the same through read_catalog and a TableMapping object
+    df2 = read_catalog(p, format="mapped", mapping=TableMapping(**m))
     pd.testing.assert_frame_equal(df, df2)
 
 
@@ -392,7 +401,7 @@ def test_mapped_separate_date_and_time_in_tokyo(tmp_path):
 def test_mapped_time_zones(tmp_path, tz, expected):
     p = tmp_path / "z.csv"
     p.write_text("t,la,lo,m\n2019-01-15 12:00,34,-118,3\n2019-07-15 12:00,34,-118,3\n")
-    df = read_csv_mapped(p, {"time": "t", "tz": tz, "latitude": "la", "longitude": "lo",
+    df = read_catalog_table(p, {"time": "t", "tz": tz, "latitude": "la", "longitude": "lo",
                              "magnitude": "m"})
     assert df["time"].tolist() == [T(e) for e in expected]
 
@@ -400,14 +409,14 @@ def test_mapped_time_zones(tmp_path, tz, expected):
 def test_mapped_zone_in_text_wins_and_no_tz_needed(tmp_path):
     p = tmp_path / "z.csv"
     p.write_text("t,la,lo,m\n2019-07-15T12:00:00+02:00,45,7,3\n2019-07-15 12:00 UTC,45,7,3\n")
-    df = read_csv_mapped(p, {"time": "t", "latitude": "la", "longitude": "lo", "magnitude": "m"})
+    df = read_catalog_table(p, {"time": "t", "latitude": "la", "longitude": "lo", "magnitude": "m"})
     assert df["time"].tolist() == [T("2019-07-15 10:00"), T("2019-07-15 12:00")]
 
 
 def test_mapped_longitudes_0_360(tmp_path):
     p = tmp_path / "z.csv"
     p.write_text("t,la,lo,m\n2019-07-15T12:00:00Z,-15,186.5,6\n2019-07-15T13:00:00Z,-15,179,6\n")
-    df = read_csv_mapped(p, {"time": "t", "latitude": "la", "longitude": "lo", "magnitude": "m",
+    df = read_catalog_table(p, {"time": "t", "latitude": "la", "longitude": "lo", "magnitude": "m",
                              "longitude_0_360": True})
     assert df["longitude_deg"].tolist() == [-173.5, 179.0]
     assert df.attrs["n_longitudes_wrapped"] == 1

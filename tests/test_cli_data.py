@@ -1,4 +1,4 @@
-"""``geoanom info / convert / stations`` and the read_record dispatcher."""
+"""``geoanom info / convert / stations`` and the record registry (read_record, read_records)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from geoanom.cli import main
-from geoanom.errors import FormatError
-from geoanom.io import detect_format, join_records, read_record
+from geoanom.errors import ConfigError, FormatError
+from geoanom.io import detect_format, join_records, read_record, read_records
 from geoanom.io.netcdf import read_netcdf, write_netcdf
 from geoanom.provenance import file_sha256
 from geoanom.record import FLAG_MISSING, make_record
@@ -112,6 +112,50 @@ def test_read_record_checks_station_header(tmp_path):
         read_record(tmp_path / "moved.nc", check_station=False)
         write_netcdf(_rec(), tmp_path / "ok.nc")
         read_record(tmp_path / "ok.nc")
+
+
+def test_read_record_with_a_named_format_skips_the_sniff(tmp_path):
+    a = write_netcdf(_rec(), tmp_path / "a.dat")
+    assert read_record(a, format="netcdf").equals(read_record(a))
+    with pytest.raises(FormatError, match="unknown record format") as exc:
+        read_record(a, format="miniseed")
+    assert "netcdf" in exc.value.expected and "mapped" in exc.value.expected
+
+
+LONG = "date,station_code,peak_euel\n2001-01-01,DAV,35.1\n2001-01-02,DAV,36.0\n" \
+       "2001-01-01,ANC,12.0\n2001-01-02,ANC,13.5\n"
+
+
+def test_a_mapping_reads_the_file_as_a_table(tmp_path):
+    p = tmp_path / "long.csv"
+    p.write_text(LONG)
+    recs = read_records(p, mapping="magdas-euel")
+    assert list(recs) == ["DAV", "ANC"]
+    assert read_records(p, mapping="magdas-euel", station="ANC").keys() == {"ANC"}
+    one = read_record(p, mapping="magdas-euel", station="anc")
+    assert one.attrs["iaga_code"] == "ANC" and one["EUEL"].values.tolist() == [12.0, 13.5]
+    assert read_record(p, format="mapped", mapping="magdas-euel", station="DAV").equals(
+        recs["DAV"])
+    with pytest.raises(ConfigError, match="holds 2 stations; choose one"):
+        read_record(p, mapping="magdas-euel")
+    with pytest.raises(ConfigError, match="read from one file"):
+        read_record([p, p], mapping="magdas-euel", station="DAV")
+
+
+def test_mapping_and_format_must_agree(tmp_path):
+    p = tmp_path / "long.csv"
+    p.write_text(LONG)
+    with pytest.raises(ConfigError, match="none was given"):
+        read_record(p, format="mapped")
+    with pytest.raises(ConfigError, match="as a delimited table") as exc:
+        read_records(p, format="netcdf", mapping="magdas-euel")
+    assert exc.value.found == "format 'netcdf'"
+
+
+def test_read_records_of_a_native_file_is_one_record(tmp_path):
+    a = write_netcdf(_rec(), tmp_path / "a.nc")
+    [(code, rec)] = read_records(a).items()
+    assert code == "BOU" and rec.equals(read_record(a))
 
 
 # ------------------------------------------------------------------ info

@@ -167,7 +167,7 @@ def test_real_japan_catalog_declustered_around_memambetsu(catalogs_dir, tmp_path
     # Tohoku (2011-03-11, M9.1) itself is declustered as a mainshock, its aftershocks are not
     # independent events: at most one event on 2011-03-11..2011-04-10
     assert d["guardrails"]["declustering"] == "gardner_knopoff"
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
     from geoanom.labels import mainshock_flags, seen_by_station
 
     cat = read_catalog(catalogs_dir / "japan_usgs_1990_2019_EarthquakeNPP.csv")

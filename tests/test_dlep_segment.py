@@ -161,7 +161,7 @@ def test_quantile_edges_use_training_magnitudes_only():
 
 
 def test_japan_preset_on_the_real_catalog(catalogs_dir):
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
 
     cat = read_catalog(catalogs_dir / "japan_usgs_1990_2019_EarthquakeNPP.csv")
     s = segment_catalog(cat, get_region("japan"), n_events=20, w=10)

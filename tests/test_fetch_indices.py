@@ -220,7 +220,7 @@ def test_fetch_catalog_reads_another_dialect_through_map(server, tmp_path):
             "--min-interval", "0", "--no-progress", "-o", str(out)]
     r = CliRunner().invoke(main, [*args, "--map", "world-m5"])
     assert r.exit_code == 0, r.output
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog
 
     df = read_catalog(out)
     assert df["magnitude"].tolist() == [6.4, 7.1]  # sorted by time

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from geoanom.catalog_frame import validate_catalog
 from geoanom.cli import main
-from geoanom.io.catalog import ColumnMapping, read_catalog, read_csv_mapped
+from geoanom.io import read_catalog
 from geoanom.io.table import (
     TableMapping,
     load_mapping,
@@ -166,14 +166,13 @@ def test_mapping_file_with_whitespace_parts_and_time_zone(tmp_path):
     assert rec["H"].values.tolist() == [100.5, 101.5]
 
 
-def test_column_mapping_is_the_table_mapping(tmp_path):
-    assert ColumnMapping is TableMapping
+def test_a_mapping_dict_and_its_table_mapping_read_the_same(tmp_path):
     p = tmp_path / "c.csv"
     p.write_text("t;la;lo;m\n2019-07-15 12:00;34;-118;3\n")
     m = {"time": "t", "latitude": "la", "longitude": "lo", "magnitude": "m", "tz": "UTC",
          "delimiter": ";"}
-    a = read_csv_mapped(p, m)
-    b = read_catalog_table(p, ColumnMapping(**m))
+    a = read_catalog_table(p, m)
+    b = read_catalog_table(p, TableMapping(**m))
     pd.testing.assert_frame_equal(a, b)
     assert a.attrs["format"] == "mapped"
 

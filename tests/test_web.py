@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from geoanom import __version__
 from geoanom.cli import main
 from geoanom.errors import ConfigError, FormatError
-from geoanom.io.catalog import read_catalog, read_pycsep_csv
+from geoanom.io import read_catalog
+from geoanom.io.catalog import read_pycsep_csv
 from geoanom.io.iaga2002 import read_iaga2002
 from geoanom.io.web import (
     FetchError,

@@ -143,74 +143,40 @@ def _as_maps(table_map: Any, want: str) -> TableMaps | None:
     return TableMaps(record=m) if want == "record" else TableMaps(catalog=m)
 
 
-def _one_path(paths, what: str) -> str:
-    plist = [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") \
-        else list(paths)
-    if len(plist) != 1:
-        raise ConfigError(f"a mapped {what} is read from one file", expected="one file",
-                          found=f"{len(plist)} files")
-    return str(plist[0])
-
-
 def open_record(paths, table_map: Any = None, station: str | None = None) -> xr.Dataset:
-    """One station record: through the record mapping when one is given (``station``, else
-    ``--station``, picks a station of a long-format table), else :func:`geoanom.io.read_record`.
-    ``table_map`` may also be one record mapping (file, shipped name, TableMapping).
-    """
-    table_map = _as_maps(table_map, "record")
-    if table_map is None or table_map.record is None:
-        from geoanom.io import read_record
+    """One station record (:func:`geoanom.io.read_record`): through the record mapping when
+    one is given (``station``, else ``--station``, picks a station of a long-format table).
+    ``table_map`` may also be one record mapping (file, shipped name, TableMapping)."""
+    from geoanom.io import read_record
 
-        return read_record(list(paths) if not isinstance(paths, str) else paths)
-    from geoanom.io.table import read_one_record
-    from geoanom.stations import check_header
-
-    rec = read_one_record(_one_path(paths, "record"), table_map.record,
-                          station or table_map.station)
-    check_header(rec)
-    return rec
+    maps = _as_maps(table_map, "record") or TableMaps()
+    return read_record(paths, mapping=maps.record, station=station or maps.station)
 
 
 def read_records_checked(paths, table_map: Any = None
                          ) -> tuple[dict[str, xr.Dataset], list[str]]:
-    """All records of the input (one, or one per station of a long-format table) and the
-    station-registry warnings met on the way (code -> record, warning texts)."""
-    table_map = _as_maps(table_map, "record")
+    """All records of the input (:func:`geoanom.io.read_records`: one, or one per station of
+    a long-format table) and the station-registry warnings met on the way (code -> record,
+    warning texts)."""
+    from geoanom.io import read_records
     from geoanom.stations import GeoanomWarning
 
-    if table_map is None or table_map.record is None:
-        from geoanom.cli.data import _read_checked
-
-        rec, warns = _read_checked(tuple(paths))
-        return {str(rec.attrs.get("iaga_code", "")): rec}, warns
-    from geoanom.io.table import read_record_table
-    from geoanom.stations import check_header
-
-    m = table_map.record
-    if table_map.station is not None:
-        m = m.replace(stations=[table_map.station]) if m.station_column is not None \
-            else m.replace(station=table_map.station)
+    maps = _as_maps(table_map, "record") or TableMaps()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GeoanomWarning)
-        recs = read_record_table(_one_path(paths, "record"), m)
-        for rec in recs.values():
-            check_header(rec)
+        recs = read_records(paths, mapping=maps.record, station=maps.station)
     ours = [w for w in caught if issubclass(w.category, GeoanomWarning)]
-    for w in caught:
+    for w in caught:  # anything else goes on to the normal warning machinery
         if w not in ours:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return recs, [str(w.message) for w in ours]
 
 
 def open_catalog(path, table_map: Any = None) -> pd.DataFrame:
-    """A catalog: through the catalog mapping when one is given, else
-    :func:`geoanom.io.catalog.read_catalog` (format recognised from the header).
-    ``table_map`` may also be one catalog mapping (file, shipped name, TableMapping)."""
-    table_map = _as_maps(table_map, "catalog")
-    if table_map is not None and table_map.catalog is not None:
-        from geoanom.io.table import read_catalog_table
+    """A catalog (:func:`geoanom.io.read_catalog`): through the catalog mapping when one is
+    given, else in its format, recognised from the header. ``table_map`` may also be one
+    catalog mapping (file, shipped name, TableMapping)."""
+    from geoanom.io import read_catalog
 
-        return read_catalog_table(path, table_map.catalog)
-    from geoanom.io.catalog import read_catalog
-
-    return read_catalog(path)
+    maps = _as_maps(table_map, "catalog") or TableMaps()
+    return read_catalog(path, mapping=maps.catalog)

@@ -1,6 +1,6 @@
 """CLI commands for data: ``geoanom info``, ``geoanom convert``, ``geoanom stations``.
 
-Thin layer over :func:`geoanom.io.read_record`, :func:`geoanom.io.netcdf.write_netcdf` and
+Thin layer over :func:`geoanom.io.read_records`, :func:`geoanom.io.netcdf.write_netcdf` and
 :mod:`geoanom.stations`; every user error is a GeoanomError, which the group turns into a
 message on stderr and exit code 2.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from geoanom.cli._table_options import map_option
+from geoanom.cli._table_options import map_option, open_catalog, read_records_checked
 from geoanom.errors import ConfigError
 
 if TYPE_CHECKING:  # numpy and xarray are imported where used: `--help` and completion stay fast
@@ -180,21 +179,6 @@ def _text_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def _read_checked(files: tuple[str, ...]) -> tuple[xr.Dataset, list[str]]:
-    """Read a record and compare its header with the station registry (warnings kept)."""
-    from geoanom.io import read_record
-    from geoanom.stations import GeoanomWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", GeoanomWarning)
-        rec = read_record(list(files))
-    ours = [w for w in caught if issubclass(w.category, GeoanomWarning)]
-    for w in caught:  # anything else goes on to the normal warning machinery
-        if w not in ours:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return rec, [str(w.message) for w in ours]
-
-
 @click.command("info")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a list of them "
@@ -204,8 +188,6 @@ def info(files: tuple[str, ...], as_json: bool, table_map) -> None:
     """Describe a station record read from FILES (one file, or daily files of one station;
     with --map, a delimited table: every station of a long-format one): station, span,
     cadence, components with units, gap and fill counts, data type."""
-    from geoanom.cli._table_options import read_records_checked
-
     recs, warns = read_records_checked(files, table_map)
     out = []
     for rec in recs.values():
@@ -232,13 +214,11 @@ def convert(files: tuple[str, ...], output: str, table_map) -> None:
     """Convert FILES (IAGA-2002, ImagCDF or netCDF; several daily files join into one
     record; with --map, a delimited table) to the canonical CF netCDF form. A catalog read
     through a catalog mapping is written as geoanom catalog CSV."""
-    from geoanom.cli._table_options import read_records_checked
     from geoanom.io.netcdf import write_netcdf
     from geoanom.record import append_history
 
     config = {"command": "convert", "files": [str(f) for f in files]}
     if table_map.catalog is not None and table_map.record is None:
-        from geoanom.cli._table_options import open_catalog
         from geoanom.io.catalog import write_catalog_csv
 
         if len(files) != 1:

@@ -2,7 +2,7 @@
 :mod:`geoanom.catalog_frame` (UTC tz-naive ``datetime64[ns]`` times, unique string ``event_id``,
 sorted by time, ``attrs`` with ``source``, ``query`` and ``format``).
 
-Formats (name used by :func:`read_catalog` in brackets):
+Formats (name used by :func:`geoanom.io.read_catalog` in brackets):
 
 * USGS ComCat / FDSN event service CSV [``comcat``] and FDSN text [``fdsn-text``];
 * the pyCSEP CSV (``lon,lat,M,time_string,depth,catalog_id,event_id``) [``pycsep``];
@@ -12,8 +12,8 @@ Formats (name used by :func:`read_catalog` in brackets):
 * the pyCSEP JMA semicolon format with ``+0900`` offsets [``jma``];
 * the AETA competition earthquake list (UTF-8 byte-order mark, UTC+8 wall times) [``aeta``];
 * QuakeML through the optional ``obspy`` extra [``quakeml``];
-* any other delimited text through a table mapping (:mod:`geoanom.io.table`; ``ColumnMapping``
-  is its :class:`~geoanom.io.table.TableMapping`) [``mapped``];
+* any other delimited text through a table mapping (:mod:`geoanom.io.table`,
+  :class:`~geoanom.io.table.TableMapping`) [``mapped``];
 * geoanom's own catalog CSV (the frame's columns, UTC), written by :func:`write_catalog_csv`
   with its provenance in leading ``#`` lines [``geoanom``].
 
@@ -26,15 +26,9 @@ and what was found. Gzip-compressed files are read transparently.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
-import gzip
-import inspect
-import io
 import os
 import re
-import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,45 +37,42 @@ import pandas as pd
 
 from geoanom._atomic import atomic_write_text
 from geoanom.catalog_frame import CATALOG_COLUMNS, make_catalog, validate_catalog
-from geoanom.errors import ConfigError, FormatError, MissingDependencyError, ValidationError
+from geoanom.errors import FormatError, MissingDependencyError, ValidationError
+from geoanom.io._text import (
+    Table,
+    assemble_catalog,
+    parse_numbers,
+    parse_times,
+    read_text,
+    row_error,
+    tokenise,
+)
+from geoanom.provenance import canonical_json, provenance
 
 __all__ = [
-    "KNOWN_FORMATS",
-    "ColumnMapping",
     "read_aeta_eqlst",
-    "read_catalog",
     "read_comcat_csv",
     "read_geoanom_csv",
-    "read_csv_mapped",
     "read_earthquakenpp_csv",
     "read_fdsn_text",
     "read_jma_csv",
     "read_neic_significant",
     "read_pycsep_csv",
     "read_quakeml",
-    "sniff_catalog_format",
     "write_catalog_csv",
+    "first_header_line",
+    "is_aeta",
+    "is_comcat",
+    "is_earthquakenpp",
+    "is_fdsn_text",
+    "is_geoanom_csv",
+    "is_jma",
+    "is_neic",
+    "is_pycsep",
+    "is_quakeml",
 ]
 
-KNOWN_FORMATS = (
-    "comcat", "fdsn-text", "pycsep", "earthquakenpp", "neic", "jma", "aeta", "quakeml", "geoanom",
-    "mapped",
-)
-
-# ISO 8601 as catalogs write it, checked before pandas sees it (pandas' own ISO parser is
-# lenient enough to read "07:2-6:06" as 07:02 at offset -06:06). A zone counts only after a
-# time of day, so that a date such as 2020-11-08 is never read as a "-08" offset.
-_ISO_NAIVE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-_ISO_NAIVE_RE = re.compile(_ISO_NAIVE)
-_ISO_ZONED_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-    r"\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?|UTC|GMT)"
-)
-_NAMED_UTC_RE = re.compile(r"\s*(?:UTC|GMT)$")
-_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$")
 _ISO_DATE_RE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}[T ]")
-_EDGE_SPACE_RE = re.compile(r"(?:^|\n)[^\S\n]|[^\S\n](?:\n|$)")
-_LINE_END_RE = re.compile(r"\r\n|\r|\n")
 
 # Non-tectonic sources dropped by ``include_explosions=False``: ComCat types such as
 # "explosion", "nuclear explosion", "quarry blast", "mining explosion"; NEIC "Explosion" and
@@ -90,405 +81,15 @@ _LINE_END_RE = re.compile(r"\r\n|\r|\n")
 _EXPLOSION_RE = re.compile(r"explosion|blast", re.IGNORECASE)
 
 
-# --------------------------------------------------------------------------------------------
-# Reading and tokenising text
-# --------------------------------------------------------------------------------------------
-
-def _read_text(path: str | os.PathLike, encoding: str = "utf-8", what: str = "catalog"
-               ) -> tuple[Path, str]:
-    """Decoded text of ``path`` (gzip transparently, byte-order mark dropped); ``what``
-    names the kind of file in messages ("catalog", "table")."""
-    p = Path(path)
-    if p.is_dir():
-        raise FormatError(f"a {what} must be a file", path=p, expected=f"a {what} file",
-                          found="a directory")
-    if not p.exists():
-        raise FormatError(f"{what} file not found", path=p, expected="an existing file",
-                          found="no such file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise FormatError(f"{what} file cannot be read", path=p, expected="a readable file",
-                          found=f"{type(exc).__name__}: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise FormatError(f"corrupt gzip {what}", path=p, expected="a complete gzip stream",
-                              found=str(exc)) from None
-    if not raw.replace(b"\xef\xbb\xbf", b"").strip():
-        raise FormatError(f"empty {what} file", path=p, line=1,
-                          expected="a header line followed by events", found="nothing")
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise FormatError(f"binary data in a {what} file", path=p, line=line,
-                          expected="delimited text", found=repr(raw[max(0, nul - 8):nul + 8]))
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        text = raw.decode(enc)
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise FormatError(f"{what} is not valid text in its encoding", path=p, line=line,
-                          expected=f"{encoding} text",
-                          found=repr(raw[max(0, exc.start - 8):exc.start + 8])) from None
-    except LookupError:
-        raise ConfigError("unknown text encoding", expected="a Python codec name",
-                          found=encoding) from None
-    return p, text
+def _catalog_table(path: str | os.PathLike, delimiter: str, *, header_prefix: str = ""
+                   ) -> Table:
+    """The catalog file tokenised (rows wrapped whole in quotes, as in the NEIC table, are
+    unwrapped)."""
+    p, text = read_text(path)
+    return tokenise(p, text, delimiter, header_prefix=header_prefix, quoted_rows=True)
 
 
-@dataclass
-class _Table:
-    """A tokenised delimited file: header names, string columns, and each row's line."""
-
-    path: Path
-    text: str
-    header: list[str]
-    header_line: int
-    frame: pd.DataFrame
-    lines: np.ndarray  # 1-based line of each row
-    delimiter: str = ","
-
-    def has(self, name: str) -> bool:
-        return name in self.frame.columns
-
-    def column(self, name: str, what: str) -> pd.Series:
-        """Stripped string column ``name``; FormatError on the header line if absent."""
-        if name not in self.frame.columns:
-            hint = (f" (the header is one field: is the file {self.delimiter!r}-separated?)"
-                    if len(self.header) == 1 else "")
-            raise FormatError(f"catalog has no {what} column{hint}", path=self.path,
-                              line=self.header_line, expected=f"a column named {name!r}",
-                              found="columns " + ", ".join(self.header))
-        col = self.frame[name]
-        # stripping is a Python call per value: do it only where a value needs it, which one
-        # C-speed regex over the joined column tells
-        if _EDGE_SPACE_RE.search("\n".join(col.tolist())):
-            col = col.str.strip()
-        return col
-
-
-def _tokenise(path: Path, text: str, delimiter: str, *, header_prefix: str = "") -> _Table:
-    """Split ``text`` into a header and rows of strings, keeping each record's line.
-
-    Rows wrapped whole in one pair of quotes (the NEIC table) are unwrapped and split again;
-    blank lines are skipped. Every row must have as many fields as the header.
-    """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
-    header_line = 0
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    prev = 0  # line number reached after the previous record
-    try:
-        for rec in reader:
-            if reader.line_num - prev > 1:
-                # a quoted field ran over a line end: nearly always an unbalanced quote
-                raise FormatError("a quoted field runs over several lines (unbalanced quote?)",
-                                  path=path, line=prev + 1,
-                                  expected="one record per line, quotes closed on the line",
-                                  found=_line_of(text, prev + 1))
-            prev = reader.line_num
-            if not rec or (len(rec) == 1 and not rec[0].strip()):
-                continue
-            if header is None:
-                if len(rec) == 1 and delimiter in rec[0]:
-                    # the whole row was one quoted field (NEIC): split its content again
-                    rec = next(csv.reader([rec[0]], delimiter=delimiter))
-                header = [h.strip() for h in rec]
-                if header_prefix and header[0].startswith(header_prefix):
-                    header[0] = header[0][len(header_prefix):].strip()
-                header_line = reader.line_num
-                continue
-            rows.append(rec)
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise FormatError("catalog line cannot be split into fields", path=path,
-                          line=prev + 1, expected=f"{delimiter!r}-delimited fields",
-                          found=f"{exc}: {_line_of(text, prev + 1)}") from None
-    wrapped = [i for i, r in enumerate(rows) if len(r) == 1 and delimiter in r[0]]
-    if wrapped:
-        # rows that were one quoted field each (NEIC): split their content in one pass
-        for i, rec in zip(wrapped, csv.reader([rows[i][0] for i in wrapped],
-                                              delimiter=delimiter), strict=True):
-            rows[i] = rec
-    if header is None:  # pragma: no cover - _read_text already refused blank files
-        raise FormatError("empty catalog file", path=path, line=1, expected="a header line",
-                          found="nothing")
-    dup = [h for i, h in enumerate(header) if h in header[:i]]
-    if dup:
-        raise FormatError("repeated column name in the header", path=path, line=header_line,
-                          expected="distinct column names", found=dup[0])
-    n = len(header)
-    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    bad = np.flatnonzero(counts != n)
-    if bad.size:
-        i = int(bad[0])
-        raise FormatError("wrong number of columns", path=path, line=lines[i],
-                          expected=f"{n} {delimiter!r}-separated fields as in the header "
-                                   f"(line {header_line})",
-                          found=f"{counts[i]} fields: {_line_of(text, lines[i])}")
-    frame = (pd.DataFrame(rows, columns=header, dtype=str) if rows else
-             pd.DataFrame({h: pd.Series([], dtype=str) for h in header}))
-    table = _Table(path, text, header, header_line, frame, np.asarray(lines, dtype=np.int64),
-                   delimiter)
-    return table
-
-
-def _line_of(text: str, line: int) -> str:
-    # split as the csv module counts lines (\r\n, \r or \n), not as str.splitlines does
-    lines = _LINE_END_RE.split(text)
-    return lines[line - 1] if 0 < line <= len(lines) else ""
-
-
-def _first_header_line(text: str) -> str:
-    """The first non-blank line that is not a ``#`` comment (the FDSN text header, which
-    starts with ``#EventID``, counts), with a whole-line quote wrapper removed."""
-    for line in text.splitlines():
-        s = line.strip().lstrip("\ufeff")
-        if s.startswith("#") and not s.startswith("#EventID"):
-            continue
-        if s:
-            if len(s) > 1 and s[0] == s[-1] == '"' and s.count('"') == 2:
-                s = s[1:-1]
-            return s
-    return ""
-
-
-# --------------------------------------------------------------------------------------------
-# Column parsers (vectorised, with the line of the first bad value)
-# --------------------------------------------------------------------------------------------
-
-def _fail(table: _Table, pos: int, message: str, expected: str, found: str) -> FormatError:
-    return FormatError(message, path=table.path, line=int(table.lines[pos]), expected=expected,
-                       found=found)
-
-
-def _numbers(table: _Table, s: pd.Series, what: str, *, required: bool,
-             lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Floats from string column ``s``; empty -> NaN unless ``required``; range-checked."""
-    empty = (s == "").to_numpy()
-    v = pd.to_numeric(s.where(~empty, None), errors="coerce").to_numpy(dtype=float,
-                                                                      na_value=np.nan)
-    bad = np.flatnonzero(np.isnan(v) & ~empty)
-    if bad.size:
-        i = int(bad[0])
-        raise _fail(table, i, f"{what} is not a number", f"a number ({what})", s.iloc[i])
-    if required and empty.any():
-        i = int(np.flatnonzero(empty)[0])
-        raise _fail(table, i, f"event without a {what}", f"a {what} value", "an empty field")
-    inf = np.flatnonzero(np.isinf(v))
-    if inf.size:
-        i = int(inf[0])
-        raise _fail(table, i, f"{what} is not finite", f"a finite {what}", s.iloc[i])
-    if lo is not None and hi is not None:
-        out = np.flatnonzero((v < lo) | (v > hi))
-        if out.size:
-            i = int(out[0])
-            raise _fail(table, i, f"{what} out of range", f"{what} in {lo:g}..{hi:g}",
-                        s.iloc[i])
-    return v
-
-
-def _resolve_tz(tz: str | _dt.tzinfo) -> _dt.tzinfo:
-    """A tzinfo from ``"UTC"``, ``"+09:00"``, ``"+0900"``, ``"UTC+8"`` or an IANA name."""
-    if isinstance(tz, _dt.tzinfo):
-        return tz
-    s = str(tz).strip()
-    if s.upper() in ("UTC", "Z", "GMT"):
-        return _dt.timezone.utc
-    m = _OFFSET_RE.match(s)
-    if m:
-        sign = -1 if m.group(1) == "-" else 1
-        hours, minutes = int(m.group(2)), int(m.group(3) or 0)
-        if hours > 23 or minutes > 59:
-            raise ConfigError("time-zone offset out of range", expected="-23:59..+23:59",
-                              found=s)
-        return _dt.timezone(sign * _dt.timedelta(hours=hours, minutes=minutes))
-    try:
-        return zoneinfo.ZoneInfo(s)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("unknown time zone", expected="UTC, an offset such as +08:00, or an "
-                          "IANA name such as Asia/Tokyo", found=s) from None
-
-
-def _times(table: _Table, s: pd.Series, what: str, *, fmt: str | None,
-           tz: str | _dt.tzinfo | None,
-           zone_hint: str = "a time with a zone (Z, +09:00), or a tz for this file"
-           ) -> np.ndarray:
-    """UTC tz-naive ``datetime64[ns]`` from strings.
-
-    Times that carry a zone (``Z``, ``+09:00``, ``+0900``, ``UTC``) are converted from it.
-    Times without one are in ``tz``; with ``tz=None`` they are an error, because the zone of
-    the file is then unknown.
-    """
-    s = s.reset_index(drop=True)
-    empty = (s == "").to_numpy()
-    if empty.any():
-        i = int(np.flatnonzero(empty)[0])
-        raise _fail(table, i, "event without a time", f"a time in {what}", "an empty field")
-    if fmt is None:
-        has_zone = s.str.fullmatch(_ISO_ZONED_RE).to_numpy(dtype=bool)
-        iso = has_zone | s.str.fullmatch(_ISO_NAIVE_RE).to_numpy(dtype=bool)
-        if not iso.all():
-            i = int(np.flatnonzero(~iso)[0])
-            raise _fail(table, i, "unparsable time",
-                        f"an ISO 8601 time in {what}, e.g. 2011-03-11T05:46:24.120Z",
-                        s.iloc[i])
-        s = s.str.replace(_NAMED_UTC_RE, "+00:00", regex=True)
-        parse_fmt = "ISO8601"
-    else:
-        has_zone = np.full(len(s), "%z" in fmt or "%Z" in fmt)
-        parse_fmt = fmt
-    expected = f"a time in {what} ({'ISO 8601' if fmt is None else fmt})"
-    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-    if has_zone.any():
-        aware = _to_datetime(table, s[has_zone], parse_fmt, expected, utc=True)
-        out[has_zone] = _to_ns(table, s[has_zone], aware.dt.tz_localize(None), expected)
-    naive_mask = ~has_zone
-    if naive_mask.any():
-        if tz is None:
-            i = int(np.flatnonzero(naive_mask)[0])
-            raise _fail(table, i, "time without a time zone, and no zone was given",
-                        zone_hint, s.iloc[i])
-        naive = _to_datetime(table, s[naive_mask], parse_fmt, expected, utc=False)
-        zone = _resolve_tz(tz)
-        if zone is not _dt.timezone.utc:
-            local = naive
-            naive = local.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
-            bad = np.flatnonzero(naive.isna().to_numpy())
-            if bad.size:
-                i = int(s[naive_mask].index[bad[0]])
-                raise _fail(table, i, f"local time is ambiguous or does not exist in {tz}",
-                            "an unambiguous local time", s.iloc[i])
-            naive = naive.dt.tz_convert("UTC").dt.tz_localize(None)
-        out[naive_mask] = _to_ns(table, s[naive_mask], naive, expected)
-    return out.to_numpy(dtype="datetime64[ns]")
-
-
-def _to_datetime(table: _Table, s: pd.Series, fmt: str, expected: str, *, utc: bool
-                 ) -> pd.Series:
-    """``pd.to_datetime`` that reports the first bad value with its line."""
-    try:
-        parsed = pd.to_datetime(s, format=fmt, utc=utc, errors="coerce")
-        if not utc and getattr(parsed.dtype, "tz", None) is not None:
-            raise ValueError("a zone in a time read as zone-less")
-    except (ValueError, TypeError, OverflowError):
-        # rare: find the culprit element by element (only on this error path)
-        for i, v in s.items():
-            try:
-                t = pd.to_datetime(v, format=fmt, utc=utc)
-                if not utc and t.tzinfo is not None:
-                    raise ValueError(v)
-            except (ValueError, TypeError, OverflowError):
-                raise _fail(table, int(i), "unparsable time", expected, v) from None
-        raise _fail(table, int(s.index[0]), "unparsable times", expected,
-                    s.iloc[0]) from None
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        i = int(s.index[bad[0]])
-        raise _fail(table, i, "unparsable time", expected, s.loc[i])
-    return parsed
-
-
-def _to_ns(table: _Table, s: pd.Series, t: pd.Series, expected: str) -> pd.Series:
-    # datetime64[ns] spans 1677-09-21 .. 2262-04-11; pandas may parse older dates at a
-    # coarser unit, which the catalog contract cannot hold.
-    lo, hi = pd.Timestamp.min, pd.Timestamp.max
-    bad = np.flatnonzero(((t < lo) | (t > hi)).to_numpy())
-    if bad.size:
-        i = int(s.index[bad[0]])
-        raise _fail(table, i, "time outside the representable range",
-                    f"{expected} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d}", s.loc[i])
-    return t.astype("datetime64[ns]")
-
-
-# --------------------------------------------------------------------------------------------
-# Assembling the catalog
-# --------------------------------------------------------------------------------------------
-
-def _assemble(
-    table: _Table,
-    *,
-    fmt_name: str,
-    time: np.ndarray,
-    lat_col: str,
-    lon_col: str,
-    mag_col: str,
-    depth_col: str | None,
-    depth_scale: float = 1.0,
-    magtype_col: str | None = None,
-    id_col: str | None = None,
-    keep: np.ndarray | None = None,
-    missing_magnitude: str = "error",
-    wrap_longitude: bool = False,
-    query: str = "",
-    attrs: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Parse the location/size columns, check them line by line, build the frame.
-
-    With ``wrap_longitude``, longitudes given east-positive in 0..360 are accepted and those
-    above 180 become ``lon - 360`` (counted in ``attrs["n_longitudes_wrapped"]``).
-    """
-    if missing_magnitude not in ("error", "drop"):
-        raise ConfigError("missing_magnitude must be 'error' or 'drop'",
-                          expected="'error' or 'drop'", found=str(missing_magnitude))
-    mag_s = table.column(mag_col, "magnitude")
-    lat = _numbers(table, table.column(lat_col, "latitude"), "latitude", required=True,
-                   lo=-90.0, hi=90.0)
-    lon = _numbers(table, table.column(lon_col, "longitude"), "longitude", required=True,
-                   lo=-180.0, hi=360.0 if wrap_longitude else 180.0)
-    extra = dict(attrs or {})
-    if wrap_longitude:
-        east = lon > 180.0
-        lon = np.where(east, lon - 360.0, lon)
-        extra["n_longitudes_wrapped"] = int(east.sum())
-    mag = _numbers(table, mag_s, "magnitude", required=missing_magnitude == "error")
-    n = len(table.frame)
-    depth = (np.full(n, np.nan) if depth_col is None else
-             _numbers(table, table.column(depth_col, "depth"), "depth", required=False)
-             * depth_scale)
-    magtype = (np.full(n, "", dtype=object) if magtype_col is None else
-               table.column(magtype_col, "magnitude type").to_numpy(dtype=object))
-    ids = _event_ids(table, id_col)
-    keep = np.ones(n, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    if missing_magnitude == "drop":
-        nomag = np.isnan(mag) & keep
-        extra["n_without_magnitude_dropped"] = int(nomag.sum())
-        keep = keep & ~nomag
-    df = make_catalog(
-        time[keep], lat[keep], lon[keep], mag[keep], depth_km=depth[keep],
-        magnitude_type=magtype[keep], event_id=ids[keep], source=str(table.path), query=query,
-    )
-    df.attrs["format"] = fmt_name
-    df.attrs.update(extra)
-    return df
-
-
-def _event_ids(table: _Table, id_col: str | None) -> np.ndarray:
-    """String ids: the file's where given, else ``<file name>:<line>``; unique per file."""
-    name = table.path.name
-
-    def fallback(lines: np.ndarray) -> np.ndarray:
-        return np.array([f"{name}:{ln}" for ln in lines.tolist()], dtype=object)
-
-    if id_col is None:
-        return fallback(table.lines)
-    ids = table.column(id_col, "event id").to_numpy(dtype=object)
-    empty = ids == ""
-    if empty.any():
-        ids[empty] = fallback(table.lines[empty])
-    dup = pd.Series(ids).duplicated().to_numpy()
-    if dup.any():
-        j = int(np.flatnonzero(dup)[0])
-        first = int(np.flatnonzero(ids == ids[j])[0])
-        raise _fail(table, j, "duplicated event id", "unique event ids",
-                    f"{ids[j]} (also on line {int(table.lines[first])})")
-    return ids
-
-
-def _explosion_filter(table: _Table, type_col: str | None, include: bool
+def _explosion_filter(table: Table, type_col: str | None, include: bool
                       ) -> tuple[np.ndarray | None, dict[str, Any], str]:
     """Mask of events to keep, attrs and query text for the explosion rule."""
     if type_col is None or not table.has(type_col):
@@ -529,15 +130,14 @@ def read_comcat_csv(path: str | os.PathLike, *, include_explosions: bool = False
     pandas.DataFrame
         The validated catalog frame.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ",")
-    t = _times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
+    table = _catalog_table(path, ",")
+    t = parse_times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
     keep, attrs, query = _explosion_filter(table, "type", include_explosions)
-    return _assemble(table, fmt_name="comcat", time=t, lat_col="latitude",
-                     lon_col="longitude", mag_col="mag", depth_col="depth",
-                     magtype_col="magType" if table.has("magType") else None,
-                     id_col="id" if table.has("id") else None, keep=keep,
-                     missing_magnitude=missing_magnitude, query=query, attrs=attrs)
+    return assemble_catalog(table, fmt_name="comcat", time=t, lat_col="latitude",
+                            lon_col="longitude", mag_col="mag", depth_col="depth",
+                            magtype_col="magType" if table.has("magType") else None,
+                            id_col="id" if table.has("id") else None, keep=keep,
+                            missing_magnitude=missing_magnitude, query=query, attrs=attrs)
 
 
 def read_fdsn_text(path: str | os.PathLike, *, include_explosions: bool = False,
@@ -548,16 +148,15 @@ def read_fdsn_text(path: str | os.PathLike, *, include_explosions: bool = False,
     ContributorID|MagType|Magnitude|MagAuthor|EventLocationName[|EventType]``; times are UTC
     (the FDSN specification), depth in km. Parameters as :func:`read_comcat_csv`.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, "|", header_prefix="#")
-    t = _times(table, table.column("Time", "time"), "column 'Time'", fmt=None, tz="UTC")
+    table = _catalog_table(path, "|", header_prefix="#")
+    t = parse_times(table, table.column("Time", "time"), "column 'Time'", fmt=None, tz="UTC")
     keep, attrs, query = _explosion_filter(table, "EventType", include_explosions)
-    return _assemble(table, fmt_name="fdsn-text", time=t, lat_col="Latitude",
-                     lon_col="Longitude", mag_col="Magnitude",
-                     depth_col="Depth/km" if table.has("Depth/km") else None,
-                     magtype_col="MagType" if table.has("MagType") else None,
-                     id_col="EventID", keep=keep, missing_magnitude=missing_magnitude,
-                     query=query, attrs=attrs)
+    return assemble_catalog(table, fmt_name="fdsn-text", time=t, lat_col="Latitude",
+                            lon_col="Longitude", mag_col="Magnitude",
+                            depth_col="Depth/km" if table.has("Depth/km") else None,
+                            magtype_col="MagType" if table.has("MagType") else None,
+                            id_col="EventID", keep=keep, missing_magnitude=missing_magnitude,
+                            query=query, attrs=attrs)
 
 
 def read_pycsep_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -568,14 +167,13 @@ def read_pycsep_csv(path: str | os.PathLike) -> pd.DataFrame:
     ``event_id`` get ``<file name>:<line>``. ``catalog_id`` is the stochastic-catalog number
     and is not kept.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ",")
+    table = _catalog_table(path, ",")
     mag_col = "M" if table.has("M") or not table.has("mag") else "mag"
-    t = _times(table, table.column("time_string", "time"), "column 'time_string'", fmt=None,
-               tz="UTC")
-    return _assemble(table, fmt_name="pycsep", time=t, lat_col="lat", lon_col="lon",
-                     mag_col=mag_col, depth_col="depth" if table.has("depth") else None,
-                     id_col="event_id" if table.has("event_id") else None)
+    t = parse_times(table, table.column("time_string", "time"), "column 'time_string'", fmt=None,
+                    tz="UTC")
+    return assemble_catalog(table, fmt_name="pycsep", time=t, lat_col="lat", lon_col="lon",
+                            mag_col=mag_col, depth_col="depth" if table.has("depth") else None,
+                            id_col="event_id" if table.has("event_id") else None)
 
 
 def read_earthquakenpp_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -585,12 +183,11 @@ def read_earthquakenpp_csv(path: str | os.PathLike) -> pd.DataFrame:
     benchmark was cut from. Depth is not in the format (NaN); ``x``, ``y`` (projected km) are
     not kept. ``event_id`` is the ``id`` or ``index`` value.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ",")
+    table = _catalog_table(path, ",")
     id_col = "id" if table.has("id") else ("index" if table.has("index") else None)
-    t = _times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
-    return _assemble(table, fmt_name="earthquakenpp", time=t, lat_col="latitude",
-                     lon_col="longitude", mag_col="magnitude", depth_col=None, id_col=id_col)
+    t = parse_times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
+    return assemble_catalog(table, fmt_name="earthquakenpp", time=t, lat_col="latitude",
+                            lon_col="longitude", mag_col="magnitude", depth_col=None, id_col=id_col)
 
 
 def read_neic_significant(path: str | os.PathLike, *, include_explosions: bool = False
@@ -609,8 +206,7 @@ def read_neic_significant(path: str | os.PathLike, *, include_explosions: bool =
         default; the count is in ``attrs["n_explosions_excluded"]``). ``Rock Burst`` rows are
         kept.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ",")
+    table = _catalog_table(path, ",")
     date = table.column("Date", "date")
     tod = table.column("Time", "time of day")
     iso = date.str.match(_ISO_DATE_RE).to_numpy()
@@ -620,31 +216,26 @@ def read_neic_significant(path: str | os.PathLike, *, include_explosions: bool =
                                   & ~tod.str.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?").to_numpy())
         if mismatch.size:
             i = int(mismatch[0])
-            raise _fail(table, i, "ISO timestamp in Date disagrees with Time",
-                        "Time equal to the ISO Date", f"Date {date.iloc[i]}, Time {tod.iloc[i]}")
+            raise row_error(table, i, "ISO timestamp in Date disagrees with Time",
+                            "Time equal to the ISO Date",
+                            f"Date {date.iloc[i]}, Time {tod.iloc[i]}")
     t = np.empty(len(date), dtype="datetime64[ns]")
     if (~iso).any():
-        sub = _subtable(table, ~iso)
+        sub = table.subset(~iso)
         joined = sub.frame["Date"].str.strip() + " " + sub.frame["Time"].str.strip()
-        t[~iso] = _times(sub, joined, "columns 'Date' and 'Time'", fmt="%m/%d/%Y %H:%M:%S",
-                         tz="UTC")
+        t[~iso] = parse_times(sub, joined, "columns 'Date' and 'Time'", fmt="%m/%d/%Y %H:%M:%S",
+                              tz="UTC")
     if iso.any():
-        sub = _subtable(table, iso)
-        t[iso] = _times(sub, sub.frame["Date"].str.strip(), "column 'Date'", fmt=None,
-                        tz="UTC")
+        sub = table.subset(iso)
+        t[iso] = parse_times(sub, sub.frame["Date"].str.strip(), "column 'Date'", fmt=None,
+                             tz="UTC")
     keep, attrs, query = _explosion_filter(table, "Type", include_explosions)
     attrs["n_iso_timestamps"] = int(iso.sum())
-    return _assemble(table, fmt_name="neic", time=t, lat_col="Latitude", lon_col="Longitude",
-                     mag_col="Magnitude", depth_col="Depth",
-                     magtype_col="Magnitude Type" if table.has("Magnitude Type") else None,
-                     id_col="ID" if table.has("ID") else None, keep=keep, query=query,
-                     attrs=attrs)
-
-
-def _subtable(table: _Table, mask: np.ndarray) -> _Table:
-    return _Table(table.path, table.text, table.header, table.header_line,
-                  table.frame.loc[mask].reset_index(drop=True), table.lines[mask],
-                  table.delimiter)
+    return assemble_catalog(table, fmt_name="neic", time=t, lat_col="Latitude", lon_col="Longitude",
+                            mag_col="Magnitude", depth_col="Depth",
+                            magtype_col="Magnitude Type" if table.has("Magnitude Type") else None,
+                            id_col="ID" if table.has("ID") else None, keep=keep, query=query,
+                            attrs=attrs)
 
 
 def read_jma_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -656,14 +247,13 @@ def read_jma_csv(path: str | os.PathLike) -> pd.DataFrame:
     0..360 as in JMA's hypocenter catalog: those above 180 (events east of the antimeridian)
     become ``lon - 360``, counted in ``attrs["n_longitudes_wrapped"]``.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ";")
-    t = _times(table, table.column("timestamp", "time"), "column 'timestamp'", fmt=None,
-               tz=None, zone_hint="a timestamp with its offset, e.g. "
-                                  "2011-03-11T14:46:18.120000+0900")
-    return _assemble(table, fmt_name="jma", time=t, lat_col="latitude", lon_col="longitude",
-                     mag_col="magnitude", depth_col="depth" if table.has("depth") else None,
-                     wrap_longitude=True)
+    table = _catalog_table(path, ";")
+    t = parse_times(table, table.column("timestamp", "time"), "column 'timestamp'", fmt=None,
+                    tz=None, zone_hint="a timestamp with its offset, e.g. "
+                                       "2011-03-11T14:46:18.120000+0900")
+    return assemble_catalog(table, fmt_name="jma", time=t, lat_col="latitude", lon_col="longitude",
+                            mag_col="magnitude", depth_col="depth" if table.has("depth") else None,
+                            wrap_longitude=True)
 
 
 AETA_TZ = "+08:00"
@@ -678,39 +268,24 @@ def read_aeta_eqlst(path: str | os.PathLike) -> pd.DataFrame:
     (Unix seconds) when that column is present. Depth is not given (NaN). Ids are
     ``<file name>:<line>``.
     """
-    p, text = _read_text(path)
-    table = _tokenise(p, text, ",")
-    t = _times(table, table.column("Time", "time"), "column 'Time' (UTC+8)", fmt=None,
-               tz=AETA_TZ)
+    table = _catalog_table(path, ",")
+    t = parse_times(table, table.column("Time", "time"), "column 'Time' (UTC+8)", fmt=None,
+                    tz=AETA_TZ)
     if table.has("Timestamp"):
-        unix = _numbers(table, table.column("Timestamp", "Unix time"), "Unix time",
-                        required=True)
+        unix = parse_numbers(table, table.column("Timestamp", "Unix time"), "Unix time",
+                             required=True)
         # exact second arithmetic in int64: the list is given to the second
         ts = (np.round(unix).astype(np.int64) * 1_000_000_000).astype("datetime64[ns]")
         off = np.flatnonzero(np.abs(t.astype(np.int64) // 1_000_000_000
                                     - ts.astype(np.int64) // 1_000_000_000) > 0)
         if off.size:
             i = int(off[0])
-            raise _fail(table, i, "Time (UTC+8) and Timestamp (Unix, UTC) disagree",
-                        f"Timestamp = Time - 8 h = {pd.Timestamp(t[i])}",
-                        f"{pd.Timestamp(ts[i])}")
-    return _assemble(table, fmt_name="aeta", time=t, lat_col="Latitude", lon_col="Longitude",
-                     mag_col="Magnitude", depth_col=None,
-                     attrs={"file_time_zone": "UTC+08:00"})
-
-
-def read_csv_mapped(path: str | os.PathLike, mapping: Any) -> pd.DataFrame:
-    """Read any delimited catalog through a column mapping.
-
-    The mapping is geoanom's one table mapping (:class:`geoanom.io.table.TableMapping`,
-    also importable here as ``ColumnMapping``), given as an object, a dict, a TOML file or
-    a shipped name; this is :func:`geoanom.io.table.read_catalog_table`. Times carrying a
-    zone are converted from it; times without one are read in the mapping's ``tz``, and if
-    no ``tz`` was given that is a FormatError at the first such line.
-    """
-    from geoanom.io.table import read_catalog_table
-
-    return read_catalog_table(path, mapping)
+            raise row_error(table, i, "Time (UTC+8) and Timestamp (Unix, UTC) disagree",
+                            f"Timestamp = Time - 8 h = {pd.Timestamp(t[i])}",
+                            f"{pd.Timestamp(ts[i])}")
+    return assemble_catalog(table, fmt_name="aeta", time=t, lat_col="Latitude", lon_col="Longitude",
+                            mag_col="Magnitude", depth_col=None,
+                            attrs={"file_time_zone": "UTC+08:00"})
 
 
 def read_quakeml(path: str | os.PathLike, *, include_explosions: bool = False) -> pd.DataFrame:
@@ -808,8 +383,6 @@ def write_catalog_csv(
     pathlib.Path
         The written file.
     """
-    from geoanom.provenance import canonical_json, provenance
-
     validate_catalog(df)
     attrs = {k: v for k, v in df.attrs.items()}
     prov = provenance(config=config, inputs=inputs, seeds=seeds,
@@ -834,7 +407,7 @@ def read_geoanom_csv(path: str | os.PathLike) -> pd.DataFrame:
     """
     import json
 
-    p, text = _read_text(path)
+    p, text = read_text(path)
     lines = text.split("\n")
     meta: dict[str, Any] = {}
     for i, ln in enumerate(lines):
@@ -850,123 +423,103 @@ def read_geoanom_csv(path: str | os.PathLike) -> pd.DataFrame:
                 raise FormatError("unreadable provenance line", path=p, line=i + 1,
                                   expected="# provenance: <JSON object>", found=s) from None
         lines[i] = ""  # blank keeps every later line number
-    table = _tokenise(p, "\n".join(lines), ",")
-    t = _times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
+    table = tokenise(p, "\n".join(lines), ",", quoted_rows=True)
+    t = parse_times(table, table.column("time", "time"), "column 'time'", fmt=None, tz="UTC")
     attrs = dict(meta.get("catalog_attrs") or {}) if isinstance(meta, dict) else {}
     query = str(attrs.pop("query", ""))
     attrs.pop("source", None)
     attrs.pop("format", None)
     if meta:
         attrs["provenance"] = meta
-    df = _assemble(table, fmt_name="geoanom", time=t, lat_col="latitude_deg",
-                   lon_col="longitude_deg", mag_col="magnitude", depth_col="depth_km",
-                   magtype_col="magnitude_type", id_col="event_id", query=query, attrs=attrs)
+    df = assemble_catalog(table, fmt_name="geoanom", time=t, lat_col="latitude_deg",
+                          lon_col="longitude_deg", mag_col="magnitude", depth_col="depth_km",
+                          magtype_col="magnitude_type", id_col="event_id", query=query, attrs=attrs)
     if meta.get("catalog_attrs", {}).get("source"):
         df.attrs["origin_source"] = meta["catalog_attrs"]["source"]
     return df
 
 
-
 # --------------------------------------------------------------------------------------------
-# Sniffing and dispatch
+# Recognising the formats (the sniffs of geoanom.io.read_catalog's table)
 # --------------------------------------------------------------------------------------------
 
-def _sniff_header(line: str) -> str | None:
-    s = line.lstrip("\ufeff").strip()
-    if s.startswith("<"):
-        return "quakeml" if "quakeml" in s.lower() or s.startswith("<?xml") else None
-    if s.startswith("#") and "|" in s:
-        names = {c.strip() for c in s.lstrip("#").split("|")}
-        return "fdsn-text" if {"EventID", "Time", "Latitude", "Magnitude"} <= names else None
-    if ";" in s:
-        names = {c.strip() for c in s.split(";")}
-        return "jma" if {"timestamp", "longitude", "latitude", "magnitude"} <= names else None
-    names = {c.strip() for c in next(csv.reader([s]))}
-    if set(CATALOG_COLUMNS) <= names:
-        return "geoanom"
-    if {"time", "latitude", "longitude", "mag"} <= names:
-        return "comcat"
-    if {"lon", "lat", "time_string"} <= names and names & {"M", "mag"}:
-        return "pycsep"
-    if {"time", "longitude", "latitude", "magnitude", "x", "y"} <= names:
-        return "earthquakenpp"
-    if {"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"} <= names:
-        return "neic"
-    if {"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"} <= names:
-        return "aeta"
-    return None
+def first_header_line(text: str) -> str:
+    """The first non-blank line that is not a ``#`` comment (the FDSN text header, which
+    starts with ``#EventID``, counts), with a whole-line quote wrapper removed."""
+    for line in text.splitlines():
+        s = line.strip().lstrip("\ufeff")
+        if s.startswith("#") and not s.startswith("#EventID"):
+            continue
+        if s:
+            if len(s) > 1 and s[0] == s[-1] == '"' and s.count('"') == 2:
+                s = s[1:-1]
+            return s
+    return ""
 
 
-def sniff_catalog_format(path: str | os.PathLike) -> str:
-    """The name of the format of ``path``, recognised from its header line.
-
-    Raises
-    ------
-    FormatError
-        If the header matches no known format (the message lists them).
-    """
-    p, text = _read_text(path)
-    head = _first_header_line(text)
-    if head.startswith("<?xml") or head.startswith("<"):
-        # the QuakeML root element may come after the XML declaration
-        return "quakeml" if "quakeml" in text[:2000].lower() else _unknown(p, head)
-    name = _sniff_header(head)
-    if name is None:
-        _unknown(p, head)
-    return name  # type: ignore[return-value]
+def _header_columns(head: str, delimiter: str) -> set[str]:
+    """The column names of header line ``head`` when it is written with ``delimiter``
+    (``"|"``: an FDSN ``#...|...`` line; ``";"``: a line holding one; ``","``: any other line
+    that is not XML); empty when it is a line of another kind."""
+    s = head.lstrip("\ufeff").strip()
+    kind = ("<" if s.startswith("<") else "|" if s.startswith("#") and "|" in s
+            else ";" if ";" in s else ",")
+    if kind != delimiter or kind == "<":
+        return set()
+    if kind == "|":
+        return {c.strip() for c in s.lstrip("#").split("|")}
+    if kind == ";":
+        return {c.strip() for c in s.split(";")}
+    return {c.strip() for c in next(csv.reader([s]))}
 
 
-def _unknown(p: Path, head: str) -> str:
-    line = next((i for i, ln in enumerate(p.read_bytes().decode("utf-8", "replace")
-                                           .splitlines(), 1) if ln.strip()), 1)
-    raise FormatError("unrecognised catalog format", path=p, line=line,
-                      expected="a header of one of the formats " + ", ".join(KNOWN_FORMATS[:-1])
-                      + " (or use read_csv_mapped with a column mapping)", found=head)
+def is_quakeml(head: str, text: str) -> bool:
+    """QuakeML: XML whose first 2000 characters name QuakeML (the root element may come
+    after the XML declaration)."""
+    return head.startswith("<") and "quakeml" in text[:2000].lower()
 
 
-_READERS = {
-    "comcat": read_comcat_csv,
-    "fdsn-text": read_fdsn_text,
-    "pycsep": read_pycsep_csv,
-    "earthquakenpp": read_earthquakenpp_csv,
-    "neic": read_neic_significant,
-    "jma": read_jma_csv,
-    "aeta": read_aeta_eqlst,
-    "quakeml": read_quakeml,
-    "geoanom": read_geoanom_csv,
-    "mapped": read_csv_mapped,
-}
+def is_fdsn_text(head: str, text: str) -> bool:
+    """FDSN text: a ``#EventID|Time|Latitude|...|Magnitude|...`` header."""
+    return {"EventID", "Time", "Latitude", "Magnitude"} <= _header_columns(head, "|")
 
 
-def read_catalog(path: str | os.PathLike, format: str = "auto", **kw: Any) -> pd.DataFrame:
-    """Read a catalog file in any supported format into the validated catalog frame.
-
-    Parameters
-    ----------
-    path
-        The catalog file.
-    format
-        ``"auto"`` (recognise it from the header line) or one of :data:`KNOWN_FORMATS`.
-        ``"mapped"`` needs ``mapping=`` (see :class:`ColumnMapping`).
-    **kw
-        Passed to the reader (``include_explosions``, ``missing_magnitude``, ``mapping``).
-    """
-    name = format.lower().replace("_", "-") if isinstance(format, str) else format
-    if name == "auto":
-        name = sniff_catalog_format(path)
-    if name not in _READERS:
-        raise FormatError("unknown catalog format", path=path,
-                          expected="auto or one of " + ", ".join(KNOWN_FORMATS),
-                          found=str(format))
-    reader = _READERS[name]
-    try:
-        inspect.signature(reader).bind(path, **kw)
-    except TypeError as exc:
-        raise ConfigError(f"bad options for the {name} catalog reader",
-                          expected="the reader's keyword arguments", found=str(exc)) from None
-    return reader(path, **kw)
+def is_jma(head: str, text: str) -> bool:
+    """The pyCSEP JMA format: a ``timestamp;longitude;latitude;...;magnitude`` header."""
+    return {"timestamp", "longitude", "latitude", "magnitude"} <= _header_columns(head, ";")
 
 
-# the one mapping format of geoanom (records and catalogs); imported last because
-# geoanom.io.table uses this module's tokeniser and column parsers
-from geoanom.io.table import TableMapping as ColumnMapping  # noqa: E402
+def is_geoanom_csv(head: str, text: str) -> bool:
+    """geoanom's catalog CSV: the catalog frame's columns."""
+    return set(CATALOG_COLUMNS) <= _header_columns(head, ",")
+
+
+def is_comcat(head: str, text: str) -> bool:
+    """ComCat / FDSN event-service CSV: ``time``, ``latitude``, ``longitude``, ``mag``."""
+    return {"time", "latitude", "longitude", "mag"} <= _header_columns(head, ",")
+
+
+def is_pycsep(head: str, text: str) -> bool:
+    """The pyCSEP CSV: ``lon``, ``lat``, ``time_string`` and ``M`` (or ``mag``)."""
+    columns = _header_columns(head, ",")
+    return {"lon", "lat", "time_string"} <= columns and bool(columns & {"M", "mag"})
+
+
+def is_earthquakenpp(head: str, text: str) -> bool:
+    """The EarthquakeNPP CSV: ``time``, ``longitude``, ``latitude``, ``magnitude``, ``x``,
+    ``y``."""
+    return {"time", "longitude", "latitude", "magnitude", "x", "y"} <= _header_columns(head, ",")
+
+
+def is_neic(head: str, text: str) -> bool:
+    """The NEIC significant-earthquakes table: ``Date``, ``Time``, ``Latitude``,
+    ``Longitude``, ``Type``, ``Magnitude``."""
+    return {"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"} \
+        <= _header_columns(head, ",")
+
+
+def is_aeta(head: str, text: str) -> bool:
+    """The AETA earthquake list: ``Longitude``, ``Latitude``, ``Magnitude``, ``Time``,
+    ``Timestamp``."""
+    return {"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"} \
+        <= _header_columns(head, ",")

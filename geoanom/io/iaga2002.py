@@ -125,7 +125,7 @@ from geoanom.record import (
     validate_record,
 )
 
-__all__ = ["read_iaga2002", "write_iaga2002", "ELEMENTS", "EE_INDEX_COLUMNS",
+__all__ = ["read_iaga2002", "write_iaga2002", "is_iaga2002", "ELEMENTS", "EE_INDEX_COLUMNS",
            "parse_interval_type", "map_data_type"]
 
 Source = str | os.PathLike | IO[bytes] | IO[str] | bytes | bytearray | memoryview
@@ -182,6 +182,50 @@ _DOY_RE = re.compile(r"\d{1,3}")
 
 _MAX_GRID_ROWS = 50_000_000  # a joined grid beyond this is almost surely a wrong file mix
 _NS = 1_000_000_000
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+# ----------------------------------------------------------------------------------------
+# recognising the format
+# ----------------------------------------------------------------------------------------
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    printable = sum(1 for b in head if b in (9, 10, 13) or 32 <= b < 127 or b >= 160)
+    return printable / len(head) > 0.95
+
+
+def is_iaga2002(path: Path, head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is IAGA-2002 text, plain or gzip.
+
+    No other record format is gzip-compressed, so a gzip file that does not hold text is an
+    error here rather than another format's.
+
+    Raises
+    ------
+    FormatError
+        A gzip file that cannot be decompressed, a gzip-compressed tar archive, or gzip
+        data that is not text.
+    """
+    if not head.startswith(_GZIP_MAGIC):
+        return _looks_like_text(head)
+    try:
+        with gzip.open(path, "rb") as gz:
+            inner = gz.read(4096)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FormatError("gzip file cannot be decompressed", path=path,
+                          expected="a gzip-compressed IAGA-2002 file",
+                          found=str(exc)) from exc
+    if _looks_like_text(inner):
+        return True
+    if inner[257:262] == b"ustar":
+        raise FormatError("is a tar archive, not a record file", path=path,
+                          expected="the record files themselves (extract the archive "
+                          "and pass its daily files)", found="a gzip-compressed tar archive")
+    raise FormatError("gzip file does not hold text", path=path,
+                      expected="a gzip-compressed IAGA-2002 file",
+                      found=f"bytes {inner[:8].hex()}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -312,7 +356,7 @@ def _load_bytes(src: object, name: str) -> bytes:
         raise FormatError("cannot read this kind of source", path=name,
                           expected="a path, a binary or text buffer, or bytes",
                           found=type(src).__name__)
-    if data[:2] == b"\x1f\x8b":
+    if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:

@@ -53,7 +53,7 @@ from geoanom.record import (
     make_record,
 )
 
-__all__ = ["read_imagcdf", "PUBLICATION_LEVELS", "CDF_MAGICS"]
+__all__ = ["read_imagcdf", "is_imagcdf", "PUBLICATION_LEVELS", "CDF_MAGICS"]
 
 #: ImagCDF PublicationLevel -> record data_type.
 PUBLICATION_LEVELS = {"1": "variation", "2": "provisional", "3": "quasi-definitive",
@@ -66,6 +66,11 @@ _NOT_OBSERVED_VALUE = 88888.0
 _SCALAR_ELEMENTS = ("S", "G")
 _ANGLE_ELEMENTS = ("D", "I")
 _TIME_DEFAULTS = {"vector": "GeomagneticVectorTimes", "scalar": "GeomagneticScalarTimes"}
+
+
+def is_imagcdf(path: Path, head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is a CDF file (:data:`CDF_MAGICS`)."""
+    return head[:4] in CDF_MAGICS
 
 
 def _import_cdflib():

@@ -41,14 +41,16 @@ from __future__ import annotations
 
 import math
 import os
-import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._atomic import atomic_write_text
 from geoanom.errors import FormatError, ValidationError
+from geoanom.io._text import Table, parse_numbers, parse_times, read_text, row_error, tokenise
+from geoanom.provenance import canonical_json, provenance
 
 __all__ = ["INDEX_KINDS", "to_activity_table", "align_index", "kp_decimal", "make_index",
            "read_index",
@@ -148,12 +150,8 @@ def read_index(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> xr.Da
         Unknown header, unreadable value or time (file, line, column, expected, found),
         times not increasing or off the cadence.
     """
-    from geoanom.io.catalog import _subtable
-    from geoanom.io.table import _tokenise
-
-    layout = types.SimpleNamespace(encoding="utf-8", skip_lines=0, comment="#",
-                                   delimiter=",", header=True, names=None)
-    table = _tokenise(path, layout, "activity index")
+    p, text = read_text(path, what="activity index")
+    table = tokenise(p, text, ",", comment="#", require_rows=True, what="activity index")
     skipped: list[int] = []
     while True:
         try:
@@ -168,15 +166,13 @@ def read_index(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> xr.Da
                                     "True), geoanom test --activity-skip-bad-rows)")
                 raise
             skipped.append(int(exc.line))
-            table = _subtable(table, table.lines != exc.line)
+            table = table.subset(table.lines != exc.line)
             continue
         ds.attrs["skipped_lines"] = ",".join(map(str, sorted(skipped)))
         return ds
 
 
-def _index_from_table(table) -> xr.Dataset:
-    from geoanom.io.catalog import _fail, _numbers, _times
-
+def _index_from_table(table: Table) -> xr.Dataset:
     p = table.path
     kind = _detect(table.header)
     if kind is None:
@@ -192,7 +188,7 @@ def _index_from_table(table) -> xr.Dataset:
     col = table.column(tcol, "time")
     t = _fixed_layout_times(col)
     if t is None:  # any other layout, or a bad time: the catalog time rules and messages
-        t = _times(table, col, f"column {tcol!r}", fmt=None, tz="UTC")
+        t = parse_times(table, col, f"column {tcol!r}", fmt=None, tz="UTC")
     if kind == "rc-hourly":
         t = t - np.timedelta64(30, "m")
     data: dict[str, np.ndarray] = {}
@@ -204,14 +200,14 @@ def _index_from_table(table) -> xr.Dataset:
             continue  # quality/version labels, not values
         if kind == "generic" and not pd.to_numeric(s, errors="coerce").notna().any():
             continue  # a text column (labels) of an activity table
-        v = _numbers(table, s, f"{c} value", required=False)
+        v = parse_numbers(table, s, f"{c} value", required=False)
         if c in _KP_COLUMNS:
             v, bad = kp_decimal(v, top=_KP_COLUMNS[c])
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise _fail(table, i, f"{c} is not a Kp value",
-                            f"{c} in tenths-of-thirds (3.7, 4.0, 4.3) or decimal "
-                            f"(3.667, 4.333) notation, 0..{_KP_COLUMNS[c]:g}", s.iloc[i])
+                raise row_error(table, i, f"{c} is not a Kp value",
+                                f"{c} in tenths-of-thirds (3.7, 4.0, 4.3) or decimal "
+                                f"(3.667, 4.333) notation, 0..{_KP_COLUMNS[c]:g}", s.iloc[i])
         data[c] = v
     if not data:
         raise FormatError("activity index has no value column", path=p,
@@ -221,20 +217,20 @@ def _index_from_table(table) -> xr.Dataset:
     d = np.diff(tt)
     if d.size and np.any(d <= 0):
         j = int(np.argmax(d <= 0))
-        raise _fail(table, j + 1, "index times must increase", f"a time after {t[j]}",
-                    str(t[j + 1]))
+        raise row_error(table, j + 1, "index times must increase", f"a time after {t[j]}",
+                        str(t[j + 1]))
     if kind == "generic":
         if not d.size:
-            raise _fail(table, 0, "an activity table needs two rows or more",
-                        "at least two times", "one row")
+            raise row_error(table, 0, "an activity table needs two rows or more",
+                            "at least two times", "one row")
         cadence = int(np.median(d)) / 1e9
         primary = next(iter(data))
     step = int(round(cadence * 1e9))
     off = np.flatnonzero((tt - tt[0]) % step)
     if off.size:
         i = int(off[0])
-        raise _fail(table, i, "index time off the cadence",
-                    f"a whole number of {cadence:g} s steps after {t[0]}", str(t[i]))
+        raise row_error(table, i, "index time off the cadence",
+                        f"a whole number of {cadence:g} s steps after {t[0]}", str(t[i]))
     ds = make_index(t, data, kind, source=str(p), cadence_s=cadence, primary=primary)
     ds.attrs["n_rows_inserted"] = int(ds.sizes["time"] - len(t))
     return ds
@@ -418,9 +414,6 @@ def write_index_csv(index: xr.Dataset, path: str | os.PathLike, *, config: objec
     """Write an index (e.g. fetched) as CSV that :func:`read_index` reads back: ``#`` lines
     with the format and provenance, then ``time_utc_start,<variables>`` (Kp in decimal),
     written atomically."""
-    from geoanom._atomic import atomic_write_text
-    from geoanom.provenance import canonical_json, provenance
-
     df = pd.DataFrame({"time_utc_start": np.char.add(np.datetime_as_string(
         index["time"].values.astype("datetime64[s]"), unit="s"), "Z")})
     for c in index.data_vars:

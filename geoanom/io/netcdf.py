@@ -38,8 +38,10 @@ import xarray as xr
 from geoanom._atomic import atomic_path
 from geoanom.errors import FormatError, ValidationError
 from geoanom.provenance import canonical_json, provenance
+from geoanom.record import FLAG_MISSING, FLAG_VALID, REQUIRED_ATTRS, history_line
 
-__all__ = ["write_netcdf", "read_netcdf", "write_dataset_netcdf", "NETCDF_FORMAT_VERSION"]
+__all__ = ["write_netcdf", "read_netcdf", "write_dataset_netcdf", "is_netcdf",
+           "NETCDF_FORMAT_VERSION"]
 
 #: Version of the layout above; bumped when the layout changes incompatibly.
 NETCDF_FORMAT_VERSION = "1"
@@ -63,6 +65,14 @@ _STATION_VARS = ("station_id", "latitude", "longitude", "altitude")
 # time (measured by bench/bench_netcdf.py); chunks of 64 Ki samples keep partial reads cheap.
 _COMPLEVEL = 1
 _CHUNK = 65536
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_CLASSIC_MAGICS = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+
+
+def is_netcdf(path: Path, head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is netCDF: HDF5 (netCDF4) or classic
+    (``CDF\\x01``, ``\\x02``, ``\\x05``) magic."""
+    return head.startswith(_HDF5_MAGIC) or head[:4] in _CLASSIC_MAGICS
 
 
 # ----------------------------------------------------------------------------------------
@@ -467,8 +477,6 @@ def _unpack(values: np.ndarray, vattrs: dict) -> tuple[np.ndarray, dict]:
 def _complete_foreign(ds: xr.Dataset, coords: dict, path: Path) -> xr.Dataset:
     """Make a CF time series written by another tool into a record: flags from NaN where a
     component has none, station attrs from CF coordinate variables, defaults otherwise."""
-    from geoanom.record import FLAG_MISSING, FLAG_VALID, REQUIRED_ATTRS, history_line
-
     for name in list(ds.data_vars):
         var = ds[name]
         if var.dims != ("time",) or str(name).endswith("_flag") or var.dtype.kind != "f" \

@@ -115,7 +115,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from geoanom._toml import read_toml
 from geoanom.errors import ConfigError, FormatError
+from geoanom.io._text import (
+    Table,
+    assemble_catalog,
+    parse_numbers,
+    parse_times,
+    read_text,
+    resolve_tz,
+    row_error,
+    tokenise,
+)
+from geoanom.record import DATA_TYPES, DEFAULT_UNITS, make_record, validate_record
+from geoanom.stations import GeoanomWarning, load_stations
 
 __all__ = [
     "SHIPPED_DIR",
@@ -249,13 +262,11 @@ class TableMapping:
             raise bad("time_format 'parts' needs the year, month, day [, hour, minute, "
                       "second] columns", "3 to 6 columns in that order", cols)
         if self.tz is not None:
-            from geoanom.io.catalog import _resolve_tz
-
             if not isinstance(self.tz, str):
                 raise bad("'tz' must be a string", "'UTC', '+09:00' or 'Asia/Tokyo'",
                           repr(self.tz))
             try:
-                _resolve_tz(self.tz)
+                resolve_tz(self.tz)
             except ConfigError as exc:
                 raise bad(exc.message, exc.expected or "", exc.found) from None
 
@@ -380,8 +391,6 @@ class TableMapping:
         if self.sampling_period_s is not None and not self.sampling_period_s > 0:
             raise bad("'sampling_period_s' must be positive", "seconds > 0",
                       self.sampling_period_s)
-        from geoanom.record import DATA_TYPES
-
         if self.data_type not in DATA_TYPES:
             raise bad("unknown 'data_type'", " | ".join(DATA_TYPES), repr(self.data_type))
 
@@ -412,13 +421,10 @@ class TableMapping:
             kw["station_table"] = str((Path(p).parent / kw["station_table"]).resolve())
         return cls(**kw, path=p)
 
-    from_mapping = from_dict  # the name the catalog reader used for its ColumnMapping
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TableMapping:
         """Read a mapping TOML file (ConfigError naming the file on any problem)."""
-        from geoanom._toml import read_toml
-
         p = Path(path)
         doc = read_toml(p, what="mapping file")
         doc.setdefault("name", p.stem)
@@ -454,8 +460,6 @@ class TableMapping:
 
 
 def _components(value: Any, bad) -> tuple[tuple[str, str, str], ...]:
-    from geoanom.record import DEFAULT_UNITS
-
     if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 3 for x in value):
         items = [(n, {"column": c, "units": u}) for n, c, u in value]
     elif isinstance(value, Mapping):
@@ -528,10 +532,8 @@ def station_table(spec: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Station code -> ``{name, latitude_deg, longitude_deg, elevation_m}`` from a station
     CSV (``code,name,latitude_deg,longitude_deg[,elevation_m]``) or a shipped table name
     (``magdas``)."""
-    from geoanom.io.catalog import _read_text
-
     p = SHIPPED_DIR / _SHIPPED_TABLES[str(spec)] if str(spec) in _SHIPPED_TABLES else Path(spec)
-    path, text = _read_text(p, what="station table")
+    path, text = read_text(p, what="station table")
     rows = [r for r in csv.reader(
         ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))]
     if not rows:
@@ -561,104 +563,14 @@ def station_table(spec: str | os.PathLike) -> dict[str, dict[str, Any]]:
 # tokenising
 # ------------------------------------------------------------------------------------------
 
-def _tokenise(path: str | os.PathLike, m: TableMapping, what: str):
-    """The file as a catalog ``_Table`` (string columns, each row's 1-based line)."""
-    from geoanom.io.catalog import _LINE_END_RE, _line_of, _read_text, _Table
-
-    p, text = _read_text(path, m.encoding, what=what)
-    lines = _LINE_END_RE.split(text)
-    if m.skip_lines >= len(lines):
-        raise FormatError(f"nothing left after skipping {m.skip_lines} lines", path=p,
-                          line=min(m.skip_lines, len(lines)), expected="a header or data "
-                          "lines after the skipped ones", found=f"{len(lines)} lines in all")
-    body = lines[m.skip_lines:]
-    com = m.comment
-    keep = [i for i, ln in enumerate(body, start=m.skip_lines + 1)
-            if ln and not ln.isspace() and not (com is not None and ln.lstrip().startswith(com))]
-    kept = [lines[i - 1] for i in keep]
-    numbers = keep
-    if not kept:
-        raise FormatError(f"nothing left after skipping {m.skip_lines} lines and blank or "
-                          "comment lines", path=p, line=m.skip_lines + 1,
-                          expected="a header or data lines", found="only blank or comment "
-                          "lines")
-    if m.delimiter == "whitespace":
-        rows = [ln.split() for ln in kept]
-        where = numbers
-    else:
-        rows = []
-        try:
-            rows = list(csv.reader(kept, delimiter=m.delimiter))
-        except csv.Error:
-            rows = []
-        where = numbers
-        if len(rows) != len(kept):  # a record ran over a line end, or csv refused a line
-            rows, where = _csv_rows_slow(p, text, kept, numbers, m.delimiter)
-    if m.header:
-        header = [h.strip() for h in rows[0]]
-        header_line = where[0]
-        rows, where = rows[1:], where[1:]
-        if m.names is not None:
-            if len(m.names) != len(header):
-                raise FormatError("the mapping's names do not match the header", path=p,
-                                  line=header_line,
-                                  expected=f"{len(m.names)} columns ({', '.join(m.names)})",
-                                  found=f"{len(header)} columns: {', '.join(header)}")
-            header = list(m.names)
-    else:
-        header_line = where[0]
-        header = list(m.names) if m.names is not None else \
-            [str(i + 1) for i in range(len(rows[0]))]
-    dup = [h for i, h in enumerate(header) if h in header[:i]]
-    if dup:
-        raise FormatError("repeated column name in the header", path=p, line=header_line,
-                          expected="distinct column names", found=dup[0])
-    if not rows:
-        raise FormatError(f"the {what} has no data lines", path=p, line=header_line,
-                          expected="data lines after the header", found="none")
-    n = len(header)
-    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    bad = np.flatnonzero(counts != n)
-    if bad.size:
-        i = int(bad[0])
-        delim = "whitespace" if m.delimiter == "whitespace" else repr(m.delimiter)
-        raise FormatError("wrong number of columns", path=p, line=where[i],
-                          expected=f"{n} {delim}-separated fields"
-                                   + (f" as in the header (line {header_line})" if m.header
-                                      else f" ({', '.join(header)})"),
-                          found=f"{counts[i]} fields: {_line_of(text, where[i])}")
-    frame = pd.DataFrame(rows, columns=header, dtype=str)
-    return _Table(p, text, header, header_line, frame, np.asarray(where, dtype=np.int64),
-                  m.delimiter)
+def _mapped_table(path: str | os.PathLike, m: TableMapping, what: str) -> Table:
+    """The file tokenised as the mapping lays it out (string columns, each row's line)."""
+    p, text = read_text(path, m.encoding, what=what)
+    return tokenise(p, text, m.delimiter, header=m.header, names=m.names,
+                    skip_lines=m.skip_lines, comment=m.comment, require_rows=True, what=what)
 
 
-def _csv_rows_slow(p: Path, text: str, kept: list[str], numbers: list[int], delimiter: str
-                   ) -> tuple[list[list[str]], list[int]]:
-    """Split line by line to find the line that breaks the csv rules (error path only)."""
-    from geoanom.io.catalog import _line_of
-
-    rows, where = [], []
-    reader = csv.reader(kept, delimiter=delimiter)
-    prev = 0
-    try:
-        for rec in reader:
-            if reader.line_num - prev > 1:
-                raise FormatError("a quoted field runs over several lines (unbalanced quote?)",
-                                  path=p, line=numbers[prev],
-                                  expected="one record per line, quotes closed on the line",
-                                  found=kept[prev])
-            rows.append(rec)
-            where.append(numbers[reader.line_num - 1])
-            prev = reader.line_num
-    except csv.Error as exc:
-        ln = numbers[min(prev, len(numbers) - 1)]
-        raise FormatError("line cannot be split into fields", path=p, line=ln,
-                          expected=f"{delimiter!r}-delimited fields",
-                          found=f"{exc}: {_line_of(text, ln)}") from None
-    return rows, where
-
-
-def _column(table, name: str, what: str) -> pd.Series:
+def _column(table: Table, name: str, what: str) -> pd.Series:
     """Stripped string column ``name`` (FormatError on the header line when absent)."""
     if name not in table.frame.columns:
         hint = ""
@@ -675,34 +587,32 @@ def _column(table, name: str, what: str) -> pd.Series:
 # times
 # ------------------------------------------------------------------------------------------
 
-def _table_times(table, m: TableMapping) -> np.ndarray:
+def _table_times(table: Table, m: TableMapping) -> np.ndarray:
     """UTC ``datetime64[ns]`` of every row, as the mapping says."""
-    from geoanom.io.catalog import _fail, _numbers, _times
-
     cols = [m.time] if isinstance(m.time, str) else list(m.time)
     what = "column " + " + ".join(repr(c) for c in cols)
     parts = [_column(table, c, "the time") for c in cols]
     if m.time_format == "unix":
-        v = _numbers(table, parts[0], f"Unix time in {what}", required=True)
+        v = parse_numbers(table, parts[0], f"Unix time in {what}", required=True)
         ns = np.round(v * 1e9)
         if np.any(np.abs(ns) > 9.2e18):
             i = int(np.flatnonzero(np.abs(ns) > 9.2e18)[0])
-            raise _fail(table, i, "Unix time out of range", "seconds since 1970 within "
-                        "1677..2262", parts[0].iloc[i])
+            raise row_error(table, i, "Unix time out of range", "seconds since 1970 within "
+                            "1677..2262", parts[0].iloc[i])
         return ns.astype(np.int64).astype("datetime64[ns]")
     if m.time_format == "parts":
         names = ("year", "month", "day", "hour", "minute", "second")
         lims = ((1, 9999), (1, 12), (1, 31), (0, 23), (0, 59), (0, 60.999999999))
         vals = []
         for k, s in enumerate(parts):
-            v = _numbers(table, s, f"{names[k]} in column {cols[k]!r}", required=True,
-                         lo=lims[k][0], hi=lims[k][1])
+            v = parse_numbers(table, s, f"{names[k]} in column {cols[k]!r}", required=True,
+                              lo=lims[k][0], hi=lims[k][1])
             if k < 5:
                 frac = np.flatnonzero(v != np.floor(v))
                 if frac.size:
                     i = int(frac[0])
-                    raise _fail(table, i, f"{names[k]} is not a whole number",
-                                f"a whole {names[k]} in column {cols[k]!r}", s.iloc[i])
+                    raise row_error(table, i, f"{names[k]} is not a whole number",
+                                    f"a whole {names[k]} in column {cols[k]!r}", s.iloc[i])
             vals.append(v)
         while len(vals) < 6:
             vals.append(np.zeros(len(table.frame)))
@@ -711,14 +621,14 @@ def _table_times(table, m: TableMapping) -> np.ndarray:
         ints = [v.astype(np.int64) for v in vals[:5]] + [whole_s.astype(np.int64)]
         text = pd.Series([f"{a:04d}-{b:02d}-{c:02d} {d:02d}:{e:02d}:{f:02d}"
                           for a, b, c, d, e, f in zip(*ints, strict=True)])
-        t = _times(table, text, what, fmt="%Y-%m-%d %H:%M:%S", tz=m.tz,
-                   zone_hint="the mapping's tz, e.g. tz = 'UTC'")
+        t = parse_times(table, text, what, fmt="%Y-%m-%d %H:%M:%S", tz=m.tz,
+                        zone_hint="the mapping's tz, e.g. tz = 'UTC'")
         return t + frac_ns.astype("timedelta64[ns]")
     joined = parts[0]
     for s in parts[1:]:
         joined = joined + " " + s
-    return _times(table, joined.reset_index(drop=True), what, fmt=m.time_format, tz=m.tz,
-                  zone_hint="a time with a zone (Z, +09:00), or the mapping's tz "
+    return parse_times(table, joined.reset_index(drop=True), what, fmt=m.time_format, tz=m.tz,
+                       zone_hint="a time with a zone (Z, +09:00), or the mapping's tz "
                             "(e.g. tz = 'UTC' or tz = 'Asia/Tokyo')")
 
 
@@ -745,31 +655,27 @@ def read_catalog_table(path: str | os.PathLike,
         The catalog (UTC times, degrees, km), ``attrs["format"] == "mapped"`` and
         ``attrs["mapping"]`` the mapping's keys.
     """
-    from geoanom.io.catalog import _assemble
-
     m = load_mapping(mapping)
     if m.kind != "catalog":
         raise ConfigError(f"the mapping {m.label} reads station records, not catalogs",
                           path=m.path, expected="a mapping with kind = 'catalog'",
                           found=f"kind = {m.kind!r}")
-    table = _tokenise(path, m, "catalog")
+    table = _mapped_table(path, m, "catalog")
     t = _table_times(table, m)
-    return _assemble(table, fmt_name="mapped", time=t, lat_col=m.latitude,
-                     lon_col=m.longitude, mag_col=m.magnitude, depth_col=m.depth,
-                     depth_scale=1e-3 if m.depth_unit == "m" else 1.0,
-                     magtype_col=m.magnitude_type, id_col=m.event_id,
-                     wrap_longitude=m.longitude_0_360,
-                     attrs={"mapping": m.to_dict()})
+    return assemble_catalog(table, fmt_name="mapped", time=t, lat_col=m.latitude,
+                            lon_col=m.longitude, mag_col=m.magnitude, depth_col=m.depth,
+                            depth_scale=1e-3 if m.depth_unit == "m" else 1.0,
+                            magtype_col=m.magnitude_type, id_col=m.event_id,
+                            wrap_longitude=m.longitude_0_360,
+                            attrs={"mapping": m.to_dict()})
 
 
 # ------------------------------------------------------------------------------------------
 # records
 # ------------------------------------------------------------------------------------------
 
-def _values(table, m: TableMapping, comp: str, col: str) -> np.ndarray:
+def _values(table: Table, m: TableMapping, comp: str, col: str) -> np.ndarray:
     """Floats of one component column; fills -> NaN; anything else unreadable -> error."""
-    from geoanom.io.catalog import _fail
-
     s = _column(table, col, f"component {comp}")
     text_fills = {str(v).strip().lower() for v in m.fill_values if isinstance(v, str)}
     num_fills = [float(v) for v in m.fill_values if not isinstance(v, str)]
@@ -789,16 +695,14 @@ def _values(table, m: TableMapping, comp: str, col: str) -> np.ndarray:
     bad = np.flatnonzero((np.isnan(v) | np.isinf(v)) & ~is_fill)
     if bad.size:
         i = int(bad[0])
-        raise _fail(table, i, f"value of component {comp} (column {col!r}) is not a number",
-                    f"a finite number or a fill value ({shown})", s.iloc[i])
+        raise row_error(table, i, f"value of component {comp} (column {col!r}) is not a number",
+                        f"a finite number or a fill value ({shown})", s.iloc[i])
     for f in num_fills:
         v[v == f] = np.nan
     return v
 
 
 def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
-    from geoanom.stations import GeoanomWarning
-
     info: dict[str, Any] = {}
     if m.station_table is not None:
         info = station_table(m.station_table).get(code, {})
@@ -809,8 +713,6 @@ def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
     lat = float(info.get("latitude_deg", math.nan))
     lon = float(info.get("longitude_deg", math.nan))
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        from geoanom.stations import load_stations
-
         st = load_stations().get(code)  # geoanom's station registry knows the code?
         if st is not None:
             info = {"name": info.get("name") or st.name, "latitude_deg": st.latitude_deg,
@@ -828,11 +730,9 @@ def _station_attrs(m: TableMapping, code: str, p: Path) -> dict[str, Any]:
             "elevation_m": float(info.get("elevation_m", math.nan))}
 
 
-def _grid(table, m: TableMapping, rows: np.ndarray, t: np.ndarray, code: str
+def _grid(table: Table, m: TableMapping, rows: np.ndarray, t: np.ndarray, code: str
           ) -> tuple[np.ndarray, np.ndarray, float]:
     """The regular time grid of one station's rows: (grid, position of each row, period)."""
-    from geoanom.io.catalog import _fail
-
     tt = t[rows].astype(np.int64)
     d = np.diff(tt)
     if d.size and np.any(d <= 0):
@@ -848,8 +748,8 @@ def _grid(table, m: TableMapping, rows: np.ndarray, t: np.ndarray, code: str
     elif d.size:
         period_ns = int(d.min())
     else:
-        raise _fail(table, int(rows[0]), f"station {code} has one row: its cadence is "
-                    "unknown", "sampling_period_s in the mapping, or more rows", "one row")
+        raise row_error(table, int(rows[0]), f"station {code} has one row: its cadence is "
+                        "unknown", "sampling_period_s in the mapping, or more rows", "one row")
     off = np.flatnonzero(d % period_ns)
     if off.size:
         j = int(off[0])
@@ -869,8 +769,8 @@ def _grid(table, m: TableMapping, rows: np.ndarray, t: np.ndarray, code: str
 
 
 def read_record_table(path: str | os.PathLike,
-                      mapping: str | os.PathLike | Mapping[str, Any] | TableMapping
-                      ) -> dict[str, xr.Dataset]:
+                      mapping: str | os.PathLike | Mapping[str, Any] | TableMapping,
+                      station: str | None = None) -> dict[str, xr.Dataset]:
     """Read a delimited text table through a mapping into station records.
 
     Parameters
@@ -880,6 +780,9 @@ def read_record_table(path: str | os.PathLike,
     mapping
         A :class:`TableMapping` of kind ``record``, a dict, a mapping file or a shipped
         mapping name (``magdas-euel``).
+    station
+        Keep only this station of a long-format table; a one-station table is read as this
+        station.
 
     Returns
     -------
@@ -889,14 +792,15 @@ def read_record_table(path: str | os.PathLike,
         two rows are inserted as missing samples), in the order the stations first appear.
         A one-station mapping gives one entry.
     """
-    from geoanom.record import make_record, validate_record
-
     m = load_mapping(mapping)
     if m.kind != "record":
         raise ConfigError(f"the mapping {m.label} reads catalogs, not station records",
                           path=m.path, expected="a mapping with kind = 'record'",
                           found=f"kind = {m.kind!r}")
-    table = _tokenise(path, m, "table")
+    if station is not None:
+        m = m.replace(stations=[station]) if m.station_column is not None \
+            else m.replace(station=station)
+    table = _mapped_table(path, m, "table")
     p = table.path
     if m.station_column is None and m.station is None:
         raise ConfigError(f"the mapping {m.label} names no station", path=m.path,
@@ -909,10 +813,8 @@ def read_record_table(path: str | os.PathLike,
         codes = _column(table, m.station_column, "the station code").str.upper().to_numpy()
         empty = np.flatnonzero(codes == "")
         if empty.size:
-            from geoanom.io.catalog import _fail
-
-            raise _fail(table, int(empty[0]), "row without a station code",
-                        f"a code in column {m.station_column!r}", "an empty field")
+            raise row_error(table, int(empty[0]), "row without a station code",
+                            f"a code in column {m.station_column!r}", "an empty field")
         order = list(dict.fromkeys(codes.tolist()))
     else:
         codes = None

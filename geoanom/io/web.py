@@ -56,10 +56,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from geoanom._atomic import atomic_path, atomic_write_text
+from geoanom._progress import Progress
 from geoanom._version import __version__
+from geoanom.catalog_frame import make_catalog, validate_catalog
 from geoanom.errors import ConfigError, FormatError, GeoanomError
+from geoanom.io import read_catalog
+from geoanom.io.iaga2002 import read_iaga2002
+from geoanom.io.indices import kp_decimal, make_index
+from geoanom.record import append_history
 
 __all__ = [
     "FDSN_COMCAT_URL",
@@ -400,8 +407,6 @@ def parse_utc(text: str | np.datetime64 | _dt.datetime, what: str = "time", *,
     With ``end_of_day``, a bare date means the last nanosecond of that day (an end date
     covers the whole day).
     """
-    import pandas as pd
-
     if end_of_day and _is_bare_date(text):
         day = parse_utc(text, what)
         return day + np.timedelta64(1, "D") - np.timedelta64(1, "ns")
@@ -507,8 +512,6 @@ def _named(body: bytes, name: str) -> io.BytesIO:
 
 
 def _iaga_parser(station: str) -> Callable[[bytes, str], Any]:
-    from geoanom.io.iaga2002 import read_iaga2002
-
     def parse(body: bytes, url: str) -> Any:
         if not body.strip():
             raise FormatError("the service answered with no data", path=url,
@@ -569,10 +572,6 @@ def fetch_geomag(station: str, start: str | np.datetime64, end: str | np.datetim
         The station record trimmed to ``[start, end]``, with a history entry naming the
         service.
     """
-    from geoanom._progress import Progress
-    from geoanom.io.iaga2002 import read_iaga2002
-    from geoanom.record import append_history
-
     client = WebClient() if client is None else client
     t0, t1 = parse_utc(start, "start"), parse_utc(end, "end", end_of_day=True)
     if t1 < t0:
@@ -680,10 +679,8 @@ def fdsn_event_params(start: str | np.datetime64, end: str | np.datetime64, *,
 
 
 def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], Any]:
-    from geoanom.io.catalog import read_catalog
-    from geoanom.io.table import read_catalog_table
-
-    reader_format = {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
+    reader_format = None if mapping is not None else \
+        {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
 
     def parse(body: bytes, url: str) -> Any:
         if not body.strip():
@@ -695,8 +692,7 @@ def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], 
             p = Path(d) / "answer"
             p.write_bytes(body)
             try:
-                df = read_catalog(p, format=reader_format) if mapping is None \
-                    else read_catalog_table(p, mapping)
+                df = read_catalog(p, format=reader_format, mapping=mapping)
             except GeoanomError as exc:
                 raise FormatError(f"the answer is not a readable {format} catalog: "
                                   f"{exc.message}", path=url, line=exc.line,
@@ -708,8 +704,6 @@ def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], 
 
 
 def _empty_catalog(url: str):
-    from geoanom.catalog_frame import make_catalog
-
     return make_catalog([], [], [], [], source="fdsn", query=url)
 
 
@@ -751,11 +745,6 @@ def fetch_catalog(start: str | np.datetime64, end: str | np.datetime64, *,
         The validated catalog frame (possibly empty: HTTP 204 means no events);
         ``attrs["query"]`` is the URL (one per line when chunked).
     """
-    import pandas as pd
-
-    from geoanom._progress import Progress
-    from geoanom.catalog_frame import validate_catalog
-
     client = WebClient() if client is None else client
     q = fdsn_event_params(start, end, format=format, **query)  # checks everything once
     ext = {"csv": "csv", "text": "txt", "quakeml": "xml"}[format]
@@ -816,10 +805,6 @@ def gfz_kp_params(start: np.datetime64, end: np.datetime64) -> dict[str, Any]:
 
 
 def _kp_json_parser(body: bytes, url: str):
-    import pandas as pd
-
-    from geoanom.io.indices import kp_decimal
-
     try:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -932,9 +917,6 @@ def fetch_index(index: str, start: str | np.datetime64, end: str | np.datetime64
         decimal, or ``dst-hourly`` with ``Dst_nT``), trimmed to ``[start, end]``; attrs
         ``source`` (the service) and ``versions`` (Dst: months per product).
     """
-    from geoanom._progress import Progress
-    from geoanom.io.indices import make_index
-
     client = WebClient() if client is None else client
     t0, t1 = parse_utc(start, "start"), parse_utc(end, "end", end_of_day=True)
     if t1 < t0:

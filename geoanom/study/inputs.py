@@ -1,8 +1,8 @@
 """Reading a study's inputs: station records, the catalog, activity indices, own scores.
 
-Records and catalogs are read through table mappings (:mod:`geoanom.io.table`; the shipped
-studies use ``magdas-euel`` and ``world-m5``), activity indices through
-:mod:`geoanom.io.indices`.
+Records, catalogs and activity indices are read by :mod:`geoanom.io`'s registry: through
+the study's table mapping where it names one (``map``; the shipped studies use
+``magdas-euel`` and ``world-m5``), else in their own formats.
 
 ``kind = "scores"`` studies ("bring your own scores") read per-area weekly feature tables
 (:func:`read_weekly_area_scores`): each feature column becomes a score, and the table's
@@ -21,7 +21,11 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._time import S_PER_DAY
+from geoanom.catalog_frame import make_catalog
 from geoanom.errors import ConfigError, FormatError
+from geoanom.io import read_catalog, read_index, read_records
+from geoanom.labels import declustered
+from geoanom.provenance import provenance
 
 # ------------------------------------------------------------------ records and catalogs
 
@@ -45,20 +49,13 @@ def load_records(cfg) -> dict[str, xr.Dataset]:
         if not f.is_file():
             raise ConfigError("record file not found", path=f, expected="an existing file "
                               "(relative paths are relative to data_root)")
+    # a mapped file may hold several stations; any other holds one (netCDF, IAGA-2002...).
+    # Native headers are compared with the station registry; a mapping's coordinates are
+    # its author's choice and are not.
+    mapping = str(tab["map"]) if tab.get("map") else None
     recs: dict[str, xr.Dataset] = {}
-    if tab.get("map"):
-        from geoanom.io.table import load_mapping, read_record_table
-
-        m = load_mapping(str(tab["map"]))
-        for f in files:
-            recs.update(read_record_table(f, m))
-    else:
-        # no mapping: one station per file in a format geoanom reads (netCDF, IAGA-2002...)
-        from geoanom.io import read_record
-
-        for f in files:
-            r = read_record(f)
-            recs[str(r.attrs.get("iaga_code", f.stem))] = r
+    for f in files:
+        recs.update(read_records(f, mapping=mapping, check_station=mapping is None))
     for s in cfg.stations:
         if s.code in recs:
             # the study's coordinates are the ones its labels use
@@ -76,20 +73,11 @@ def load_records(cfg) -> dict[str, xr.Dataset]:
 def load_catalog(cfg) -> pd.DataFrame:
     """The study's catalog, declustered once (``mainshock`` and ``sequence_id`` columns,
     with the method of ``[windows] decluster``), so every unit and test sees the same."""
-    from geoanom.labels import declustered
-
     tab = cfg.table("catalog")
     f = cfg.resolve(tab.get("file", ""))
     if not f.is_file():
         raise ConfigError("catalog file not found", path=f, expected="an existing file")
-    if tab.get("map"):
-        from geoanom.io.table import load_mapping, read_catalog_table
-
-        cat = read_catalog_table(f, load_mapping(str(tab["map"])))
-    else:
-        from geoanom.io.catalog import read_catalog
-
-        cat = read_catalog(f)
+    cat = read_catalog(f, mapping=str(tab["map"]) if tab.get("map") else None)
     w = cfg.table("windows")
     method = str(w.get("decluster", "gardner_knopoff"))
     mmin = float(tab.get("min_magnitude", -np.inf))
@@ -104,8 +92,6 @@ def load_catalog(cfg) -> pd.DataFrame:
 def load_activity(cfg) -> dict[str, pd.DataFrame]:
     """``{"kp": frame(time, kp), "dst": frame(time, dst)}`` for the indices the study names
     (frames with a ``time`` column, as :func:`geoanom.stats.test.run_test` takes)."""
-    from geoanom.io.indices import read_index
-
     tab = cfg.table("activity")
     out: dict[str, pd.DataFrame] = {}
     for name in ("kp", "dst"):
@@ -177,9 +163,7 @@ def read_weekly_area_scores(cfg) -> tuple[dict[str, xr.Dataset], pd.DataFrame, d
         Per area: weeks, weeks with an event, the accuracy of a constant "no event" and a
         constant "event" forecast.
     """
-    from geoanom.catalog_frame import make_catalog
-    from geoanom.detector.score import score_attrs
-    from geoanom.provenance import provenance
+    from geoanom.detector.score import score_attrs  # imports torch, which no other input needs
 
     tab = cfg.table("scores")
     archive = cfg.resolve(tab.get("archive", ""))
