@@ -112,8 +112,7 @@ def test_cli_train_and_score_are_the_api(world, tmp_path):
                                   str(rec), "-o", str(tmp_path / "s.nc"), "--no-progress"])
     assert r.exit_code == 0, r.output
     from geoanom.detector.score import read_scores
-    from geoanom.io import read_record
-    from geoanom.io.catalog import read_catalog
+    from geoanom.io import read_catalog, read_record
 
     det = fit_detector(read_record(rec), read_catalog(cat), cfg, out_dir=tmp_path / "api",
                        device="cpu", progress=False)

@@ -23,7 +23,7 @@ def _read_activity(path: str | None):
     OMNI, or a table with a time column and named value columns)."""
     if path is None:
         return None
-    from geoanom.io.indices import read_index
+    from geoanom.io import read_index
 
     return read_index(path)
 
