@@ -73,7 +73,9 @@ def mmb_run(geomag_dir, catalogs_dir, tmp_path_factory):
         res = runner.invoke(main, args, catch_exceptions=False)
         assert res.exit_code == 0, res.output
         out[name] = res.output
-    out["train_json"] = json.loads(out["train"].strip().splitlines()[-1])
+    # the JSON summary is the last stdout line; warnings on stderr may follow it
+    out["train_json"] = json.loads(next(line for line in reversed(out["train"].splitlines())
+                                        if line.startswith("{")))
     out["scores"] = xr.load_dataset(d / "scores.nc")
     out["result"] = json.loads((d / "result.json").read_text())
     out["model_json"] = json.loads((d / "model" / "model.json").read_text())
