@@ -171,7 +171,7 @@ def _protocol_option(fn):
 def _config(preset: str, epochs: int | None, indim: int | None):
     from dataclasses import replace
 
-    from geoanom.dlep.evaluate import DLEPConfig
+    from geoanom.dlep.config import DLEPConfig
 
     p = PRESETS[preset]
     return replace(DLEPConfig(), epochs=epochs or p["epochs"], indim=indim or p["indim"])
@@ -271,17 +271,10 @@ def evaluate_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magn
     trivial references on a catalog; print tables shaped like the paper's Tables III and IV,
     the Table I count check for preset regions, and which differences exceed the seed
     spread."""
-    from geoanom.dlep.evaluate import (
-        METHODS,
-        TRIVIAL_METHODS,
-        DLEPResults,
-        evaluate_table,
-        format_effects,
-        format_table3,
-        format_table4,
-        samples_summary,
-        write_tsne_png,
-    )
+    from geoanom.dlep.figures import write_tsne_png
+    from geoanom.dlep.methods import METHODS, TRIVIAL_METHODS
+    from geoanom.dlep.results import DLEPResults, samples_summary
+    from geoanom.dlep.tables import evaluate_table, format_effects, format_table3, format_table4
     from geoanom.provenance import provenance
 
     n_threads = _threads(threads)
@@ -394,7 +387,9 @@ def sweep_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitu
     from geoanom._jsonfile import write_json
     from geoanom.cli._box import parse_box
     from geoanom.cli._table_options import open_catalog
-    from geoanom.dlep.evaluate import METHOD_LABELS, evaluate, protocol_label
+    from geoanom.dlep.evaluate import evaluate
+    from geoanom.dlep.methods import METHOD_LABELS
+    from geoanom.dlep.tables import protocol_label
     from geoanom.provenance import provenance
 
     n_threads = _threads(threads)

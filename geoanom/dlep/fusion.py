@@ -667,7 +667,7 @@ def run_fusion(samples: object, score_paths: Sequence[str | os.PathLike], *,
     shift_days
         Days the null stream is moved later (0: no null row).
     seeds, config
-        Seeds and :class:`geoanom.dlep.evaluate.DLEPConfig`.
+        Seeds and :class:`geoanom.dlep.config.DLEPConfig`.
     variable, n_days
         Score variable and the days of scores per sample (``L``).
     progress

@@ -9,7 +9,7 @@ that main shock. The label is the main shock's magnitude class.
 Class edges come from a region preset (the paper's Table I, :data:`REGIONS`), from a custom
 :class:`Region` (box plus five lower class edges), or from training-set quantiles
 (``edges="quantiles"``): then :func:`quantile_edges` must be fitted on each training fold
-(``geoanom.dlep.evaluate`` does so) and ``Samples.label`` holds only a provisional labelling
+(:func:`geoanom.dlep.jobs.plan_jobs` does so) and ``Samples.label`` holds only a provisional labelling
 from the quantiles of *all* samples, for inspection.
 
 Choices the paper leaves open (documented defaults):
