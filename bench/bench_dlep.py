@@ -10,7 +10,7 @@ measures its parts and adds them up (printed as JSON lines, one per figure):
 * ``group_step``: CPU and wall seconds of one training step of one (seed, fold) network
   inside :class:`geoanom.dlep.model.GroupedDLEP`, split into forward, backward and the
   optimiser, measured on ``--steps`` steps with the group size the table uses
-  (:func:`geoanom.dlep.evaluate.group_limit`: 9 gated networks at Indim 600) and, as the
+  (:func:`geoanom.dlep.grouped.group_limit`: 9 gated networks at Indim 600) and, as the
   reference, with every job of a protocol in one group (25 for chrono, 50 for kfold, as
   before groups were capped), with 1 and 2 torch threads;
 * ``steps``: how many such steps the table needs (from the real folds: epochs x batches per
@@ -123,7 +123,11 @@ def main() -> None:
     import torch
 
     from geoanom._malloc import keep_freed_memory
-    from geoanom.dlep.evaluate import DLEPConfig, fit_predict, group_limit, make_folds
+    from geoanom.dlep.config import DLEPConfig
+    from geoanom.dlep.fit import fit_predict
+    from geoanom.dlep.folds import make_folds
+    from geoanom.dlep.grouped import group_limit
+    from geoanom.dlep.jobs import Job
     from geoanom.dlep.segment import get_region, segment_catalog
     from geoanom.io import read_catalog
 
@@ -173,12 +177,12 @@ def main() -> None:
     torch.set_num_threads(1)
     base = {}
     tr, te = folds["kfold"][0]
-    y = samples.labels_for(tr)
+    job = Job(0, 0, tr, te, samples.labels_for(tr))
     cache: dict = {}
     for m in ("2016n", "2019f", "2018cnn"):
-        fit_predict(samples, m, tr, te, y, seed=0, fold=0, config=cfg, cache=cache)  # warm
+        fit_predict(samples, m, job, config=cfg, cache=cache)  # warm
         c0 = time.process_time()
-        fit_predict(samples, m, tr, te, y, seed=0, fold=0, config=cfg, cache=cache)
+        fit_predict(samples, m, job, config=cfg, cache=cache)
         base[m] = time.process_time() - c0
         print(json.dumps({"figure": "baseline_fold", "method": m,
                           "cpu_s": round(base[m], 3)}), flush=True)

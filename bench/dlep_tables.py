@@ -17,7 +17,7 @@ operational design, with the trivial references and the seed spread.
 ``run`` writes ``bench/dlep_runs/<region><tag>.json`` (a ``geoanom.DLEPResults`` file with
 provenance and per-method wall/CPU time), rewritten after every method so that a run cut
 short keeps what finished; with ``--workers N`` the whole table is trained at once on N
-processes (:func:`geoanom.dlep.evaluate.evaluate_table`, the same numbers) and written at
+processes (:func:`geoanom.dlep.tables.evaluate_table`, the same numbers) and written at
 the end with its total wall and CPU time (children included); ``report`` renders every run
 beside the paper's numbers.
 
@@ -96,7 +96,11 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from geoanom.dlep import keep_freed_memory
-    from geoanom.dlep.evaluate import DLEPConfig, DLEPResults, evaluate, samples_summary
+    from geoanom.dlep.config import DLEPConfig
+    from geoanom.dlep.evaluate import evaluate
+    from geoanom.dlep.figures import write_tsne_png
+    from geoanom.dlep.results import DLEPResults, samples_summary
+    from geoanom.dlep.tables import evaluate_table
     from geoanom.provenance import provenance
 
     torch.set_num_threads(args.threads)
@@ -116,8 +120,6 @@ def run(args: argparse.Namespace) -> None:
               "leak": args.leak}
     RUNS.mkdir(parents=True, exist_ok=True)
     if args.workers > 1:
-        from geoanom.dlep.evaluate import evaluate_table
-
         t0, c0 = time.perf_counter(), _cpu_s()
         results = evaluate_table(samples, args.methods.split(","), protocols, seeds=seeds,
                                  config=cfg, progress=True, workers=args.workers)
@@ -151,8 +153,6 @@ def run(args: argparse.Namespace) -> None:
                   f"MAUC {100 * r.mauc_mean:6.2f}±{100 * r.mauc_std:5.2f} "
                   f"({timing[f'{protocol}/{m}']})", file=sys.stderr, flush=True)
             if m == "dlep" and r.features and args.tsne:
-                from geoanom.dlep.evaluate import write_tsne_png
-
                 write_tsne_png(r, RUNS / f"{args.region}{args.tag}_{protocol}_tsne.png")
             # written after every method: a run cut short keeps what finished
             prov = provenance(config=config, inputs=[path],
@@ -240,7 +240,7 @@ def _table1_lines(region_key: str) -> list[str]:
 
 
 def _run_section(tag: str, d: dict) -> list[str]:
-    from geoanom.dlep.evaluate import PAPER_TABLE3, PAPER_TABLE4
+    from geoanom.dlep.paper import PAPER_TABLE3, PAPER_TABLE4
 
     reg, smp, res, cfg, prov = (d["region"], d["samples"], d["results"], d["config"],
                                 d["provenance"])

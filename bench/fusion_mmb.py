@@ -43,7 +43,9 @@ from geoanom.detector.nn.train import TrainConfig, train
 from geoanom.detector.score import score_record, write_scores
 from geoanom.detector.windows import WindowConfig, build_window_set, label_counts
 from geoanom.dlep import fusion
-from geoanom.dlep.evaluate import DLEPConfig, evaluate, make_folds
+from geoanom.dlep.config import DLEPConfig
+from geoanom.dlep.evaluate import evaluate
+from geoanom.dlep.folds import make_folds
 from geoanom.dlep.segment import get_region, segment_catalog
 from geoanom.io import read_catalog, read_record
 from geoanom.labels import LabelRule

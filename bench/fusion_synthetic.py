@@ -59,7 +59,8 @@ import torch
 from geoanom.detector import preprocess as pp
 from geoanom.detector.baselines import zh_ratio_scores
 from geoanom.dlep import fusion
-from geoanom.dlep.evaluate import DLEPConfig, evaluate
+from geoanom.dlep.config import DLEPConfig
+from geoanom.dlep.evaluate import evaluate
 from geoanom.dlep.segment import custom_region, segment_catalog
 from geoanom.synthetic import DEFAULT_REGION, PrecursorConfig, make_world
 

@@ -11,7 +11,7 @@ CPU tensor to 64 bytes either way): results are the same to the bit (tested).
 
 It is a process-wide setting, so the package makes it only in processes it owns: the
 ``geoanom dlep`` commands and the worker processes of
-:func:`geoanom.dlep.evaluate.evaluate_table`. A Python caller may opt in with
+:func:`geoanom.dlep.tables.evaluate_table`. A Python caller may opt in with
 ``geoanom.dlep.keep_freed_memory()``. Elsewhere than glibc (macOS, musl, Windows) it does
 nothing and returns False.
 """

@@ -13,22 +13,15 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from geoanom.catalog_frame import make_catalog
-from geoanom.dlep.evaluate import (
-    METHODS,
-    DLEPConfig,
-    DLEPResults,
-    MethodResult,
-    check_chronological,
-    evaluate,
-    evaluate_table,
-    format_table3,
-    format_table4,
-    make_folds,
-    mauc,
-    samples_summary,
-    write_tsne_png,
-)
+from geoanom.dlep.config import DLEPConfig
+from geoanom.dlep.evaluate import evaluate
+from geoanom.dlep.figures import write_tsne_png
+from geoanom.dlep.folds import check_chronological, make_folds
+from geoanom.dlep.methods import METHODS
+from geoanom.dlep.metrics import mauc
+from geoanom.dlep.results import DLEPResults, MethodResult, samples_summary
 from geoanom.dlep.segment import custom_region, segment_catalog
+from geoanom.dlep.tables import evaluate_table, format_table3, format_table4
 from geoanom.errors import LeakageError, ValidationError
 
 torch.set_num_threads(1)
@@ -232,7 +225,8 @@ def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
     """The side-by-side group size (speed only) and the process pool of
     ``evaluate_table(workers=2)`` leave every number as one process with one group gives,
     to the last digit; the chronological jobs are grouped by batch size and length."""
-    from geoanom.dlep.evaluate import job_groups
+    from geoanom.dlep.grouped import job_groups
+    from geoanom.dlep.jobs import Job
 
     cfg = DLEPConfig(**{**FAST.to_dict(), "epochs": 2, "channels": (8, 8)})
     methods = ["dlep", "dlep-att", "2016n", "2018cnn", "majority"]
@@ -252,7 +246,7 @@ def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
     for p in ("chrono", "kfold"):
         for m in methods:
             assert pooled[p][m].per_seed == one[p][m].per_seed, (p, m)
-    jobs = [(0, k, np.arange(n), np.arange(2), None) for k, n in
+    jobs = [Job(0, k, np.arange(n), np.arange(2), None) for k, n in
             enumerate([100, 40, 90, 17, 41, 95])]
     groups = job_groups(world, "dlep", jobs, DLEPConfig(**{**cfg.to_dict(),
                                                            "group_size": 2}))
@@ -266,7 +260,7 @@ def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
     # of equal length fill a group (one step overhead instead of two)
     wide = DLEPConfig(**{**cfg.to_dict(), "group_size": 6})
     assert job_groups(world, "dlep", jobs, wide) == groups
-    same = [(0, k, np.arange(n), np.arange(2), None) for k, n in
+    same = [Job(0, k, np.arange(n), np.arange(2), None) for k, n in
             enumerate([100, 97, 99, 96, 100, 98])]
     assert job_groups(world, "dlep", same, wide) == [[0, 1, 2, 3, 4, 5]]
     with pytest.raises(ValidationError):
@@ -274,7 +268,7 @@ def test_group_size_and_worker_processes_do_not_change_a_number(world, capsys):
 
 
 def test_auto_group_limit_follows_the_weight_budget(world):
-    from geoanom.dlep.evaluate import GROUP_TENSOR_BYTES, GROUP_WEIGHT_BUDGET, group_limit
+    from geoanom.dlep.grouped import GROUP_TENSOR_BYTES, GROUP_WEIGHT_BUDGET, group_limit
     from geoanom.dlep.model import GroupedDLEP
 
     paper = DLEPConfig(indim=600)

@@ -318,7 +318,8 @@ def test_evaluate_uses_the_stream_and_a_shifted_stream_is_useless():
     """geomag-only through geoanom.dlep.evaluate (chronological): planted scores that rise in
     the half day before each pattern end, more for larger main shocks, give a high MAUC; the
     same scores a year late give chance."""
-    from geoanom.dlep.evaluate import DLEPConfig, evaluate
+    from geoanom.dlep.config import DLEPConfig
+    from geoanom.dlep.evaluate import evaluate
     from geoanom.dlep.segment import custom_region, segment_catalog
     from geoanom.synthetic import DEFAULT_REGION, etas_catalog
 

@@ -15,22 +15,14 @@ import torch
 import xarray as xr
 from click.testing import CliRunner
 
+from geoanom._progress import LineProgress
 from geoanom.catalog_frame import make_catalog
 from geoanom.cli import main
 from geoanom.dlep.baselines import fixed_day_indicators, map_images
-from geoanom.dlep.evaluate import (
-    DLEPConfig,
-    DLEPResults,
-    LineProgress,
-    MethodResult,
-    check_chronological,
-    compare,
-    evaluate,
-    format_effects,
-    format_table3,
-    make_folds,
-    samples_summary,
-)
+from geoanom.dlep.config import DLEPConfig
+from geoanom.dlep.evaluate import evaluate
+from geoanom.dlep.folds import check_chronological, make_folds
+from geoanom.dlep.results import DLEPResults, MethodResult, samples_summary
 from geoanom.dlep.segment import (
     Region,
     custom_region,
@@ -39,6 +31,7 @@ from geoanom.dlep.segment import (
     segment_operational,
     table1_check,
 )
+from geoanom.dlep.tables import compare, format_effects, format_table3
 from geoanom.errors import LeakageError
 from geoanom.io.catalog import write_catalog_csv
 

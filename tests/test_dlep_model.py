@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from geoanom.dlep.evaluate import _pattern_inputs, train_net
+from geoanom.dlep.fit import pattern_inputs, train_net
 from geoanom.dlep.indicators import IndicatorScaler
 from geoanom.dlep.loss import DynamicLoss
 from geoanom.dlep.model import FusionNet, GroupAdam, GroupedDLEP, PatternCNN, build_dlep
@@ -139,7 +139,7 @@ def test_grouped_training_equals_separate_training():
     ins = []
     for tr in folds:
         z, mk = IndicatorScaler().fit(ind, tr).transform(ind)
-        ins.append({"EF": z, "EF_mask": mk, "IF": _pattern_inputs(pat, tr)})
+        ins.append({"EF": z, "EF_mask": mk, "IF": pattern_inputs(pat, tr)})
     # grouped: replicate fit_predict_grouped's loop on these inputs
     from geoanom.dlep.loss import dynamic_class_weights
     opt = GroupAdam(g.parameters(), lr=0.01)

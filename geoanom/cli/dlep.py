@@ -16,7 +16,12 @@ from pathlib import Path
 
 import click
 
+from geoanom._malloc import keep_freed_memory
+from geoanom.cli._box import parse_box
+from geoanom.cli._table_options import map_option, open_catalog
+from geoanom.dlep.config import DLEPConfig
 from geoanom.errors import ValidationError
+from geoanom.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +160,6 @@ def _common_options(fn):
     ]
     for o in reversed(opts):
         fn = o(fn)
-    from geoanom.cli._table_options import map_option
-
     # --map FILE|NAME (e.g. world-m5) and --map-set KEY=VALUE: the shared column mapping
     return map_option(fn)
 
@@ -171,8 +174,6 @@ def _protocol_option(fn):
 def _config(preset: str, epochs: int | None, indim: int | None):
     from dataclasses import replace
 
-    from geoanom.dlep.evaluate import DLEPConfig
-
     p = PRESETS[preset]
     return replace(DLEPConfig(), epochs=epochs or p["epochs"], indim=indim or p["indim"])
 
@@ -181,8 +182,6 @@ def _threads(threads: int | None) -> int:
     """Torch threads for this command, and glibc's freed-memory reuse (this process is
     ours; :mod:`geoanom._malloc`)."""
     import torch
-
-    from geoanom._malloc import keep_freed_memory
 
     keep_freed_memory()
     n = DEFAULT_THREADS if threads is None else int(threads)
@@ -208,8 +207,6 @@ def _segment(catalog, reg, design: str, leak: str, n_events, n_days, w: int):
 
 def _prepare(catalog_path, table_map, region, box, lat, lon, edges, min_magnitude, design,
              leak, n_events, n_days, w):
-    from geoanom.cli._box import parse_box
-    from geoanom.cli._table_options import open_catalog
     from geoanom.dlep.segment import table1_check
 
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
@@ -271,18 +268,10 @@ def evaluate_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magn
     trivial references on a catalog; print tables shaped like the paper's Tables III and IV,
     the Table I count check for preset regions, and which differences exceed the seed
     spread."""
-    from geoanom.dlep.evaluate import (
-        METHODS,
-        TRIVIAL_METHODS,
-        DLEPResults,
-        evaluate_table,
-        format_effects,
-        format_table3,
-        format_table4,
-        samples_summary,
-        write_tsne_png,
-    )
-    from geoanom.provenance import provenance
+    from geoanom.dlep.figures import write_tsne_png
+    from geoanom.dlep.methods import METHODS, TRIVIAL_METHODS
+    from geoanom.dlep.results import DLEPResults, samples_summary
+    from geoanom.dlep.tables import evaluate_table, format_effects, format_table3, format_table4
 
     n_threads = _threads(threads)
     method_list = [m.strip().lower() for m in methods.split(",") if m.strip()]
@@ -391,11 +380,10 @@ def sweep_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitu
               no_progress, n_events_list, n_days_list, w_list, methods, output) -> None:
     """Evaluate over a grid of block sizes N (events and days) and pattern lengths w under
     the chronological protocol: samples, class counts and MAUC per setting."""
-    from geoanom._jsonfile import write_json
-    from geoanom.cli._box import parse_box
-    from geoanom.cli._table_options import open_catalog
-    from geoanom.dlep.evaluate import METHOD_LABELS, evaluate, protocol_label
-    from geoanom.provenance import provenance
+    from geoanom._jsonfile import json_safe, write_json
+    from geoanom.dlep.evaluate import evaluate
+    from geoanom.dlep.methods import METHOD_LABELS
+    from geoanom.dlep.tables import protocol_label
 
     n_threads = _threads(threads)
     reg = region_from_options(region, parse_box(box, lat, lon), edges, min_magnitude)
@@ -432,8 +420,6 @@ def sweep_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitu
                    f"{cells or row.get('skipped', '')}")
     config = {"region": reg.to_dict(), "design": design, "leak": leak, "dlep": cfg.to_dict(),
               "methods": method_list, "threads": n_threads, "protocol": "chrono"}
-    from geoanom._jsonfile import json_safe
-
     write_json(output, json_safe({"type": "geoanom.DLEPSweep", "rows": rows, "config": config,
                                   "provenance": provenance(config=config,
                                                            inputs=[catalog_path])}))
@@ -463,7 +449,6 @@ def fuse_cmd(catalog_path, table_map, region, box, lat, lon, edges, min_magnitud
     samples that carry geomagnetic data."""
     from geoanom._jsonfile import json_safe, write_json
     from geoanom.dlep.fusion import run_fusion
-    from geoanom.provenance import provenance
 
     n_threads = _threads(threads)
     _, reg, samples, _ = _prepare(catalog_path, table_map, region, box, lat, lon, edges,

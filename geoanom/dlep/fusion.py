@@ -53,6 +53,11 @@ import xarray as xr
 from torch import nn
 
 from geoanom._time import NS_PER_DAY
+from geoanom.catalog_frame import great_circle_km
+from geoanom.detector.nn.train import TrainConfig, train
+from geoanom.detector.score import read_scores, score_record
+from geoanom.detector.windows import WindowConfig, build_window_set
+from geoanom.dlep.evaluate import evaluate
 from geoanom.errors import GeoanomError, LeakageError, ValidationError
 
 __all__ = [
@@ -146,8 +151,6 @@ def load_station_scores(paths: Iterable[str | os.PathLike], *,
     Files of the same station (same ``iaga_code``), e.g. one per month, are joined in time.
     Stations come out sorted by code.
     """
-    from geoanom.detector.score import read_scores
-
     by_code: dict[str, list[StationScores]] = {}
     for p in paths:
         s = station_scores(read_scores(p), variable=variable, source=[str(p)])
@@ -503,8 +506,6 @@ def stream_from_scores(paths: Iterable[str | os.PathLike], samples: object,
     ValidationError
         If no sample has any scored window in its ``L`` days.
     """
-    from geoanom.catalog_frame import great_circle_km
-
     paths = [Path(p) for p in paths]
     stations = load_station_scores(paths, variable=variable)
     centre = _region_centre(region)
@@ -586,9 +587,6 @@ class RollingOriginStream(ScoreStream):
         return sorted(self.records)
 
     def _train_station(self, code: str, t0: np.datetime64, out: Path) -> tuple[dict, Path | None]:
-        from geoanom.detector.nn.train import TrainConfig, train
-        from geoanom.detector.windows import WindowConfig, build_window_set
-
         rec = self.records[code]
         # a sample stands for [t, t + period): keep only samples that end by the test start,
         # so every training window ends at or before it
@@ -622,8 +620,6 @@ class RollingOriginStream(ScoreStream):
                           fold: object) -> list[StationScores]:
         """Train (or reuse) each station's detector on data before the fold's test start,
         and score the whole record with it."""
-        from geoanom.detector.score import score_record
-
         t0 = self.test_start(samples, test_idx)
         key = int(t0.astype(np.int64))
         if key in self._cache:
@@ -667,7 +663,7 @@ def run_fusion(samples: object, score_paths: Sequence[str | os.PathLike], *,
     shift_days
         Days the null stream is moved later (0: no null row).
     seeds, config
-        Seeds and :class:`geoanom.dlep.evaluate.DLEPConfig`.
+        Seeds and :class:`geoanom.dlep.config.DLEPConfig`.
     variable, n_days
         Score variable and the days of scores per sample (``L``).
     progress
@@ -680,8 +676,6 @@ def run_fusion(samples: object, score_paths: Sequence[str | os.PathLike], *,
         ``per_seed`` records ``seed``, ``acc``, ``mauc``, ``n_test``, ``n_test_with_geomag``),
         ``coverage`` (of the real stream), ``stations`` and ``table`` (text).
     """
-    from geoanom.dlep.evaluate import evaluate
-
     real = stream_from_scores(score_paths, samples, region, variable=variable, n_days=n_days)
     variants: list[tuple[str, str, object]] = [
         ("without stream", "dlep", None),

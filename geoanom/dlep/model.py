@@ -267,7 +267,7 @@ ROW_MULTIPLE = 4
 
 def rows_group_invariant(n_rows: int) -> bool:
     """Whether batches of ``n_rows`` give each group's numbers independently of the group
-    count and position (the one rule :func:`geoanom.dlep.evaluate.job_groups` and
+    count and position (the one rule :func:`geoanom.dlep.grouped.job_groups` and
     :meth:`GroupedDLEP.predict` follow)."""
     return int(n_rows) % ROW_MULTIPLE == 0
 

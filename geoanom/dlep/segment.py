@@ -9,7 +9,7 @@ that main shock. The label is the main shock's magnitude class.
 Class edges come from a region preset (the paper's Table I, :data:`REGIONS`), from a custom
 :class:`Region` (box plus five lower class edges), or from training-set quantiles
 (``edges="quantiles"``): then :func:`quantile_edges` must be fitted on each training fold
-(``geoanom.dlep.evaluate`` does so) and ``Samples.label`` holds only a provisional labelling
+(:func:`geoanom.dlep.jobs.plan_jobs` does so) and ``Samples.label`` holds only a provisional labelling
 from the quantiles of *all* samples, for inspection.
 
 Choices the paper leaves open (documented defaults):
@@ -39,6 +39,7 @@ import pandas as pd
 
 from geoanom._time import NS_PER_DAY
 from geoanom.catalog_frame import select, validate_catalog
+from geoanom.dlep.indicators import compute_indicators
 from geoanom.errors import ValidationError
 
 DAY_NS = NS_PER_DAY
@@ -378,8 +379,6 @@ def segment_catalog(
     -------
     Samples
     """
-    from geoanom.dlep.indicators import compute_indicators
-
     if n_events is None and n_days is None:
         n_events, n_days = region.n_events, (None if region.n_events else region.n_days)
     if (n_events is None) == (n_days is None):
@@ -524,8 +523,6 @@ def leak_mainshock(samples: Samples, mode: str) -> Samples:
     it. The paper's text puts the main shock outside the pattern; this measures what the slip
     would do to the scores. Never a method.
     """
-    from geoanom.dlep.indicators import compute_indicators
-
     if mode not in LEAK_MODES:
         raise ValidationError("unknown leak mode", expected=", ".join(LEAK_MODES), found=mode)
     ev = samples.events
@@ -572,8 +569,6 @@ def segment_operational(
     window (the chronological protocol trains only on labels known before a test sample's
     forecast time).
     """
-    from geoanom.dlep.indicators import compute_indicators
-
     if n_events is None and n_days is None:
         n_events, n_days = region.n_events, (None if region.n_events else region.n_days)
     if (n_events is None) == (n_days is None):
