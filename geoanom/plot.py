@@ -34,8 +34,8 @@ def _pyplot():
     """``matplotlib.pyplot``, with Agg chosen first when headless and nothing else was set."""
     import matplotlib
 
-    if "matplotlib.pyplot" not in sys.modules and _headless() \
-            and not os.environ.get("MPLBACKEND"):
+    if ("matplotlib.pyplot" not in sys.modules and _headless()
+            and not os.environ.get("MPLBACKEND")):
         get = getattr(matplotlib.rcParams, "_get_backend_or_none", None)
         if get is None or get() is None:
             matplotlib.use("Agg")
@@ -682,9 +682,9 @@ def plot_table(rows, *, columns: Sequence[str] | None = None, ax=None, title: st
     def cell(v):
         if isinstance(v, (tuple, list)) and len(v) == 2:
             a, b = v
-            return "n/a" if a is None or not np.isfinite(a) else \
+            return ("n/a" if a is None or not np.isfinite(a) else
                 (fmt.format(a) + ("" if b is None or not np.isfinite(b)
-                                  else " ± " + fmt.format(b)))
+                                  else " ± " + fmt.format(b))))
         if isinstance(v, (float, np.floating)):
             return "n/a" if not np.isfinite(v) else fmt.format(v)
         return str(v)

@@ -177,8 +177,8 @@ def validate_record(ds: xr.Dataset) -> xr.Dataset:
             i = int(np.argmax(d <= 0))
             raise ValidationError("record times must be strictly increasing",
                                   expected=f"time after {t[i]}", found=str(t[i + 1]))
-        period_ns = int(round(float(ds.attrs.get("sampling_period_s", np.nan)) * 1e9)) \
-            if np.isfinite(ds.attrs.get("sampling_period_s", np.nan)) else None
+        period_ns = (int(round(float(ds.attrs.get("sampling_period_s", np.nan)) * 1e9))
+            if np.isfinite(ds.attrs.get("sampling_period_s", np.nan)) else None)
         if period_ns is not None and np.any(d != period_ns):
             i = int(np.argmax(d != period_ns))
             raise ValidationError(

@@ -83,8 +83,8 @@ def _flags(ds: xr.Dataset, c: str):
 
     from geoanom.record import FLAG_MISSING, FLAG_VALID
 
-    return ds[f"{c}_flag"].values if f"{c}_flag" in ds else \
-        np.where(np.isnan(ds[c].values), FLAG_MISSING, FLAG_VALID)
+    return (ds[f"{c}_flag"].values if f"{c}_flag" in ds else
+        np.where(np.isnan(ds[c].values), FLAG_MISSING, FLAG_VALID))
 
 
 def _valid_text(ds: xr.Dataset) -> str:
@@ -234,8 +234,8 @@ def convert(files: tuple[str, ...], output: str, table_map) -> None:
     recs, warns = read_records_checked(files, table_map)
     for w in warns:
         click.echo(f"geoanom: warning: {w}", err=True)
-    many = table_map.record is not None and table_map.record.station_column is not None \
-        and table_map.station is None
+    many = (table_map.record is not None and table_map.record.station_column is not None
+        and table_map.station is None)
     if table_map.record is not None:
         config["mapping"] = table_map.record.to_dict()
     for code, rec in recs.items():

@@ -39,8 +39,8 @@ def demo(ctx: click.Context, output: Path, seed: int, quick: bool, threads: int,
     if output.exists() and not output.is_dir():
         raise ConfigError("the report folder is an existing file", path=output,
                           expected="a folder (new or existing)", found="a file")
-    cfg = DemoConfig.quick_config(seed, threads=threads) if quick else \
-        DemoConfig(seed=seed, threads=threads)
+    cfg = (DemoConfig.quick_config(seed, threads=threads) if quick else
+        DemoConfig(seed=seed, threads=threads))
     # ``geoanom -q`` silences the progress lines too
     quiet = bool((ctx.find_root().params or {}).get("quiet"))
     res = run_demo(output, cfg, progress=not (no_progress or quiet))

@@ -102,8 +102,8 @@ def _band_power(x: np.ndarray, ok: np.ndarray, period_s: float,
     with np.errstate(invalid="ignore", divide="ignore"):
         tb = (w * t).sum(axis=1, keepdims=True) / n_ok
         xb = (w * x).sum(axis=1, keepdims=True) / n_ok
-        slope = (w * (t - tb) * (x - xb)).sum(axis=1, keepdims=True) / \
-            (w * (t - tb) ** 2).sum(axis=1, keepdims=True)
+        slope = ((w * (t - tb) * (x - xb)).sum(axis=1, keepdims=True) /
+            (w * (t - tb) ** 2).sum(axis=1, keepdims=True))
     resid = np.where(ok, x - xb - np.nan_to_num(slope) * (t - tb), 0.0)
     taper = np.hanning(x.shape[1])[None, :]
     spec = np.abs(np.fft.rfft(resid * taper, axis=1)) ** 2
@@ -255,8 +255,8 @@ def activity_scores(
     n_windows, L, S, period = _grid(record, window_length_s, stride_s)
     n = int(record.sizes["time"])
     pns = int(round(period * 1e9))
-    t0 = np.asarray(record["time"].isel(time=0).values, "datetime64[ns]").astype(np.int64) \
-        if n else 0
+    t0 = (np.asarray(record["time"].isel(time=0).values, "datetime64[ns]").astype(np.int64)
+        if n else 0)
     start = t0 + np.arange(n_windows, dtype=np.int64) * S * pns
     end = start + L * pns
     ti = t.astype(np.int64)

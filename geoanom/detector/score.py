@@ -290,8 +290,8 @@ def assemble_scores(record: xr.Dataset, plan: ScorePlan, lm: LoadedModel,
         err[low] = np.nan
 
     period = plan.period_s
-    t0 = np.asarray(record["time"].isel(time=0).values, dtype="datetime64[ns]") \
-        if n else np.datetime64("NaT", "ns")
+    t0 = (np.asarray(record["time"].isel(time=0).values, dtype="datetime64[ns]")
+        if n else np.datetime64("NaT", "ns"))
     period_ns = int(round(period * 1e9))
     start = t0 + (np.arange(n_windows, dtype=np.int64) * S * period_ns).astype("timedelta64[ns]")
     end = start + np.timedelta64(L * period_ns, "ns")

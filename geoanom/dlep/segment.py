@@ -608,8 +608,8 @@ def segment_operational(
         i = hi - 1
     last_a = np.asarray(last, np.int64)
     js = np.asarray(main, np.int64)
-    pidx = (last_a[:, None] - w + 1 + np.arange(w)[None, :]) if last_a.size else \
-        np.zeros((0, w), np.int64)
+    pidx = ((last_a[:, None] - w + 1 + np.arange(w)[None, :]) if last_a.size else
+        np.zeros((0, w), np.int64))
     feats = event_features(ev, region)
     td = _days(t)
     mags = m[js]

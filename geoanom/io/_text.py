@@ -189,8 +189,8 @@ def tokenise(path: Path, text: str, delimiter: str, *, header: bool = True,
                                   found=f"{len(columns)} columns: {', '.join(columns)}")
             columns = list(names)
     else:
-        columns = list(names) if names is not None else \
-            [str(i + 1) for i in range(len(rows[0]))]
+        columns = (list(names) if names is not None else
+            [str(i + 1) for i in range(len(rows[0]))])
     dup = [h for i, h in enumerate(columns) if h in columns[:i]]
     if dup:
         raise FormatError("repeated column name in the header", path=path, line=header_line,

@@ -328,8 +328,8 @@ def read_quakeml(path: str | os.PathLike, *, include_explosions: bool = False) -
                 continue
         origin = ev.preferred_origin() or (ev.origins[0] if ev.origins else None)
         mag = ev.preferred_magnitude() or (ev.magnitudes[0] if ev.magnitudes else None)
-        if origin is None or origin.time is None or origin.latitude is None \
-                or origin.longitude is None:
+        if (origin is None or origin.time is None or origin.latitude is None
+                or origin.longitude is None):
             raise FormatError(f"event {k} has no origin with time and position", path=p,
                               expected="an origin with time, latitude, longitude", found=rid)
         if mag is None or mag.mag is None:
@@ -514,12 +514,12 @@ def is_earthquakenpp(head: str, text: str) -> bool:
 def is_neic(head: str, text: str) -> bool:
     """The NEIC significant-earthquakes table: ``Date``, ``Time``, ``Latitude``,
     ``Longitude``, ``Type``, ``Magnitude``."""
-    return {"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"} \
-        <= _header_columns(head, ",")
+    return ({"Date", "Time", "Latitude", "Longitude", "Type", "Magnitude"}
+        <= _header_columns(head, ","))
 
 
 def is_aeta(head: str, text: str) -> bool:
     """The AETA earthquake list: ``Longitude``, ``Latitude``, ``Magnitude``, ``Time``,
     ``Timestamp``."""
-    return {"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"} \
-        <= _header_columns(head, ",")
+    return ({"Longitude", "Latitude", "Magnitude", "Time", "Timestamp"}
+        <= _header_columns(head, ","))

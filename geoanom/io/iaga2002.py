@@ -628,8 +628,8 @@ def _fast_rows(data: bytes, start: int, stop: int, m: int, out: _Rows | None = N
     step = -(-n // -(-n // _CHUNK_ROWS))  # equal chunks of at most _CHUNK_ROWS rows
     for i in range(0, n, step):
         j = min(n, i + step)
-        chunk = data if (i, j, start, size) == (0, n, 0, len(data)) else \
-            data[start + i * width:start + j * width]
+        chunk = (data if (i, j, start, size) == (0, n, 0, len(data)) else
+            data[start + i * width:start + j * width])
         a = np.frombuffer(chunk, np.uint8).reshape(j - i, width)
         if not (a[:, -1] == 10).all() or (cr and not (a[:, content] == 13).all()):
             return None
@@ -988,8 +988,8 @@ def _parse_batch(preps: list[_Prepared], strict: bool) -> list[_Parsed] | None:
         group_rows += counts[k]
         if k == len(preps) - 1 or group_rows + counts[k + 1] > _CHUNK_ROWS:
             joined = b"".join(group)
-            if len(joined) != group_rows * (joined.find(b"\n") + 1) or \
-                    _fast_rows(joined, 0, len(joined), m, out=rows, at=at) is None:
+            if (len(joined) != group_rows * (joined.find(b"\n") + 1) or
+                    _fast_rows(joined, 0, len(joined), m, out=rows, at=at) is None):
                 return None
             at += group_rows
             group, group_rows = [], 0
@@ -1047,8 +1047,8 @@ def _check_grid(total: int, name: str) -> None:
 # ----------------------------------------------------------------------------------------
 
 def _is_single(source: object) -> bool:
-    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) \
-        or hasattr(source, "read")
+    return (isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview))
+        or hasattr(source, "read"))
 
 
 def read_iaga2002(source: Source | Sequence[Source], *, strict_cadence: bool = True
@@ -1242,8 +1242,8 @@ def _check_writable(ds: xr.Dataset) -> list[str]:
         raise ValidationError("record has no usable IAGA code for an IAGA-2002 header",
                               expected="2 to 5 upper-case letters or digits", found=code)
     for c in comps:
-        ok = (len(c) == 1 and c in ELEMENTS) or c in EE_INDEX_COLUMNS \
-            or re.fullmatch(r"(ER|EUEL)_[A-Z0-9]{2,5}", c) is not None
+        ok = ((len(c) == 1 and c in ELEMENTS) or c in EE_INDEX_COLUMNS
+            or re.fullmatch(r"(ER|EUEL)_[A-Z0-9]{2,5}", c) is not None)
         if not ok:
             raise ValidationError(f"component {c!r} has no IAGA-2002 column",
                                   expected=f"one of {' '.join(ELEMENTS)} or an EE-index "

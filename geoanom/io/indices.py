@@ -157,8 +157,8 @@ def read_index(path: str | os.PathLike, *, skip_bad_rows: bool = False) -> xr.Da
         try:
             ds = _index_from_table(table)
         except FormatError as exc:
-            if not skip_bad_rows or exc.line is None or exc.line == table.header_line \
-                    or len(skipped) >= 100:
+            if (not skip_bad_rows or exc.line is None or exc.line == table.header_line
+                    or len(skipped) >= 100):
                 if skip_bad_rows and len(skipped) >= 100:
                     exc.message += " (more than 100 bad rows skipped already)"
                 elif exc.line is not None and exc.line != table.header_line:

@@ -250,8 +250,8 @@ def _write_record(nc, record: xr.Dataset, prov: dict, complevel: int) -> None:
     n = record.sizes["time"]
     nc.createDimension("time", n)
     chunks = (max(1, min(n, _CHUNK)),)
-    comp = {"zlib": complevel > 0, "complevel": max(complevel, 1), "shuffle": True} \
-        if n > 0 else {}
+    comp = ({"zlib": complevel > 0, "complevel": max(complevel, 1), "shuffle": True}
+        if n > 0 else {})
 
     t = record["time"].values
     tvals, tunits = _time_encoding(t)
@@ -430,8 +430,8 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
             time_attrs.pop(k, None)
         attrs = _read_attrs(nc)
         ours = "geoanom_netcdf_format" in nc.ncattrs()
-        skip = set(str(nc.getncattr("geoanom_cf_added_variables")).split()) \
-            if "geoanom_cf_added_variables" in nc.ncattrs() else set()
+        skip = (set(str(nc.getncattr("geoanom_cf_added_variables")).split())
+            if "geoanom_cf_added_variables" in nc.ncattrs() else set())
         data_vars, coords = {}, {}
         for name, var in nc.variables.items():
             if name == "time" or name in skip:
@@ -479,8 +479,8 @@ def _complete_foreign(ds: xr.Dataset, coords: dict, path: Path) -> xr.Dataset:
     component has none, station attrs from CF coordinate variables, defaults otherwise."""
     for name in list(ds.data_vars):
         var = ds[name]
-        if var.dims != ("time",) or str(name).endswith("_flag") or var.dtype.kind != "f" \
-                or f"{name}_flag" in ds:
+        if (var.dims != ("time",) or str(name).endswith("_flag") or var.dtype.kind != "f"
+                or f"{name}_flag" in ds):
             continue
         ds[f"{name}_flag"] = ("time", np.where(np.isnan(var.values), FLAG_MISSING,
                                                FLAG_VALID).astype(np.int8),
@@ -504,8 +504,8 @@ def _complete_foreign(ds: xr.Dataset, coords: dict, path: Path) -> xr.Dataset:
                 "history": ""}
     for key in REQUIRED_ATTRS:
         a.setdefault(key, defaults[key])
-    a["history"] = (a["history"] + "\n" if a["history"] else "") + \
-        history_line(f"read netCDF {path.name} (not written by geoanom)")
+    a["history"] = ((a["history"] + "\n" if a["history"] else "") +
+        history_line(f"read netCDF {path.name} (not written by geoanom)"))
     return ds
 
 
@@ -564,6 +564,6 @@ def _plain_attrs(attrs: Mapping[str, object]) -> dict:
     out = {}
     for k, v in attrs.items():
         enc, tag = _encode_attr(v)
-        out[k] = v if tag in ("str", "float", "int") or tag.startswith(("np:", "ndarray:")) \
-            else enc
+        out[k] = (v if tag in ("str", "float", "int") or tag.startswith(("np:", "ndarray:"))
+            else enc)
     return out

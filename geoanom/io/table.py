@@ -232,8 +232,8 @@ class TableMapping:
         """``time`` (column or columns), ``time_format`` and ``tz``; normalises them."""
         set_, bad = object.__setattr__, self._bad
         t = self.time
-        cols = [t] if isinstance(t, (str, int)) and not isinstance(t, bool) else \
-            list(t) if isinstance(t, (list, tuple)) else None
+        cols = ([t] if isinstance(t, (str, int)) and not isinstance(t, bool) else
+            list(t) if isinstance(t, (list, tuple)) else None)
         if cols is None:
             raise bad("'time' must name a column or a list of columns",
                       "time = 'date' or time = ['date', 'time']", repr(t))
@@ -280,8 +280,8 @@ class TableMapping:
         set_(self, "delimiter", _DELIMITERS[d])
         if not isinstance(self.header, bool):
             raise bad("'header' must be true or false", "true or false", repr(self.header))
-        if isinstance(self.skip_lines, bool) or not isinstance(self.skip_lines, int) \
-                or self.skip_lines < 0:
+        if (isinstance(self.skip_lines, bool) or not isinstance(self.skip_lines, int)
+                or self.skip_lines < 0):
             raise bad("'skip_lines' must be a whole number >= 0", "0, 1, 2 ...",
                       repr(self.skip_lines))
         if self.names is not None:
@@ -322,8 +322,8 @@ class TableMapping:
         rec_given = bool(self.components) or self.station_column is not None
         kind = self.kind
         if kind is None:
-            kind = "catalog" if cat_given and not rec_given else \
-                "record" if rec_given and not cat_given else None
+            kind = ("catalog" if cat_given and not rec_given else
+                "record" if rec_given and not cat_given else None)
             if kind is None:
                 raise self._bad("cannot tell whether the table is a record or a catalog",
                                 "kind = 'record' (with components) or kind = 'catalog' (with "
@@ -415,8 +415,8 @@ class TableMapping:
                               expected=", ".join(known), found=", ".join(unknown), path=path)
         kw = dict(d)
         p = None if path is None else os.fspath(path)
-        if isinstance(kw.get("station_table"), str) and p is not None \
-                and kw["station_table"] not in _SHIPPED_TABLES:
+        if (isinstance(kw.get("station_table"), str) and p is not None
+                and kw["station_table"] not in _SHIPPED_TABLES):
             # a station table is relative to the mapping file
             kw["station_table"] = str((Path(p).parent / kw["station_table"]).resolve())
         return cls(**kw, path=p)
@@ -798,8 +798,8 @@ def read_record_table(path: str | os.PathLike,
                           path=m.path, expected="a mapping with kind = 'record'",
                           found=f"kind = {m.kind!r}")
     if station is not None:
-        m = m.replace(stations=[station]) if m.station_column is not None \
-            else m.replace(station=station)
+        m = (m.replace(stations=[station]) if m.station_column is not None
+            else m.replace(station=station))
     table = _mapped_table(path, m, "table")
     p = table.path
     if m.station_column is None and m.station is None:
@@ -841,9 +841,9 @@ def read_record_table(path: str | os.PathLike,
         attrs = _station_attrs(m, code, p)
         attrs.update(sampling_period_s=period, data_type=m.data_type, source=src,
                      table_mapping=mapping_json, source_file=str(p))
-        step = f"read {p.name} through the table mapping {m.label}" \
-            + (f" (station {code} of a long-format file)" if codes is not None else "") \
-            + (f"; {inserted} missing rows inserted as missing samples" if inserted else "")
+        step = ((f"read {p.name} through the table mapping {m.label}"
+            + (f" (station {code} of a long-format file)" if codes is not None else ""))
+            + (f"; {inserted} missing rows inserted as missing samples" if inserted else ""))
         rec = make_record(grid, comps, units=units, attrs=attrs, history=step)
         out[code] = validate_record(rec)
     return out

@@ -395,8 +395,8 @@ def _offline_error(url: str, reason: object) -> FetchError:
 # ---------------------------------------------------------------------------------------
 
 def _is_bare_date(text: object) -> bool:
-    return isinstance(text, str) and len(text.strip()) == 10 and text.strip()[4] == "-" \
-        and text.strip()[7] == "-"
+    return (isinstance(text, str) and len(text.strip()) == 10 and text.strip()[4] == "-"
+        and text.strip()[7] == "-")
 
 
 def parse_utc(text: str | np.datetime64 | _dt.datetime, what: str = "time", *,
@@ -482,8 +482,8 @@ def intermagnet_params(station: str, day: np.datetime64, days: int = 1, *,
                        sampling_period_s: float = 60, publication_state: str = "adj-or-rep",
                        orientation: str = "Native") -> dict[str, Any]:
     """Query of INTERMAGNET's GIN ``GetData`` service for ``days`` UTC days from ``day``."""
-    spd = {1: "second", 60: "minute"}.get(int(sampling_period_s)) \
-        if float(sampling_period_s).is_integer() else None
+    spd = ({1: "second", 60: "minute"}.get(int(sampling_period_s))
+        if float(sampling_period_s).is_integer() else None)
     if spd is None:
         raise ConfigError("INTERMAGNET serves 1-second and 1-minute data",
                           expected="1 or 60", found=f"{sampling_period_s:g}")
@@ -527,8 +527,8 @@ def _iaga_parser(station: str) -> Callable[[bytes, str], Any]:
 
 
 def _settled(end: np.datetime64, now: np.datetime64 | None) -> bool:
-    now = np.datetime64(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), "ns") \
-        if now is None else now
+    now = (np.datetime64(_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None), "ns")
+        if now is None else now)
     return bool(end + _SETTLE <= now)
 
 
@@ -679,8 +679,8 @@ def fdsn_event_params(start: str | np.datetime64, end: str | np.datetime64, *,
 
 
 def _catalog_parser(format: str, mapping: Any = None) -> Callable[[bytes, str], Any]:
-    reader_format = None if mapping is not None else \
-        {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format]
+    reader_format = (None if mapping is not None else
+        {"csv": "comcat", "text": "fdsn-text", "quakeml": "quakeml"}[format])
 
     def parse(body: bytes, url: str) -> Any:
         if not body.strip():
@@ -811,8 +811,8 @@ def _kp_json_parser(body: bytes, url: str):
         raise FormatError("the GFZ answer is not JSON", path=url,
                           expected='{"datetime": [...], "Kp": [...]}',
                           found=_first_line(body) or str(exc)) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("datetime"), list) \
-            or not isinstance(doc.get("Kp"), list) or len(doc["datetime"]) != len(doc["Kp"]):
+    if (not isinstance(doc, dict) or not isinstance(doc.get("datetime"), list)
+            or not isinstance(doc.get("Kp"), list) or len(doc["datetime"]) != len(doc["Kp"])):
         raise FormatError("the GFZ answer lacks its datetime and Kp lists", path=url,
                           expected='{"datetime": [...], "Kp": [...]} of one length',
                           found=", ".join(sorted(doc)) if isinstance(doc, dict)

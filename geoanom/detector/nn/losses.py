@@ -169,13 +169,13 @@ class NegativeLearningLoss:
         if counts is None:
             normal_term = e_n.mean() if e_n.numel() else e.new_zeros(())
             use_pen = lam > 0 and e_s.numel() > 0
-            pen = penalty(e_s, self.kind, margin=margin, eps=self.eps).mean() if use_pen \
-                else e.new_zeros(())
+            pen = (penalty(e_s, self.kind, margin=margin, eps=self.eps).mean() if use_pen
+                else e.new_zeros(()))
         else:
             n_normal, n_seismic = (int(c) for c in counts)
             normal_term = e_n.sum() / max(n_normal, 1)
-            pen = penalty(e_s, self.kind, margin=margin, eps=self.eps).sum() / n_seismic \
-                if lam > 0 and n_seismic > 0 else e.new_zeros(())
+            pen = (penalty(e_s, self.kind, margin=margin, eps=self.eps).sum() / n_seismic
+                if lam > 0 and n_seismic > 0 else e.new_zeros(()))
         loss = normal_term + lam * pen
         return loss, {"loss": float(loss.detach()), "normal": float(normal_term.detach()),
                       "penalty": float(pen.detach()), "lambda": lam, "margin": self.margin,

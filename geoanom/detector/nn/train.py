@@ -268,8 +268,8 @@ def _ws_meta(ws, arrays: dict[str, np.ndarray]) -> dict:
     """Window configuration and normalisation the scorer needs, from the window set attrs."""
     a = ws.attrs
     try:
-        wcfg = json.loads(a.get("config", "{}")) if isinstance(a.get("config", "{}"), str) \
-            else dict(a.get("config") or {})
+        wcfg = (json.loads(a.get("config", "{}")) if isinstance(a.get("config", "{}"), str)
+            else dict(a.get("config") or {}))
     except json.JSONDecodeError:
         wcfg = {"raw": str(a.get("config"))}
     scaler = a.get("scaler")
@@ -555,8 +555,8 @@ def fit(
     arrays = window_set_arrays(ws)
     meta_ws = _ws_meta(ws, arrays)
     idx_n, idx_s, idx_val = _training_indices(arrays, cfg)
-    n_s = max(1, round(cfg.batch_size * cfg.seismic_fraction)) \
-        if cfg.lam > 0 and idx_s.size else 0
+    n_s = (max(1, round(cfg.batch_size * cfg.seismic_fraction))
+        if cfg.lam > 0 and idx_s.size else 0)
     runner.check(max(1, cfg.batch_size - n_s), n_s, cfg.batch_size)
     fp = _fingerprint(arrays, cfg)
     X = torch.from_numpy(arrays["data"]).to(device)
@@ -579,8 +579,8 @@ def fit(
                                    margin_factor=cfg.margin_factor, eps=cfg.eps)
     ckpt_path = out / CHECKPOINT
     runner.barrier()  # the writer made the folder; everyone sees the same checkpoint (or none)
-    sel = _resume(ckpt_path, fp, model, opt, loss_fn) if resume and ckpt_path.is_file() \
-        else _Selection()
+    sel = (_resume(ckpt_path, fp, model, opt, loss_fn) if resume and ckpt_path.is_file()
+        else _Selection())
     net = runner.wrap(model)
     label = f"epoch {{}}/{cfg.max_epochs}" + (f" ({runner.world} ranks)" if runner.world > 1
                                               else "")

@@ -130,9 +130,9 @@ class RemoteReference:
         for c in comps:
             y = target[c].values[ia]
             x = reference[c].values[ib]
-            ok = np.isfinite(x) & np.isfinite(y) & \
-                (target[f"{c}_flag"].values[ia] == FLAG_VALID) & \
-                (reference[f"{c}_flag"].values[ib] == FLAG_VALID)
+            ok = ((np.isfinite(x) & np.isfinite(y) &
+                (target[f"{c}_flag"].values[ia] == FLAG_VALID)) &
+                (reference[f"{c}_flag"].values[ib] == FLAG_VALID))
             if on == "differences":
                 # differences only between consecutive grid samples that are both valid
                 step_ok = ok[1:] & ok[:-1] & (np.diff(common) == period_ns)

@@ -221,8 +221,8 @@ def mask_gaps(record: xr.Dataset, *, max_interp_samples: int = 3,
     for c in comps:
         x = record[c].values.astype(np.float64).copy()
         f = record[f"{c}_flag"].values.copy()
-        prev = record[f"{c}{INTERP_SUFFIX}"].values.astype(np.int8) \
-            if f"{c}{INTERP_SUFFIX}" in record else np.zeros(x.size, np.int8)
+        prev = (record[f"{c}{INTERP_SUFFIX}"].values.astype(np.int8)
+            if f"{c}{INTERP_SUFFIX}" in record else np.zeros(x.size, np.int8))
         done = prev.copy()
         invalid = f != FLAG_VALID
         k = 0
