@@ -108,7 +108,7 @@ def map_option(f=None, *, station: bool = False):
         click.option("--map", "map_specs", multiple=True, metavar="FILE|NAME",
                      help="Column mapping (TOML file, or a shipped name: magdas-euel, "
                           "world-m5) for a delimited text record or catalog; repeat for one "
-                          "of each kind. See docs/methods/io.md."),
+                          "of each kind. Every key: geoanom docs mapping."),
         click.option("--map-set", "map_sets", multiple=True, metavar="KEY=VALUE",
                      help="Set one mapping key (as in the TOML file) on the command line; "
                           "repeatable."),

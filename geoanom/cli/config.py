@@ -81,16 +81,61 @@ def docs() -> None:
     """Documents shipped with geoanom."""
 
 
-@docs.command("protocol")
-@click.option("--path", "show_path", is_flag=True, help="Print the installed file's path only.")
-def docs_protocol(show_path: bool) -> None:
-    """Print the significance protocol document that geoanom test follows (PROTOCOL.md)."""
+#: Pages shipped with the package: name -> file below geoanom/.
+SHIPPED_DOCS = {"protocol": "stats/PROTOCOL.md", "io": "docs/io.md",
+                "mapping": "docs/mapping.md", "study": "docs/study.md"}
+
+
+def _shipped(relative: str) -> Path:
     from geoanom.errors import MissingDependencyError
 
-    path = Path(__file__).resolve().parents[1] / "stats" / "PROTOCOL.md"
+    path = Path(__file__).resolve().parents[1] / relative
     if not path.is_file():  # pragma: no cover - a broken installation
-        raise MissingDependencyError("the protocol document is missing from this installation",
-                                     path=path, expected="geoanom/stats/PROTOCOL.md")
+        raise MissingDependencyError("a document is missing from this installation",
+                                     path=path, expected=f"geoanom/{relative}")
+    return path
+
+
+def _page_command(name: str, relative: str, summary: str) -> click.Command:
+    @click.option("--path", "show_path", is_flag=True,
+                  help="Print the installed file's path only.")
+    def show(show_path: bool) -> None:
+        path = _shipped(relative)
+        click.echo(str(path) if show_path else path.read_text(encoding="utf-8"))
+
+    show.__doc__ = summary
+    return click.command(name)(show)
+
+
+docs.add_command(_page_command(
+    "protocol", SHIPPED_DOCS["protocol"],
+    "Print the significance protocol document that geoanom test follows (PROTOCOL.md)."))
+docs.add_command(_page_command(
+    "io", SHIPPED_DOCS["io"],
+    "Print the input/output conventions: record formats, catalogs, indices, outputs."))
+docs.add_command(_page_command(
+    "mapping", SHIPPED_DOCS["mapping"],
+    "Print every key of a column mapping (--map FILE, --map-set KEY=VALUE)."))
+
+
+@docs.command("study")
+@click.option("--show", "show", default=None, metavar="NAME",
+              help="Print a shipped study configuration instead (magdas, aeta-weekly).")
+@click.option("--path", "show_path", is_flag=True, help="Print the installed file's path only.")
+def docs_study(show: str | None, show_path: bool) -> None:
+    """Print the study configuration reference (every table and key of geoanom study
+    --config), or with --show a shipped study to start from."""
+    from geoanom.errors import ConfigError
+
+    if show is None:
+        path = _shipped(SHIPPED_DOCS["study"])
+    else:
+        folder = _shipped(SHIPPED_DOCS["study"]).parents[1] / "studies"
+        names = sorted(p.stem for p in folder.glob("*.toml"))
+        if show not in names:
+            raise ConfigError("no shipped study of that name", expected=", ".join(names),
+                              found=show)
+        path = folder / f"{show}.toml"
     click.echo(str(path) if show_path else path.read_text(encoding="utf-8"))
 
 

@@ -63,7 +63,7 @@ def _load_activity(path: Path, variable: str | None = None, bin_days: float | No
               help="Activity index file for the baseline and guard-rail: Kp/ap (CelesTrak "
                    "3-hourly or daily, GFZ via geoanom fetch indices), Dst, RC, OMNI hourly, "
                    "or a CSV with a time column and value columns (kind recognised from the "
-                   "header; see docs/methods/io.md).")
+                   "header; see geoanom docs io).")
 @click.option("--activity-variable", default=None, metavar="NAME",
               help="Which variable of the activity file (e.g. Kp, ap, Dst_nT, AE_nT; "
                    "default: the file's main one: Kp, Ap, Dst_nT, RC_nT or the first).")
