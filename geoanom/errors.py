@@ -86,3 +86,8 @@ class LeakageError(GeoanomError):
 
 class ModelError(GeoanomError):
     """A model artifact cannot be loaded or is incompatible."""
+
+
+class GeoanomWarning(UserWarning):
+    """Base class of the warnings geoanom gives (data usable, but something looks wrong).
+    The CLI prints them as ``geoanom: warning: ...`` lines on stderr."""

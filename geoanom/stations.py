@@ -36,9 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from geoanom._toml import read_toml
-from geoanom.errors import ConfigError
+from geoanom.errors import ConfigError, GeoanomWarning
 
-__all__ = ["Station", "GeoanomWarning", "StationMismatchWarning", "load_stations",
+__all__ = ["Station", "StationMismatchWarning", "load_stations",
            "get_station", "check_header", "builtin_station_dir", "HEADER_TOLERANCE_DEG",
            "ENV_VAR"]
 
@@ -51,10 +51,6 @@ _REQUIRED = {"code": str, "name": str, "latitude_deg": (int, float),
              "longitude_deg": (int, float), "network": str, "source": str}
 _OPTIONAL = {"elevation_m": (int, float), "institute": str, "notes": str}
 _CODE = re.compile(r"[A-Z0-9]{2,5}")
-
-
-class GeoanomWarning(UserWarning):
-    """Base class of the warnings geoanom gives (data usable, but something looks wrong)."""
 
 
 class StationMismatchWarning(GeoanomWarning):

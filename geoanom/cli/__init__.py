@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from geoanom._version import __version__
-from geoanom.errors import ConfigError, GeoanomError
+from geoanom.errors import ConfigError, GeoanomError, GeoanomWarning
 
 COMPLETE_VAR = "_GEOANOM_COMPLETE"
 
@@ -54,6 +55,16 @@ class _StderrHandler(logging.Handler):
             sys.stderr.write(self.format(record) + "\n")
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None,
+                  _default=warnings.showwarning) -> None:
+    """geoanom's own warnings as one ``geoanom: warning: ...`` line on stderr (no source path:
+    the message says what to change); any other warning as Python shows it."""
+    if issubclass(category, GeoanomWarning):
+        click.echo(f"geoanom: warning: {message}", err=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
 
 
 def configure_logging(verbose: int = 0, quiet: bool = False) -> int:
@@ -163,6 +174,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool, config_file: Path | None
     Shell completion: eval "$(geoanom completion bash)" (or zsh, fish).
     """
     configure_logging(verbose, quiet)
+    warnings.showwarning = _show_warning
     if config_file is not None:
         defaults = load_defaults(config_file, main, ctx)
         ctx.default_map = {**(ctx.default_map or {}), **defaults}

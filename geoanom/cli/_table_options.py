@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from geoanom.errors import ConfigError
+from geoanom.errors import ConfigError, GeoanomWarning
 
 if TYPE_CHECKING:  # imported where used: `--help` stays fast
     import pandas as pd
@@ -159,7 +159,6 @@ def read_records_checked(paths, table_map: Any = None
     a long-format table) and the station-registry warnings met on the way (code -> record,
     warning texts)."""
     from geoanom.io import read_records
-    from geoanom.stations import GeoanomWarning
 
     maps = _as_maps(table_map, "record") or TableMaps()
     with warnings.catch_warnings(record=True) as caught:

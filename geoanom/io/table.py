@@ -116,7 +116,7 @@ import pandas as pd
 import xarray as xr
 
 from geoanom._toml import read_toml
-from geoanom.errors import ConfigError, FormatError
+from geoanom.errors import ConfigError, FormatError, GeoanomWarning
 from geoanom.io._text import (
     Table,
     assemble_catalog,
@@ -128,7 +128,7 @@ from geoanom.io._text import (
     tokenise,
 )
 from geoanom.record import DATA_TYPES, DEFAULT_UNITS, make_record, validate_record
-from geoanom.stations import GeoanomWarning, load_stations
+from geoanom.stations import load_stations
 
 __all__ = [
     "SHIPPED_DIR",
