@@ -16,6 +16,9 @@ above sea level, NaN when no source gives it. Each file holds::
 
 Where the registry is looked for, later entries overriding earlier ones with the same code:
 
+0. the station tables shipped with the package (:data:`SHIPPED_TABLES`: the MAGDAS list,
+   ``geoanom/mappings/stations_magdas.csv``), which the column mappings' ``station_table``
+   also reads, so one registry answers for every station geoanom knows;
 1. the built-in stations (the repository's ``stations/`` folder in a checkout or editable
    install; ``geoanom/_stations/`` or ``<prefix>/share/geoanom/stations`` in an installed
    package);
@@ -25,6 +28,7 @@ Where the registry is looked for, later entries overriding earlier ones with the
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -36,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from geoanom._toml import read_toml
-from geoanom.errors import ConfigError, GeoanomWarning
+from geoanom.errors import ConfigError, FormatError, GeoanomWarning
 
 __all__ = ["Station", "StationMismatchWarning", "load_stations",
            "get_station", "check_header", "builtin_station_dir", "HEADER_TOLERANCE_DEG",
@@ -186,6 +190,65 @@ def _load_dir(folder: Path) -> dict[str, Station]:
     return out
 
 
+#: Station tables shipped with geoanom: name -> (file in geoanom/mappings/, network).
+SHIPPED_TABLES = {"magdas": ("stations_magdas.csv", "MAGDAS")}
+SHIPPED_TABLE_DIR = Path(__file__).resolve().parent / "mappings"
+
+
+def station_table(spec: str | os.PathLike) -> dict[str, dict]:
+    """Station code -> ``{name, latitude_deg, longitude_deg, elevation_m}`` from a station
+    CSV (``code,name,latitude_deg,longitude_deg[,elevation_m]``; ``#`` lines are comments)
+    or a shipped table name (``magdas``)."""
+    name = str(spec)
+    path = SHIPPED_TABLE_DIR / SHIPPED_TABLES[name][0] if name in SHIPPED_TABLES else Path(spec)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise FormatError("cannot read the station table", path=path,
+                          found=exc.strerror or str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise FormatError("station table is not UTF-8 text", path=path,
+                          found=str(exc)) from None
+    numbered = [(k, ln) for k, ln in enumerate(text.splitlines(), start=1)
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
+        raise FormatError("empty station table", path=path)
+    rows = list(csv.reader(ln for _, ln in numbered))
+    head = [h.strip() for h in rows[0]]
+    if not {"code", "latitude_deg", "longitude_deg"} <= set(head):
+        raise FormatError("station table lacks columns", path=path, line=numbered[0][0],
+                          expected="code,name,latitude_deg,longitude_deg[,elevation_m]",
+                          found=",".join(head))
+    out: dict[str, dict] = {}
+    for (line, _), r in zip(numbered[1:], rows[1:], strict=True):
+        d = dict(zip(head, (v.strip() for v in r), strict=False))
+        try:
+            lat, lon = float(d["latitude_deg"]), float(d["longitude_deg"])
+            elev = float(d["elevation_m"]) if d.get("elevation_m") else math.nan
+        except (KeyError, ValueError):
+            raise FormatError("station table row has no numeric coordinates", path=path,
+                              line=line, expected="latitude_deg and longitude_deg numbers",
+                              found=",".join(r)) from None
+        out[d["code"].upper()] = {"name": d.get("name") or d["code"], "latitude_deg": lat,
+                                  "longitude_deg": lon, "elevation_m": elev}
+    return out
+
+
+def _shipped_table_stations() -> dict[str, Station]:
+    out: dict[str, Station] = {}
+    for name, (file, network) in SHIPPED_TABLES.items():
+        for code, d in station_table(name).items():
+            if not _CODE.fullmatch(code):
+                continue
+            out[code] = Station(code=code, name=d["name"], latitude_deg=d["latitude_deg"],
+                                longitude_deg=_lon180(d["longitude_deg"]),
+                                elevation_m=d["elevation_m"], network=network,
+                                source=f"the {network} station list shipped as "
+                                       f"geoanom/mappings/{file}",
+                                path=str(SHIPPED_TABLE_DIR / file))
+    return out
+
+
 def load_stations(extra_dirs: Iterable[str | os.PathLike] = ()) -> dict[str, Station]:
     """Load the station registry.
 
@@ -200,7 +263,7 @@ def load_stations(extra_dirs: Iterable[str | os.PathLike] = ()) -> dict[str, Sta
     dict
         Code -> :class:`Station`, sorted by code.
     """
-    stations: dict[str, Station] = {}
+    stations: dict[str, Station] = _shipped_table_stations()
     builtin = builtin_station_dir()
     if builtin is not None:
         stations.update(_load_dir(builtin))

@@ -163,3 +163,20 @@ def test_station_to_dict():
     assert d["longitude_deg"] == -77.15 and d["longitude_0_360_deg"] == pytest.approx(282.85)
     assert get_station("BOU").longitude_0_360_deg == pytest.approx(254.764)
     assert get_station("KAK").longitude_0_360_deg == 140.18
+
+
+def test_one_registry_knows_the_shipped_station_tables():
+    """`stations show MND` answers from the MAGDAS list that the magdas-euel mapping uses;
+    a station TOML of the same code wins over the table."""
+    from click.testing import CliRunner
+
+    from geoanom.cli import main
+    from geoanom.stations import load_stations, station_table
+
+    r = CliRunner().invoke(main, ["stations", "show", "MND"])
+    assert r.exit_code == 0 and "Manado" in r.output and "MAGDAS" in r.output
+    reg = load_stations()
+    table = station_table("magdas")
+    assert set(table) <= set(reg)
+    assert reg["MND"].latitude_deg == table["MND"]["latitude_deg"]
+    assert reg["ANC"].path.endswith("ANC.toml")   # the TOML file wins over the table

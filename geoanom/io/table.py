@@ -101,7 +101,6 @@ was expected and what was found.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -128,7 +127,7 @@ from geoanom.io._text import (
     tokenise,
 )
 from geoanom.record import DATA_TYPES, DEFAULT_UNITS, make_record, validate_record
-from geoanom.stations import load_stations
+from geoanom.stations import SHIPPED_TABLES, load_stations, station_table
 
 __all__ = [
     "SHIPPED_DIR",
@@ -416,7 +415,7 @@ class TableMapping:
         kw = dict(d)
         p = None if path is None else os.fspath(path)
         if (isinstance(kw.get("station_table"), str) and p is not None
-                and kw["station_table"] not in _SHIPPED_TABLES):
+                and kw["station_table"] not in SHIPPED_TABLES):
             # a station table is relative to the mapping file
             kw["station_table"] = str((Path(p).parent / kw["station_table"]).resolve())
         return cls(**kw, path=p)
@@ -502,7 +501,6 @@ def _components(value: Any, bad) -> tuple[tuple[str, str, str], ...]:
 # shipped mappings and station tables
 # ------------------------------------------------------------------------------------------
 
-_SHIPPED_TABLES = {"magdas": "stations_magdas.csv"}
 
 
 def shipped_mappings() -> dict[str, Path]:
@@ -526,37 +524,6 @@ def load_mapping(spec: str | os.PathLike | Mapping[str, Any] | TableMapping) -> 
     raise ConfigError("no such mapping file or shipped mapping", path=p,
                       expected="a mapping TOML file or one of " + ", ".join(shipped),
                       found=str(spec))
-
-
-def station_table(spec: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Station code -> ``{name, latitude_deg, longitude_deg, elevation_m}`` from a station
-    CSV (``code,name,latitude_deg,longitude_deg[,elevation_m]``) or a shipped table name
-    (``magdas``)."""
-    p = SHIPPED_DIR / _SHIPPED_TABLES[str(spec)] if str(spec) in _SHIPPED_TABLES else Path(spec)
-    path, text = read_text(p, what="station table")
-    rows = [r for r in csv.reader(
-        ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#"))]
-    if not rows:
-        raise FormatError("empty station table", path=path)
-    head = [h.strip() for h in rows[0]]
-    need = ("code", "latitude_deg", "longitude_deg")
-    if not set(need) <= set(head):
-        raise FormatError("station table lacks columns", path=path, line=1,
-                          expected="code,name,latitude_deg,longitude_deg[,elevation_m]",
-                          found=",".join(head))
-    out: dict[str, dict[str, Any]] = {}
-    for k, r in enumerate(rows[1:], start=2):
-        d = dict(zip(head, (v.strip() for v in r), strict=False))
-        try:
-            lat, lon = float(d["latitude_deg"]), float(d["longitude_deg"])
-            elev = float(d["elevation_m"]) if d.get("elevation_m") else math.nan
-        except (KeyError, ValueError):
-            raise FormatError("station table row has no numeric coordinates", path=path,
-                              line=k, expected="latitude_deg and longitude_deg numbers",
-                              found=",".join(r)) from None
-        out[d["code"].upper()] = {"name": d.get("name") or d["code"], "latitude_deg": lat,
-                                  "longitude_deg": lon, "elevation_m": elev}
-    return out
 
 
 # ------------------------------------------------------------------------------------------
