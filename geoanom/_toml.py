@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["parse_toml", "read_toml", "toml_value"]
+__all__ = ["parse_toml", "read_toml", "toml_value", "line_of", "located"]
 
 
 def _error_line(exc: Exception) -> int | None:
@@ -77,6 +79,41 @@ def read_toml(path: str | os.PathLike, *, what: str = "TOML file",
                           expected=expected or "a readable UTF-8 TOML file",
                           found=getattr(exc, "strerror", None) or str(exc)) from None
     return parse_toml(text, path=p, what=what, expected=expected)
+
+
+def line_of(text: str, name: str) -> int | None:
+    """The 1-based line of ``text`` where ``name`` is defined: a table header ``[name]``,
+    ``[[name]]`` or ``[... .name]``, or a key ``name = ...`` (also inside an inline table);
+    None when it is not there."""
+    key = re.escape(name.split(".")[-1])
+    head = re.compile(rf"^\s*\[\[?\s*(?:[\w\-\"' ]+\.)*[\"']?{key}[\"']?\s*\]\]?")
+    pair = re.compile(rf"(^|[{{,])\s*[\"']?{key}[\"']?\s*=")
+    for i, ln in enumerate(text.splitlines(), start=1):
+        code = ln.split("#", 1)[0]
+        if head.match(code) or pair.search(code):
+            return i
+    return None
+
+
+@contextmanager
+def located(path: str | os.PathLike | None) -> Iterator[None]:
+    """Give a :class:`ConfigError` about file ``path`` the line it is about: when the error
+    has no line yet, the line that defines the (first) name it reports as ``found``."""
+    try:
+        yield
+    except ConfigError as exc:
+        if path is not None and exc.line is None and exc.found:
+            m = re.search(r"[A-Za-z_][\w.\-]*", str(exc.found).split(",")[0])
+            name = m.group(0) if m else ""
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                raise exc from None
+            if name:
+                exc.line = line_of(text, name)
+            if exc.path is None:
+                exc.path = os.fspath(path)
+        raise
 
 
 def toml_value(v: Any) -> str:

@@ -139,8 +139,14 @@ def load_defaults(path: str | Path, group: click.Group, ctx: click.Context) -> d
     Tables are command names (``[train]``, ``[fetch.geomag]``, ``[dlep.evaluate]``); keys
     are option names. Unknown tables or keys are a ConfigError naming the file.
     """
+    from geoanom._toml import located
+
     p = Path(path)
-    doc = _read_toml(p)
+    with located(p):
+        return _defaults_of(_read_toml(p), p, group, ctx)
+
+
+def _defaults_of(doc: dict, p: Path, group: click.Group, ctx: click.Context) -> dict:
     out: dict = {}
     for key, value in doc.items():
         if not isinstance(value, dict):

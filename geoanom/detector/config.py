@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoanom._toml import read_toml, toml_value
+from geoanom._toml import located, read_toml, toml_value
 from geoanom.detector.nn.train import TrainConfig
 from geoanom.detector.preprocess import PreprocessConfig
 from geoanom.detector.windows import WindowConfig
@@ -44,7 +44,8 @@ def read_detector_tables(path: str | os.PathLike | None) -> dict[str, dict]:
     unknown = sorted(set(doc) - set(SECTIONS))
     if unknown:
         raise ConfigError("unknown table(s) in the detector config: " + ", ".join(unknown),
-                          path=p, expected="[windows], [train] and [preprocess]")
+                          path=p, expected="[windows], [train] and [preprocess]",
+                          found=", ".join(unknown))
     for k in SECTIONS:
         if not isinstance(doc.get(k, {}), dict):
             raise ConfigError(f"'{k}' must be a table", path=p, expected=f"[{k}]",
@@ -85,7 +86,8 @@ class DetectorConfig:
         unknown = sorted(set(tables) - set(SECTIONS))
         if unknown:
             raise ConfigError("unknown table(s) in the detector config: " + ", ".join(unknown),
-                              path=path, expected="[windows], [train] and [preprocess]")
+                              path=path, expected="[windows], [train] and [preprocess]",
+                              found=", ".join(unknown))
         try:
             return cls(windows=WindowConfig.from_dict(dict(tables.get("windows") or {})),
                        train=TrainConfig.from_dict(dict(tables.get("train") or {})),
@@ -104,13 +106,14 @@ class DetectorConfig:
         ``overrides`` maps a table name to keys that replace the file's (``train={"seed":
         3}`` for ``geoanom train --seed 3``).
         """
-        tables = read_detector_tables(path)
-        for name, kv in overrides.items():
-            if name not in SECTIONS:
-                raise ConfigError(f"unknown detector config table {name!r}",
-                                  expected=", ".join(SECTIONS), found=name)
-            tables[name] = {**tables[name], **kv}
-        return cls.from_dict(tables, path=path)
+        with located(path):
+            tables = read_detector_tables(path)
+            for name, kv in overrides.items():
+                if name not in SECTIONS:
+                    raise ConfigError(f"unknown detector config table {name!r}",
+                                      expected=", ".join(SECTIONS), found=name)
+                tables[name] = {**tables[name], **kv}
+            return cls.from_dict(tables, path=path)
 
     def to_dict(self) -> dict[str, dict]:
         """JSON-ready ``{"windows": ..., "train": ..., "preprocess": ...}``; :meth:`from_dict`

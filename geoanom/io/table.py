@@ -114,7 +114,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geoanom._toml import read_toml
+from geoanom._toml import located, read_toml
 from geoanom.errors import ConfigError, FormatError, GeoanomWarning
 from geoanom.io._text import (
     Table,
@@ -425,9 +425,10 @@ class TableMapping:
     def from_toml(cls, path: str | os.PathLike) -> TableMapping:
         """Read a mapping TOML file (ConfigError naming the file on any problem)."""
         p = Path(path)
-        doc = read_toml(p, what="mapping file")
-        doc.setdefault("name", p.stem)
-        return cls.from_dict(doc, path=p)
+        with located(p):
+            doc = read_toml(p, what="mapping file")
+            doc.setdefault("name", p.stem)
+            return cls.from_dict(doc, path=p)
 
     def to_dict(self) -> dict[str, Any]:
         """The mapping as a JSON/TOML-able dict (keys left at their default are left out);

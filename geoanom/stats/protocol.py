@@ -270,8 +270,9 @@ _CROSS_RULES: tuple[tuple[Callable[[dict], bool], str, str], ...] = (
 )
 
 
-def _line_of(text: str | None, section: str | None, key: str) -> int | None:
-    """1-based line of ``key =`` inside ``[section]`` of a TOML text (best effort)."""
+def _line_of(text: str | None, section: str | None, key: str | None) -> int | None:
+    """1-based line of ``key =`` inside ``[section]`` of a TOML text, or of the
+    ``[section]`` header itself when ``key`` is None (best effort)."""
     if not text:
         return None
     cur = None
@@ -283,7 +284,7 @@ def _line_of(text: str | None, section: str | None, key: str) -> int | None:
             if section is not None and key is None and cur == section:
                 return i
             continue
-        if re.match(rf"^{re.escape(key)}\s*=", s) and cur == section:
+        if key is not None and cur == section and re.match(rf"^{re.escape(key)}\s*=", s):
             return i
     return None
 

@@ -127,7 +127,8 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError("unknown training option(s): " + ", ".join(unknown),
-                              expected="one of " + ", ".join(sorted(names)))
+                              expected="one of " + ", ".join(sorted(names)),
+                              found=", ".join(unknown))
         try:
             return cls(**d)
         except TypeError as exc:
