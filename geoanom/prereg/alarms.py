@@ -207,6 +207,49 @@ def last_complete_bin(t0: np.datetime64, bin_days: float, data_end: np.datetime6
     return last
 
 
+def bins_to_issue(registration: Registration, protocol: Protocol, k0: int,
+                  new_record: xr.Dataset, log: Path) -> int:
+    """The last bin the new data complete, after checking them: the registration's
+    station, no sample before the end of the last issued bin (bin ``k0`` is the first open
+    one), and at least one complete bin before the test end (GeoanomError otherwise)."""
+    t0, bd = registration.test_start, protocol.binning_bin_days
+    open_from, _ = bin_bounds(t0, bd, k0)
+    code = str(new_record.attrs.get("iaga_code", ""))
+    if code != str(registration.station["iaga_code"]):
+        raise GeoanomError("the new data are from another station than the registration's",
+                           expected=str(registration.station["iaga_code"]), found=code)
+    first, data_end = record_span(new_record)
+    if first < open_from:
+        if k0 == 0:
+            raise GeoanomError("the new data start before the test period (give earlier "
+                               "data with --context)", expected=f"data from {iso(open_from)}",
+                               found=f"data from {iso(first)}")
+        raise GeoanomError("alarms issued for a period already issued",
+                           path=log, expected=f"new data from {iso(open_from)} (the end of "
+                           "the last issued bin)", found=f"data from {iso(first)}")
+    if registration.test_end is not None and open_from >= registration.test_end:
+        raise GeoanomError("alarms are issued for the whole test period already", path=log,
+                           expected=f"nothing after the test end {iso(registration.test_end)}",
+                           found=f"data from {iso(first)}")
+    last = last_complete_bin(t0, bd, data_end, registration.test_end)
+    if last < k0:
+        raise GeoanomError("the new data complete no bin to issue",
+                           expected=f"data up to {iso(bin_bounds(t0, bd, k0)[1])} (the end "
+                           f"of bin {k0})", found=f"data up to {iso(data_end)}")
+    return last
+
+
+def append_entries(alarms_dir: Path, registration: Registration, entries: list[dict],
+                   new: list[dict]) -> None:
+    """Append chained entries to the log and rewrite the forecast, each file atomically (the
+    log first: the forecast can always be written again from it)."""
+    log = alarms_dir / LOG_NAME
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    alarms_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(log, text + "".join(json.dumps(e, sort_keys=True) + "\n" for e in new))
+    atomic_write_text(alarms_dir / FORECAST_NAME, forecast_text(registration, entries + new))
+
+
 def issue_alarms(registration: Registration, detector: Detector, protocol: Protocol,
                  new_record: xr.Dataset, alarms_dir: str | os.PathLike, *,
                  context: xr.Dataset | None = None, activity=None,
@@ -253,32 +296,10 @@ def issue_alarms(registration: Registration, detector: Detector, protocol: Proto
     check_chain(entries, registration.hash, path=log)
     t0, bd = registration.test_start, protocol.binning_bin_days
     k0 = next_bin(entries)
-    open_from, _ = bin_bounds(t0, bd, k0)
-    code = str(new_record.attrs.get("iaga_code", ""))
-    if code != str(registration.station["iaga_code"]):
-        raise GeoanomError("the new data are from another station than the registration's",
-                           expected=str(registration.station["iaga_code"]), found=code)
-    first, data_end = record_span(new_record)
-    if first < open_from:
-        if k0 == 0:
-            raise GeoanomError("the new data start before the test period (give earlier "
-                               "data with --context)", expected=f"data from {iso(open_from)}",
-                               found=f"data from {iso(first)}")
-        raise GeoanomError("alarms issued for a period already issued",
-                           path=log, expected=f"new data from {iso(open_from)} (the end of "
-                           "the last issued bin)", found=f"data from {iso(first)}")
+    last = bins_to_issue(registration, protocol, k0, new_record, log)
     whole = new_record if context is None else join_records([context, new_record])
-    whole = _anchored(whole, t0, detector.config.windows.stride_s)
-    if registration.test_end is not None and open_from >= registration.test_end:
-        raise GeoanomError("alarms are issued for the whole test period already", path=log,
-                           expected=f"nothing after the test end {iso(registration.test_end)}",
-                           found=f"data from {iso(first)}")
-    last = last_complete_bin(t0, bd, data_end, registration.test_end)
-    if last < k0:
-        raise GeoanomError("the new data complete no bin to issue",
-                           expected=f"data up to {iso(bin_bounds(t0, bd, k0)[1])} (the end "
-                           f"of bin {k0})", found=f"data up to {iso(data_end)}")
-    scores = detector.score(whole, activity=activity, reference=reference)
+    scores = detector.score(_anchored(whole, t0, detector.config.windows.stride_s),
+                            activity=activity, reference=reference)
     ba = bin_alarms(scores, protocol, t0)
     pos = {int(k): j for j, k in enumerate(ba.bins)}
     bins = [_bin_entry(k, registration, t0, bd, ba, pos) for k in range(k0, last + 1)]
@@ -289,14 +310,10 @@ def issue_alarms(registration: Registration, detector: Detector, protocol: Proto
             "protocol_hash": registration.protocol["hash"], "inputs": list(inputs),
             "first_bin": int(k0), "n_bins": len(bins)}
     new = _chain(entries, [head, *bins], registration.hash)
-    text = log.read_text(encoding="utf-8") if log.exists() else ""
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(log, text + "".join(json.dumps(e, sort_keys=True) + "\n" for e in new))
-    all_entries = entries + new
-    atomic_write_text(d / FORECAST_NAME, forecast_text(registration, all_entries))
+    append_entries(d, registration, entries, new)
     return {"registration": registration.hash, "log": str(log),
             "forecast": str(d / FORECAST_NAME), "head": new[-1]["hash"],
-            "n_entries": len(all_entries), "n_bins": len(bins),
+            "n_entries": len(entries) + len(new), "n_bins": len(bins),
             "first_bin_start": bins[0]["bin_start"], "last_bin_end": bins[-1]["bin_end"],
             "alarms_on": int(sum(b["alarm_level"] > 0 for b in bins)),
             "source_matches_registration": digest == registration.package["source_digest"]}

@@ -216,6 +216,36 @@ class PreregResult:
         return cls.from_dict(read_json(path, "prereg result file"))
 
 
+def analysis(registration: Registration, protocol: Protocol | None,
+             thresholds: list[float] | None, exploratory: bool
+             ) -> tuple[Protocol, list[float], list[str]]:
+    """The protocol and thresholds to evaluate with, and how they differ from the
+    registered ones (ConfigError: a difference without ``exploratory``, or a protocol with
+    other binning settings, which the issued bins cannot follow)."""
+    frozen = registration.frozen_protocol
+    changes = []
+    proto = frozen
+    if protocol is not None and protocol_hash(protocol) != registration.protocol["hash"]:
+        moved = [k for k in BIN_SETTINGS if getattr(protocol, k) != getattr(frozen, k)]
+        if moved:
+            raise ConfigError("the alarm log holds the registered bins: a protocol with other "
+                              "binning settings cannot be evaluated on it",
+                              expected=", ".join(f"{k} = {getattr(frozen, k)!r}" for k in moved),
+                              found=", ".join(f"{k} = {getattr(protocol, k)!r}" for k in moved))
+        changes.append(f"protocol {protocol_hash(protocol)} instead of the registered "
+                       f"{registration.protocol['hash']}")
+        proto = protocol
+    thr = registration.threshold_scores
+    if thresholds is not None and [float(t) for t in thresholds] != thr:
+        changes.append(f"alarm thresholds {list(thresholds)} instead of the registered {thr}")
+        thr = sorted(float(t) for t in thresholds)
+    if changes and not exploratory:
+        raise ConfigError("only the registered analysis is allowed without --exploratory: "
+                          + "; ".join(changes), expected="the registered protocol and "
+                          "thresholds, or --exploratory")
+    return proto, thr, changes
+
+
 def evaluate(registration: Registration, entries: list[dict], catalog: pd.DataFrame, *,
              activity: pd.DataFrame | None = None, protocol: Protocol | None = None,
              thresholds: list[float] | None = None, exploratory: bool = False,
@@ -250,27 +280,7 @@ def evaluate(registration: Registration, entries: list[dict], catalog: pd.DataFr
     bins = bin_entries(entries)
     if not bins:
         raise GeoanomError("the alarm log holds no issued bin", path=log_path)
-    frozen = registration.frozen_protocol
-    changes = []
-    proto = frozen
-    if protocol is not None and protocol_hash(protocol) != registration.protocol["hash"]:
-        moved = [k for k in BIN_SETTINGS if getattr(protocol, k) != getattr(frozen, k)]
-        if moved:
-            raise ConfigError("the alarm log holds the registered bins: a protocol with other "
-                              "binning settings cannot be evaluated on it",
-                              expected=", ".join(f"{k} = {getattr(frozen, k)!r}" for k in moved),
-                              found=", ".join(f"{k} = {getattr(protocol, k)!r}" for k in moved))
-        changes.append(f"protocol {protocol_hash(protocol)} instead of the registered "
-                       f"{registration.protocol['hash']}")
-        proto = protocol
-    thr = registration.threshold_scores
-    if thresholds is not None and [float(t) for t in thresholds] != thr:
-        changes.append(f"alarm thresholds {list(thresholds)} instead of the registered {thr}")
-        thr = sorted(float(t) for t in thresholds)
-    if changes and not exploratory:
-        raise ConfigError("only the registered analysis is allowed without --exploratory: "
-                          + "; ".join(changes), expected="the registered protocol and "
-                          "thresholds, or --exploratory")
+    proto, thr, changes = analysis(registration, protocol, thresholds, exploratory)
     crit = registration.frozen_criteria
     scores = issued_scores(registration, entries, proto.binning_score_variable)
     result = run_test(scores, catalog, proto, activity=activity, seed=crit.seed, inputs=inputs)
