@@ -215,12 +215,13 @@ def _register() -> None:
         detector,
         dlep,
         fetch,
+        prereg,
         significance,
         study,
         synth,
     )
 
-    for module in (data, synth, config, detector, significance, dlep, fetch, demo, study):
+    for module in (data, synth, config, detector, significance, prereg, dlep, fetch, demo, study):
         for cmd in module.commands:
             main.add_command(cmd)
     main.add_command(completion)
