@@ -24,7 +24,8 @@ import xarray as xr
 
 from geoanom._time import NS_PER_DAY
 from geoanom.stats.alarm import bin_scores, lead_max, score_variable, to_bins
-from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash, run_test
+from geoanom.stats.protocol import Protocol, load_protocol, protocol_hash
+from geoanom.stats.test import run_test
 
 __all__ = ["BinAlarms", "Protocol", "bin_alarms", "bin_bounds", "bin_length_ns",
            "forecast_window", "iso", "lead_alarm", "lead_bins", "load_protocol", "protocol_hash", "run_test"]
@@ -97,8 +98,8 @@ def bin_alarms(scores: xr.Dataset, protocol: Protocol, t0: np.datetime64) -> Bin
 def lead_bins(protocol: Protocol) -> tuple[int, int]:
     """The lead window ``(lead_min, lead_max)`` in whole bins, as the primary test uses it."""
     bd = protocol.binning_bin_days
-    return (max(1, to_bins(protocol.lead_min_days, bd)),
-            max(1, to_bins(protocol.lead_max_days, bd)))
+    return (max(1, to_bins(protocol.target.lead_days[0], bd)),
+            max(1, to_bins(protocol.target.lead_days[1], bd)))
 
 
 def lead_alarm(a: np.ndarray, protocol: Protocol) -> np.ndarray:
