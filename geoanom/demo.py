@@ -555,7 +555,8 @@ def run_demo(output: str | os.PathLike, config: DemoConfig | None = None, *,
     import torch
 
     from geoanom.study.config import study_from_dict, study_toml
-    from geoanom.study.runner import finish_report, run_study
+    from geoanom.study.report import finish_report
+    from geoanom.study.runner import run_study
 
     cfg = config or DemoConfig()
     out = Path(output)

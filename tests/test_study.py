@@ -367,7 +367,7 @@ def test_study_with_a_dst_regression_runs_end_to_end(shared_data, tmp_path):
 
 
 def test_study_regression_on_an_index_it_does_not_read_is_a_config_error(tmp_path):
-    from geoanom.study.runner import regression_inputs
+    from geoanom.study.units import regression_inputs
 
     d = _minimal()
     d["activity"] = {"kp": "kp.csv", "baseline": "kp"}
@@ -382,11 +382,11 @@ def test_study_regression_on_an_index_it_does_not_read_is_a_config_error(tmp_pat
 
 
 def test_per_station_verdict_states_the_multiplicity_control():
-    from geoanom.study.runner import _verdict_after_by
+    from geoanom.study.assess import verdict_after_by
 
     sig = {"significant": True, "verdict": "significant at alpha = 0.05"}
-    assert _verdict_after_by(sig, 0.154, 0.05, 8).startswith("significant alone, not after BY")
-    assert _verdict_after_by(sig, 0.02, 0.05, 8).startswith("significant after BY over 8")
+    assert verdict_after_by(sig, 0.154, 0.05, 8).startswith("significant alone, not after BY")
+    assert verdict_after_by(sig, 0.02, 0.05, 8).startswith("significant after BY over 8")
     few = {"significant": None, "verdict": "not assessable (fewer than 10 independent events)"}
-    assert _verdict_after_by(few, 0.01, 0.05, 8) == few["verdict"]
-    assert _verdict_after_by({"significant": False}, 0.9, 0.05, 8).startswith("not significant")
+    assert verdict_after_by(few, 0.01, 0.05, 8) == few["verdict"]
+    assert verdict_after_by({"significant": False}, 0.9, 0.05, 8).startswith("not significant")

@@ -52,6 +52,8 @@ TRAINED_DETECTORS = {"negative_learning": 1.0, "plain_autoencoder": 0.0}
 #: The detector that needs no training: the activity index itself.
 ACTIVITY_DETECTOR = "activity"
 SHORT = {"negative_learning": "NL", "plain_autoencoder": "AE", "activity": "activity"}
+#: The score variable of a study's SCORES datasets (units, stations, own scores).
+SCORE_VAR = "score"
 
 _TOP = {"study", "station", "records", "catalog", "activity", "windows", "train", "protocol",
         "power", "scores", "preprocess"}
@@ -67,6 +69,12 @@ class StationSpec:
     latitude_deg: float
     longitude_deg: float
     role: str = "seismic"
+
+    def result_entry(self) -> dict:
+        """The station's entry in a study's results: role, position, and its detectors
+        (filled by the study)."""
+        return {"role": self.role, "latitude_deg": self.latitude_deg,
+                "longitude_deg": self.longitude_deg, "detectors": {}}
 
 
 @dataclass

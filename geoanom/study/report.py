@@ -1,14 +1,35 @@
-"""The study's report: ``summary.md`` and figures (timelines with events and Kp, Molchan
-curves, superposed epochs, a forest plot of per-station effects with their CIs, power
-curves). Single-station figures reuse :mod:`geoanom.plot`."""
+"""The study's report: ``results.json`` (one :data:`RESULT_TYPE` for every kind of study),
+``summary.md`` and figures (timelines with events and Kp, Molchan curves, superposed
+epochs, a forest plot of per-station effects with their CIs, power curves). Single-station
+figures reuse :mod:`geoanom.plot`."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from geoanom.study.config import SHORT
+from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import json_safe
+from geoanom.plot import (
+    _ax,
+    daily_max,
+    plot_molchan,
+    plot_score_series,
+    plot_superposed_epoch,
+    save_figure,
+)
+from geoanom.provenance import provenance
+from geoanom.stats.protocol import Protocol, seen_mask
+from geoanom.study.assess import Assessment
+from geoanom.study.config import SHORT, StudyConfig
+
+RESULT_TYPE = "geoanom.StudyResult"
+SCHEMA = 1
 
 
 def _f(x, fmt: str = ".3f") -> str:
@@ -32,8 +53,6 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 
     ``rows``: dicts with ``label``, ``auc``, ``ci`` ([lo, hi]) and ``n`` (events).
     """
-    from geoanom.plot import _ax
-
     ax = _ax(ax, (6.5, 0.35 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
     for yy, r in zip(y, rows, strict=True):
@@ -59,8 +78,6 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
     """Detection rate against injected strength per station and detector, with the
     false-alarm rate of random-time injections as an open marker and alpha as a line."""
-    from geoanom.plot import _ax
-
     ax = _ax(ax, (6.0, 4.2))
     k = 0
     for code, dets in (power.get("stations") or {}).items():
@@ -88,23 +105,11 @@ def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
 def study_figures(result: dict, out: Path, scores_by_det: dict, tests: dict, activity: dict,
                   catalog) -> dict:
     """Draw the study's figures into ``out/figures``; returns name -> relative path."""
-    from geoanom.plot import (
-        daily_max,
-        plot_molchan,
-        plot_score_series,
-        plot_superposed_epoch,
-        save_figure,
-    )
-    from geoanom.stats.protocol import seen_mask
-
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     cfg = result["config"]
-    proto = None
     try:
-        from geoanom.stats.protocol import Protocol
-
         proto = Protocol.from_dict(cfg.get("protocol", {}))
     except Exception:  # noqa: BLE001 - figures never stop the report
         proto = None
@@ -283,3 +288,55 @@ def summary_markdown(r: dict) -> str:
                                                        list(figs.values())[:12])
               + (" ..." if len(figs) > 12 else "")]
     return "\n".join(L) + "\n"
+
+
+def study_result(cfg: StudyConfig, assessment: Assessment, catalog: pd.DataFrame,
+                 timings: dict, *, power: dict | None = None, grid: list | None = None,
+                 base_rates: dict | None = None) -> dict:
+    """The results of a study before figures and provenance are added: the assessment,
+    the catalog's counts, and what only some studies have (``power`` of a record study
+    with injections; ``grid``, the multiplicity over the grid of area-score tests, and
+    ``base_rates`` of a scores study)."""
+    result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
+              "config": cfg.raw, "config_hash": cfg.hash(), "stations": assessment.stations,
+              "across_stations": assessment.across}
+    if grid is not None:
+        result["grid_multiplicity"] = grid
+    result["paired"] = assessment.paired
+    if base_rates is not None:
+        result["base_rates"] = base_rates
+    result["power"] = power
+    result["catalog"] = {"n_events": int(len(catalog))}
+    if cfg.kind == "record":
+        result["catalog"]["n_mainshocks"] = int(catalog["mainshock"].sum())
+    result["catalog"]["declustering"] = str(catalog.attrs.get("declustering", ""))
+    result.update(files={}, timings_s=timings, provenance={})
+    return result
+
+
+def seal_report(result: dict, cfg: StudyConfig, out: Path, say: Callable[[str], None], *,
+                sums: dict, t_all: float) -> dict:
+    """The last step of every study: total time (s since ``t_all``), provenance (config,
+    seed, input checksums), then :func:`finish_report`."""
+    result["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
+    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
+                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
+                                             "inputs_sha256": sums})
+    return finish_report(result, out, say)
+
+
+def finish_report(result: dict, out: Path, say: Callable[[str], None],
+                  extra_summary: str = "") -> dict:
+    """Write ``results.json`` and ``summary.md`` (with ``extra_summary`` after its title
+    block) atomically; return the JSON-safe result."""
+    result["files"].update({"results": "results.json", "summary": "summary.md",
+                            "config": "study.toml"})
+    result = json_safe(result)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=1, default=str) + "\n")
+    text = summary_markdown(result)
+    if extra_summary:
+        head, sep, rest = text.partition("## Per station")
+        text = head + extra_summary + "\n" + sep + rest
+    atomic_write_text(out / "summary.md", text)
+    say(f"report in {out}")
+    return result
