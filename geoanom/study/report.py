@@ -32,7 +32,9 @@ RESULT_TYPE = "geoanom.StudyResult"
 SCHEMA = 1
 
 
-def _f(x, fmt: str = ".3f") -> str:
+def fmt_number(x, fmt: str = ".3f") -> str:
+    """``x`` formatted with ``fmt``; ``"n/a"`` for None and non-finite numbers, ``str(x)``
+    for what is not a number."""
     if x is None:
         return "n/a"
     try:
@@ -45,7 +47,7 @@ def _f(x, fmt: str = ".3f") -> str:
 def _ci(c) -> str:
     if not c or c[0] is None:
         return "n/a"
-    return f"[{_f(c[0], '.2f')}, {_f(c[1], '.2f')}]"
+    return f"[{fmt_number(c[0], '.2f')}, {fmt_number(c[1], '.2f')}]"
 
 
 def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
@@ -202,9 +204,9 @@ def summary_markdown(r: dict) -> str:
                          f"n/a | n/a | {d.get('status', 'not run')} |")
                 continue
             L.append(f"| {code} | {st['role']} | {SHORT.get(det, det)} | "
-                     f"{te.get('n_independent_events')} | {_f(te.get('auc'))} | "
-                     f"{_ci(te.get('auc_ci95'))} | {_f(te.get('p_value'), '.4f')} | "
-                     f"{_f(te.get('q_value_by'), '.3f')} | "
+                     f"{te.get('n_independent_events')} | {fmt_number(te.get('auc'))} | "
+                     f"{_ci(te.get('auc_ci95'))} | {fmt_number(te.get('p_value'), '.4f')} | "
+                     f"{fmt_number(te.get('q_value_by'), '.3f')} | "
                      f"{te.get('verdict_after_multiplicity', te.get('verdict'))} |")
     ctl = [(code, det, d["test"]["control_station"]) for code, st in r["stations"].items()
            for det, d in st["detectors"].items()
@@ -217,7 +219,8 @@ def summary_markdown(r: dict) -> str:
               "|---|---|---|---:|---:|---|"]
         for code, det, c in ctl:
             L.append(f"| {code} | {SHORT.get(det, det)} | {c.get('station')} | "
-                     f"{_f(c.get('placebo_auc'))} | {_f(c.get('placebo_p'), '.4f')} | "
+                     f"{fmt_number(c.get('placebo_auc'))} | "
+                     f"{fmt_number(c.get('placebo_p'), '.4f')} | "
                      f"{c.get('placebo_came_out_null')} |")
     L += ["", "## Pooled over the seismic stations (catalog shifted jointly)", "",
           "A station-event pair counts each station that sees an event; the independent "
@@ -229,14 +232,14 @@ def summary_markdown(r: dict) -> str:
         q = po.get("q_value_by_over_scores")
         L.append(f"| {SHORT.get(det, det)} | {len(a.get('stations', []))} | "
                  f"{po.get('n_pairs', 0)} | {po.get('n_independent_events', 0)} | "
-                 f"{_f(po.get('auc'))} | {_f(po.get('p_value'), '.4f')}"
-                 + (f" (BY q over the scores {_f(q, '.3f')})" if q is not None else "")
+                 f"{fmt_number(po.get('auc'))} | {fmt_number(po.get('p_value'), '.4f')}"
+                 + (f" (BY q over the scores {fmt_number(q, '.3f')})" if q is not None else "")
                  + f" | {po.get('verdict', po.get('status', 'n/a'))} |")
     if r.get("paired"):
         L += ["", "## Paired over stations", ""]
         for k, d in r["paired"].items():
             if d.get("n_stations"):
-                L.append(f"- {k.replace('_', ' ')}: mean AUC difference {_f(d['mean'])} "
+                L.append(f"- {k.replace('_', ' ')}: mean AUC difference {fmt_number(d['mean'])} "
                          f"(95 % bootstrap CI over {d['n_stations']} stations "
                          f"{_ci(d['ci95'])}); positive at {d['n_positive']} of "
                          f"{d['n_stations']} stations ({', '.join(d['stations'])}; stations "
@@ -247,8 +250,8 @@ def summary_markdown(r: dict) -> str:
               "|---|---:|---:|---:|---:|"]
         for a, b in r["base_rates"].items():
             L.append(f"| {a} | {b['weeks']} | {b['weeks_with_event']} | "
-                     f"{_f(b['accuracy_constant_no_event'])} | "
-                     f"{_f(b['accuracy_constant_event'])} |")
+                     f"{fmt_number(b['accuracy_constant_no_event'])} | "
+                     f"{fmt_number(b['accuracy_constant_event'])} |")
     pw = r.get("power")
     if pw:
         L += ["", "## Power by injection", "", pw.get("design_note", ""), "",
@@ -258,14 +261,14 @@ def summary_markdown(r: dict) -> str:
             for det, d in dets.items():
                 for row in d.get("strengths", []):
                     L.append(f"| {code} | {SHORT.get(det, det)} | {row['strength']:g} | "
-                             f"{row['n']} | {_f(row['detection_rate'], '.2f')} | "
-                             f"{_f(row.get('median_p'), '.3f')} |")
+                             f"{row['n']} | {fmt_number(row['detection_rate'], '.2f')} | "
+                             f"{fmt_number(row.get('median_p'), '.3f')} |")
                 fa = d.get("random_time")
                 if fa:
                     L.append(f"| {code} | {SHORT.get(det, det)} | random times "
                              f"({fa.get('strength', 0):g}) | {fa['n']} | "
-                             f"{_f(fa['rate'], '.2f')} (false alarms) | "
-                             f"{_f(fa.get('median_p'), '.3f')} |")
+                             f"{fmt_number(fa['rate'], '.2f')} (false alarms) | "
+                             f"{fmt_number(fa.get('median_p'), '.3f')} |")
     L += ["", "## What the numbers rest on", "",
           "- Verdicts need at least 10 independent (declustered, seen) events on eligible "
           "test bins; below that the test says *not assessable* and gives the smallest AUC it "
