@@ -557,7 +557,8 @@ def run_demo(output: str | os.PathLike, config: DemoConfig | None = None, *,
     import torch
 
     from geoanom.study.config import study_from_dict, study_toml
-    from geoanom.study.runner import finish_report, run_study
+    from geoanom.study.report import finish_report
+    from geoanom.study.runner import run_study
 
     cfg = config or DemoConfig()
     out = Path(output)
@@ -612,7 +613,7 @@ def truth_vs_verdict(res: dict, world: dict) -> dict:
 
 def demo_summary(res: dict) -> str:
     """The demo's section of ``summary.md``: the truth next to the verdicts."""
-    from geoanom.study.report import _f
+    from geoanom.study.report import fmt_number
 
     dm = res["demo"]
     w = dm["world"]
@@ -620,14 +621,15 @@ def demo_summary(res: dict) -> str:
          f"Seed {w['seed']}, {w['days']:g} days from {w['start']} at {w['cadence_s']:g} s, "
          f"{w['n_events']} events ({w['n_events_m5']} of M >= 5). Precursor strength "
          f"{w['precursor_strength']:g} at {w['precursor_station']} ({w['n_precursor_windows']} "
-         f"precursor windows, median RMS {_f(w['precursor_rms_nT']['median'], '.2f')} nT in "
+         f"precursor windows, median RMS "
+         f"{fmt_number(w['precursor_rms_nT']['median'], '.2f')} nT in "
          f"Z); {w['null_station']} sees the same events and carries none.", "",
          "| station / detector | carries precursors | should be found | events | AUC | p | "
          "verdict | agrees with truth |", "|---|---|---|---:|---:|---:|---|---|"]
     for k, v in dm["truth_vs_verdict"].items():
         L.append(f"| {k} | {v['carries_precursors']} | {v['should_be_found']} | "
                  f"{v['n_independent_events']} | "
-                 f"{_f(v['auc'])} | {_f(v['p_value'], '.4f')} | {v['verdict']} | "
+                 f"{fmt_number(v['auc'])} | {fmt_number(v['p_value'], '.4f')} | {v['verdict']} | "
                  f"{'n/a' if v['agrees_with_truth'] is None else v['agrees_with_truth']} |")
     L += ["", "The activity-only score (Kp) knows no earthquakes: it should find nothing at "
           "either station.", ""]

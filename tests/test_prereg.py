@@ -287,8 +287,7 @@ def test_verify_a_clean_claim_with_its_files(case):
 
 def _freeze_args(case):
     p = case["paths"]
-    from geoanom.io import read_record
-    from geoanom.io import read_catalog
+    from geoanom.io import read_catalog, read_record
 
     return {"detector_dir": case["dir"] / "model", "protocol_path": p["protocol"],
             "criteria_path": p["criteria"], "record": read_record(p["train_record"]),

@@ -94,6 +94,8 @@ def small(tmp_path_factory):
     d["study"]["detectors"] = ["plain_autoencoder", "activity"]
     d["train"].update(max_epochs=2, batches_per_epoch=5)
     d["protocol"]["surrogates"].update(n=99, n_secondary=19, n_bootstrap=99, n_legacy=19)
+    d["power"] = {"stations": ["SYA"], "detectors": ["plain_autoencoder"], "strengths": [2.0],
+                  "n_injections": 2, "surrogates": 49, "retrain": False}
     return root, d
 
 
@@ -165,13 +167,65 @@ def test_rerun_resumes_and_a_lost_unit_is_redone(small, serial, capsys):
 def test_dask_local_cluster_gives_the_serial_numbers(small, serial):
     pytest.importorskip("distributed")
     root, d = small
-    res = _run(root, d, "dask", scheduler="local", workers=2)
+    res = _run(root, d, "dask", scheduler="local", workers=2, inject=True)
     for code in ("SYA", "SYB"):
         a = xr.load_dataset(root / "serial" / "stations" / code / "scores_plain_autoencoder.nc")
         b = xr.load_dataset(root / "dask" / "stations" / code / "scores_plain_autoencoder.nc")
         np.testing.assert_array_equal(a["score"].values, b["score"].values)
         assert res["stations"][code]["detectors"]["plain_autoencoder"]["test"] == \
             serial["stations"][code]["detectors"]["plain_autoencoder"]["test"]
+    # the injections too (they finish in any order on the cluster)
+    power = _run(root, d, "power_serial", inject=True)["power"]
+    for r in (power, res["power"]):
+        r.pop("seconds")
+    assert res["power"] == power
+    rates = power["stations"]["SYA"]["plain_autoencoder"]
+    assert rates["strengths"][0]["n"] == 2 and rates["random_time"]["n"] == 2
+
+
+def _square(spec):
+    return spec * spec
+
+
+def test_run_all_skips_what_is_done_and_keeps_spec_order():
+    from geoanom.executor import run_all
+
+    seen = []
+    out = run_all(_square, [1, 2, 3, 4], done=lambda s: -s if s % 2 else None,
+                  progress=lambda k, n, spec, r: seen.append((k, n, spec, r)))
+    assert out == [-1, 4, -3, 16]
+    assert seen == [(0, 2, None, None), (1, 2, 2, 4), (2, 2, 4, 16)]
+    assert run_all(_square, [3, 5]) == [9, 25]
+
+
+def test_power_injections_resume(small, capsys):
+    """A power run stores each injection; a rerun reruns only the one that was lost, and
+    each injection's detector units are the study's units of its station (same seeds,
+    the study's models)."""
+    from geoanom.study import run_study
+    from geoanom.study.power import injections
+
+    root, d = small
+    cfg = study_from_dict(d, path=root / "s.toml", data_root=root)
+    out = root / "power_resume"
+    first = run_study(cfg, out, progress=False, figures=False, inject=True)["power"]
+    files = sorted((out / "power" / "SYA").rglob("*.json"))
+    assert len(files) == 4
+    files[0].unlink()
+    again = run_study(cfg, out, progress=True, figures=False, inject=True)["power"]
+    assert "power: 4 injections (3 already done)" in capsys.readouterr().err
+    assert again["stations"] == first["stations"]
+    from geoanom.study.inputs import load_catalog, load_records
+    from geoanom.study.units import RecordUnits
+
+    records = load_records(cfg)
+    units = RecordUnits.from_inputs(cfg, out, records, load_catalog(cfg), {}, {})
+    inj = injections(units)[0]
+    [u] = inj.units
+    study_unit = units.detector_unit("SYA", "plain_autoencoder", 2021)
+    assert (u.seed, u.model_dir, u.out) == (study_unit.seed, study_unit.model_dir,
+                                           study_unit.out)
+    assert u.record is records["SYA"]
 
 
 # ----------------------------------------------------------------------- pooled test
@@ -368,7 +422,7 @@ def test_study_with_a_dst_regression_runs_end_to_end(shared_data, tmp_path):
 
 
 def test_study_regression_on_an_index_it_does_not_read_is_a_config_error(tmp_path):
-    from geoanom.study.runner import regression_inputs
+    from geoanom.study.units import regression_inputs
 
     d = _minimal()
     d["activity"] = {"kp": "kp.csv", "baseline": "kp"}
@@ -383,11 +437,11 @@ def test_study_regression_on_an_index_it_does_not_read_is_a_config_error(tmp_pat
 
 
 def test_per_station_verdict_states_the_multiplicity_control():
-    from geoanom.study.runner import _verdict_after_by
+    from geoanom.study.assess import verdict_after_by
 
     sig = {"significant": True, "verdict": "significant at alpha = 0.05"}
-    assert _verdict_after_by(sig, 0.154, 0.05, 8).startswith("significant alone, not after BY")
-    assert _verdict_after_by(sig, 0.02, 0.05, 8).startswith("significant after BY over 8")
+    assert verdict_after_by(sig, 0.154, 0.05, 8).startswith("significant alone, not after BY")
+    assert verdict_after_by(sig, 0.02, 0.05, 8).startswith("significant after BY over 8")
     few = {"significant": None, "verdict": "not assessable (fewer than 10 independent events)"}
-    assert _verdict_after_by(few, 0.01, 0.05, 8) == few["verdict"]
-    assert _verdict_after_by({"significant": False}, 0.9, 0.05, 8).startswith("not significant")
+    assert verdict_after_by(few, 0.01, 0.05, 8) == few["verdict"]
+    assert verdict_after_by({"significant": False}, 0.9, 0.05, 8).startswith("not significant")

@@ -182,8 +182,9 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
     import numpy as np
 
     from geoanom.detector.api import load_detector
-    from geoanom.detector.distributed import get_client, open_record_lazy
+    from geoanom.detector.distributed import open_record_lazy
     from geoanom.detector.score import write_scores
+    from geoanom.executor import dask_client
 
     set_torch_threads(threads)
     det = load_detector(model_dir, device="cpu" if scheduler is not None else device)
@@ -201,14 +202,9 @@ def score(model_dir: str, records: tuple[str, ...], activity_path: str | None,
         ds = det.score(record, residuals=residuals, chunk_windows=chunk_windows, inputs=inputs,
                        progress=False if no_progress else None, **regressors)
     else:
-        client = get_client(scheduler, workers=workers)
-        try:
+        with dask_client(scheduler, workers=workers) as client:
             ds = det.score(record, residuals=residuals, chunk_windows=chunk_windows,
                            inputs=inputs, client=client, **regressors)
-        finally:
-            client.close()
-            if scheduler == "local":
-                client.cluster.close()
     path = write_scores(ds, output)
     r = ds["rmse"].values
     click.echo(json.dumps({

@@ -39,14 +39,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geoanom._toml import parse_toml, toml_value
+from geoanom.detector.nn.train import TrainConfig
+from geoanom.detector.preprocess import PreprocessConfig
+from geoanom.detector.windows import WindowConfig
 from geoanom.errors import ConfigError
 from geoanom.provenance import config_hash
+from geoanom.stats.protocol import Protocol
 
 #: Detectors trained on the station record (name -> negative-learning ``lambda``).
 TRAINED_DETECTORS = {"negative_learning": 1.0, "plain_autoencoder": 0.0}
 #: The detector that needs no training: the activity index itself.
 ACTIVITY_DETECTOR = "activity"
 SHORT = {"negative_learning": "NL", "plain_autoencoder": "AE", "activity": "activity"}
+#: The score variable of a study's SCORES datasets (units, stations, own scores).
+SCORE_VAR = "score"
 
 _TOP = {"study", "station", "records", "catalog", "activity", "windows", "train", "protocol",
         "power", "scores", "preprocess"}
@@ -62,6 +69,12 @@ class StationSpec:
     latitude_deg: float
     longitude_deg: float
     role: str = "seismic"
+
+    def result_entry(self) -> dict:
+        """The station's entry in a study's results: role, position, and its detectors
+        (filled by the study)."""
+        return {"role": self.role, "latitude_deg": self.latitude_deg,
+                "longitude_deg": self.longitude_deg, "detectors": {}}
 
 
 @dataclass
@@ -126,9 +139,7 @@ class StudyConfig:
         """Hash of the whole configuration (what the study's provenance records)."""
         return config_hash(self.raw)
 
-    def window_config(self, **override):
-        from geoanom.detector.windows import WindowConfig
-
+    def window_config(self, **override) -> WindowConfig:
         d = self.table("windows")
         d.update(override)
         try:
@@ -136,16 +147,12 @@ class StudyConfig:
         except TypeError as exc:
             raise ConfigError("bad [windows] table", path=self.path, found=str(exc)) from None
 
-    def train_config(self, **override):
-        from geoanom.detector.nn.train import TrainConfig
-
+    def train_config(self, **override) -> TrainConfig:
         d = self.table("train")
         d.update(override)
         return TrainConfig.from_dict(d)
 
-    def protocol(self, **override):
-        from geoanom.stats.protocol import Protocol
-
+    def protocol(self, **override) -> Protocol:
         p = Protocol.from_dict(self.table("protocol"), path=self.path)
         return p.replace(**override) if override else p
 
@@ -228,8 +235,6 @@ def study_from_dict(d: dict, *, path: str | os.PathLike | None = None,
         cfg.window_config(split_fractions=(0.8, 0.2, 0.0))
         cfg.train_config()
         if raw.get("preprocess"):
-            from geoanom.detector.preprocess import PreprocessConfig
-
             PreprocessConfig.from_dict(raw["preprocess"], path=path)
     cfg.protocol()
     return cfg
@@ -248,8 +253,6 @@ def load_study_config(path: str | os.PathLike, *, data_root: str | os.PathLike |
         Folder that relative input paths are resolved against (overrides the file's
         ``[study] data_root``).
     """
-    from geoanom._toml import parse_toml
-
     p = Path(path)
     if not p.is_file() and not p.suffix:
         shipped = Path(__file__).resolve().parent.parent / "studies" / f"{p.name}.toml"
@@ -271,8 +274,6 @@ def config_dict(cfg: StudyConfig) -> dict[str, Any]:
 def study_toml(d: dict, header: str = "") -> str:
     """TOML text of a study dict (tables, arrays of tables, inline tables one level down);
     :func:`load_study_config` reads it back to the same dict."""
-    from geoanom._toml import toml_value
-
     def table(name: str, t: dict) -> list[str]:
         lines = [f"[{name}]"]
         subs = []

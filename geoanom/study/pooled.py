@@ -17,6 +17,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from geoanom.catalog_frame import validate_catalog
+from geoanom.labels import mainshock_flags
+from geoanom.stats import surrogate as sg
+from geoanom.stats.alarm import station_setup
+from geoanom.stats.nulls import primary_shifts
+from geoanom.stats.ranks import normalized_ranks
+
 
 def pooled_test(scores: dict, catalog: pd.DataFrame, protocol, *, seed: int = 0,
                 n_surrogates: int | None = None) -> dict:
@@ -42,13 +49,6 @@ def pooled_test(scores: dict, catalog: pd.DataFrame, protocol, *, seed: int = 0,
         ``n_independent_events`` (distinct events), per-station pair counts, the null
         method, and a verdict that is withheld below 10 distinct events.
     """
-    from geoanom.catalog_frame import validate_catalog
-    from geoanom.labels import mainshock_flags
-    from geoanom.stats import surrogate as sg
-    from geoanom.stats.alarm import station_setup
-    from geoanom.stats.nulls import primary_shifts
-    from geoanom.stats.ranks import normalized_ranks
-
     catalog = validate_catalog(catalog)
     mainshock = mainshock_flags(catalog, protocol.target.decluster, protocol.target.m_min)
     codes = [c for c in scores if scores[c] is not None and scores[c].sizes.get("window", 0) > 1]

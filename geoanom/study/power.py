@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,14 @@ import pandas as pd
 
 from geoanom._atomic import atomic_write_text
 from geoanom._version import __version__
+from geoanom.executor import run_all
 from geoanom.provenance import config_hash
-from geoanom.study.config import TRAINED_DETECTORS
+from geoanom.record import append_history
+from geoanom.stats.protocol import Protocol
+from geoanom.stats.test import run_test
+from geoanom.study.config import StationSpec, StudyConfig
+from geoanom.study.units import DetectorUnit, RecordUnits, concat_unit_scores, run_detector_unit
+from geoanom.synthetic import PrecursorConfig, precursor_envelope, precursor_windows
 
 DEFAULT_POWER = {"stations": [], "shape": "noise", "strengths": [0.5, 1.0, 2.0, 4.0],
                  "n_injections": 20, "random_time_check": True,
@@ -55,8 +63,6 @@ def injection_windows(record, catalog: pd.DataFrame, station, *, strength: float
                       rng: np.random.Generator | None = None) -> pd.DataFrame:
     """Precursor windows of the station's seen independent events within the record (or,
     with ``random_time``, the same windows moved to uniformly random times in the record)."""
-    from geoanom.synthetic import PrecursorConfig, precursor_windows
-
     t = record["time"].values
     cat = catalog[catalog["mainshock"].to_numpy(bool)
                   & (catalog["time"].to_numpy() > t[0]) & (catalog["time"].to_numpy() <= t[-1])]
@@ -79,9 +85,6 @@ def injection_windows(record, catalog: pd.DataFrame, station, *, strength: float
 def inject(record, windows: pd.DataFrame, *, component: str, shape: str, taper_days: float,
            rng: np.random.Generator):
     """A copy of ``record`` with the precursors of ``windows`` added to ``component``."""
-    from geoanom.record import append_history
-    from geoanom.synthetic import precursor_envelope
-
     ti = record["time"].values.astype("datetime64[ns]").astype(np.int64)
     env = precursor_envelope(ti, windows, taper_days)
     add = env * rng.standard_normal(ti.size) if shape == "noise" else env
@@ -93,152 +96,156 @@ def inject(record, windows: pd.DataFrame, *, component: str, shape: str, taper_d
                                f"{component}")
 
 
-def run_power_unit(spec: dict) -> dict:
-    """One injection: inject, run the detector over every test year, test; write JSON."""
-    from geoanom.stats.protocol import Protocol
-    from geoanom.stats.test import run_test
-    from geoanom.study.units import run_detector_unit
+@dataclass(frozen=True, eq=False)
+class Injection:
+    """One injection (:func:`run_injection`): synthetic precursors of ``strength`` (in units
+    of ``spread``) added to ``component`` of the record of ``units``, the study's detector
+    units of one station and detector, one per test year; ``random_time``: the windows
+    moved to random times; ``protocol``: the reduced protocol of the test (a dict);
+    ``work``: the folder of the injected units (removed after); ``out``: the result file."""
 
+    units: tuple[DetectorUnit, ...]
+    station: StationSpec
+    component: str
+    spread: float
+    strength: float
+    random_time: bool
+    k: int
+    shape: str
+    taper_days: float
+    lead_days: tuple[float, float]
+    m_min: float
+    max_depth_km: float
+    injection_seed: int
+    retrain: bool
+    study_cfg: StudyConfig
+    protocol: dict
+    work: str
+    out: str
+    unit_hash: str
+
+
+def run_injection(inj: Injection) -> dict:
+    """Inject, run the detector over every test year (each year's unit with the injected
+    record), test; write the result as JSON."""
     t0 = time.perf_counter()
-    rec = spec["record"]
-    comp = spec["component"]
-    rng = np.random.default_rng(spec["injection_seed"])
-    w = injection_windows(rec, spec["catalog"], spec["station"], strength=spec["strength"],
-                          spread=spec["spread"], lead_days=spec["lead_days"],
-                          m_min=spec["m_min"], max_depth_km=spec["max_depth_km"],
-                          taper_days=spec["taper_days"], random_time=spec["random_time"],
-                          rng=rng)
-    rec_i = inject(rec, w, component=comp, shape=spec["shape"],
-                   taper_days=spec["taper_days"], rng=rng)
-    work = Path(spec["work"])
+    first = inj.units[0]
+    rec, catalog, det = first.record, first.catalog, first.detector
+    rng = np.random.default_rng(inj.injection_seed)
+    w = injection_windows(rec, catalog, inj.station, strength=inj.strength,
+                          spread=inj.spread, lead_days=inj.lead_days, m_min=inj.m_min,
+                          max_depth_km=inj.max_depth_km, taper_days=inj.taper_days,
+                          random_time=inj.random_time, rng=rng)
+    rec_i = inject(rec, w, component=inj.component, shape=inj.shape,
+                   taper_days=inj.taper_days, rng=rng)
+    work = Path(inj.work)
     paths = []
-    for y, seed, mdir in spec["years"]:
-        u = dict(spec["unit_template"], record=rec_i, year=y, seed=seed,
-                 out=str(work / f"{y}.nc"), unit_hash="power",
-                 model_dir=str(mdir if not spec["retrain"] else work / f"model_{y}"),
-                 reuse_model=not spec["retrain"])
-        run_detector_unit(u)
-        paths.append(work / f"{y}.nc")
-    from geoanom.study.runner import concat_unit_scores
-
-    ds = concat_unit_scores(spec["study_cfg"], rec_i, paths, spec["detector"])
-    out = {"station": spec["station"].code, "detector": spec["detector"],
-           "strength": spec["strength"], "random_time": spec["random_time"],
-           "k": spec["k"], "n_injected": int(len(w))}
+    for u in inj.units:
+        path = work / f"{u.year}.nc"
+        run_detector_unit(replace(
+            u, record=rec_i, out=str(path), unit_hash="power", reuse_model=not inj.retrain,
+            model_dir=str(work / f"model_{u.year}") if inj.retrain else u.model_dir))
+        paths.append(path)
+    ds = concat_unit_scores(inj.study_cfg, rec_i, paths, det)
+    out = {"station": inj.station.code, "detector": det,
+           "strength": inj.strength, "random_time": inj.random_time,
+           "k": inj.k, "n_injected": int(len(w))}
     if ds is None:
         out.update(p_value=None, auc=None, n_events=0, status="no scores")
     else:
-        p = Protocol.from_dict(spec["protocol"])
-        r = run_test(ds, spec["catalog"], p, seed=spec["injection_seed"], keep_series=False)
+        p = Protocol.from_dict(inj.protocol)
+        r = run_test(ds, catalog, p, seed=inj.injection_seed, keep_series=False)
         out.update(p_value=r.primary.get("p_value"), auc=r.primary.get("auc"),
                    n_events=r.primary.get("n_independent_events"), status="done")
     shutil.rmtree(work, ignore_errors=True)
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    out["unit_hash"] = spec["unit_hash"]
-    atomic_write_text(spec["out"], json.dumps(out, default=float) + "\n")
+    out["unit_hash"] = inj.unit_hash
+    atomic_write_text(inj.out, json.dumps(out, default=float) + "\n")
     return out
 
 
-def _done(path: Path, h: str) -> dict | None:
+def stored_injection(inj: Injection) -> dict | None:
+    """The stored result of an injection of the same hash, or None when it has to run."""
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(Path(inj.out).read_text())
     except (OSError, ValueError):
         return None
-    return d if d.get("unit_hash") == h else None
+    return d if d.get("unit_hash") == inj.unit_hash else None
 
 
-def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, workers=2,
-              say=print) -> dict:
-    """The power study of the ``[power]`` table; writes ``power/`` and returns its summary
-    (detection rate per station, detector and strength; false-alarm rate at random times)."""
-    from geoanom.stats.protocol import Protocol
-    from geoanom.study.runner import record_digest, unit_seed
-
+def power_design(cfg: StudyConfig) -> dict:
+    """The ``[power]`` table over :data:`DEFAULT_POWER`."""
     pw = dict(DEFAULT_POWER)
     pw.update(cfg.table("power"))
-    wcfg = cfg.table("windows")
-    comp = (wcfg.get("components") or [None])[0]
-    proto = cfg.protocol()
-    alpha = proto.alpha
-    pdict = Protocol.from_dict(proto.to_dict()).replace(
+    return pw
+
+
+def reduced_protocol(cfg: StudyConfig, pw: dict) -> dict:
+    """The protocol of the injections' tests (as a dict): the study's, with ``surrogates``
+    primary surrogates and the fewest of every other kind."""
+    return Protocol.from_dict(cfg.protocol().to_dict()).replace(
         surrogates_n=int(pw["surrogates"]), surrogates_n_secondary=0,
         surrogates_n_bootstrap=99, surrogates_n_legacy=0,
         surrogates_n_fake_catalogs=0).to_dict()
+
+
+def injections(units: RecordUnits) -> list[Injection]:
+    """Every injection of the ``[power]`` design: per station, detector, strength (and the
+    random-time check at the largest strength), ``n_injections`` realisations."""
+    cfg, out = units.cfg, units.out
+    pw = power_design(cfg)
+    wcfg = cfg.table("windows")
+    comp = (wcfg.get("components") or [None])[0]
+    proto = cfg.protocol()
+    pdict = reduced_protocol(cfg, pw)
     lead = wcfg.get("lead_days", list(proto.target.lead_days))
     specs = []
-    codes = [c for c in pw["stations"] if c in records]
-    for code in codes:
-        rec = records[code]
+    for code in [c for c in pw["stations"] if c in units.records]:
+        rec = units.records[code]
         si = [s.code for s in cfg.stations].index(code)
-        st = cfg.station(code)
         c = comp or [v for v in rec.data_vars if not str(v).endswith("_flag")][0]
         spread = robust_spread(rec, c)
         levels = [(float(s), False) for s in pw["strengths"]]
         if pw["random_time_check"]:
             levels.append((float(max(pw["strengths"])), True))
         for det in pw["detectors"]:
-            years = [(y, unit_seed(cfg.seed, si, y),
-                      str(out / "units" / code / det / f"model_{y}")) for y in cfg.test_years]
+            years = tuple(units.detector_unit(code, det, y) for y in cfg.test_years)
             for li, (s, rt) in enumerate(levels):
                 for k in range(int(pw["n_injections"])):
                     iseed = int(cfg.seed) * 7_919 + si * 104_729 + li * 1_009 + k
                     key = {"geoanom": __version__, "station": code, "detector": det,
                            "strength": s, "random": rt,
                            "k": k, "power": pw, "windows": wcfg, "train": cfg.table("train"),
-                           "record": record_digest(rec), "protocol": pdict,
+                           "record": units.digests[code], "protocol": pdict,
                            "seed": iseed}
-                    h = config_hash(key)
                     name = f"{'random' if rt else 's'}{s:g}_{k:03d}"
-                    specs.append({
-                        "record": rec, "catalog": catalog, "station": st, "component": c,
-                        "spread": spread, "strength": s, "random_time": rt, "k": k,
-                        "shape": pw["shape"], "taper_days": float(pw["taper_days"]),
-                        "lead_days": lead, "m_min": proto.target.m_min,
-                        "max_depth_km": proto.target.max_depth_km, "injection_seed": iseed,
-                        "years": years, "retrain": bool(pw["retrain"]), "detector": det,
-                        "unit_template": {"kind": "detector", "catalog": catalog,
-                                          "window_config": wcfg,
-                                          "train_config": cfg.table("train"),
-                                          "preprocess": cfg.table("preprocess") or None,
-                                          "detector": det, "lam": TRAINED_DETECTORS[det],
-                                          "normalisation": cfg.study["score_normalisation"],
-                                          "min_train_days": cfg.min_train_days,
-                                          "threads": 1},
-                        "study_cfg": cfg, "protocol": pdict,
-                        "work": str(out / "power" / "work" / code / det / name),
-                        "out": str(out / "power" / code / det / f"{name}.json"),
-                        "unit_hash": h})
-    results = []
-    todo = []
-    for s in specs:
-        d = _done(Path(s["out"]), s["unit_hash"])
-        (results.append(d) if d is not None else todo.append(s))
-    say(f"power: {len(specs)} injections ({len(specs) - len(todo)} already done)")
-    t = time.perf_counter()
-    if todo and scheduler:
-        from distributed import as_completed
+                    specs.append(Injection(
+                        units=years, station=cfg.station(code), component=c, spread=spread,
+                        strength=s, random_time=rt, k=k, shape=pw["shape"],
+                        taper_days=float(pw["taper_days"]), lead_days=lead,
+                        m_min=proto.target.m_min,
+                        max_depth_km=proto.target.max_depth_km, injection_seed=iseed,
+                        retrain=bool(pw["retrain"]), study_cfg=cfg, protocol=pdict,
+                        work=str(out / "power" / "work" / code / det / name),
+                        out=str(out / "power" / code / det / f"{name}.json"),
+                        unit_hash=config_hash(key)))
+    return specs
 
-        from geoanom.detector.distributed import get_client
 
-        client = get_client(scheduler, workers=workers, threads_per_worker=1)
-        try:
-            futs = client.map(run_power_unit, todo, pure=False)
-            for i, f in enumerate(as_completed(futs), 1):
-                results.append(f.result())
-                if i % 10 == 0 or i == len(todo):
-                    say(f"power: {i}/{len(todo)} injections")
-        finally:
-            cl = getattr(client, "cluster", None)
-            client.close()
-            if scheduler == "local" and cl is not None:
-                cl.close()
-    else:
-        for i, s in enumerate(todo, 1):
-            r = run_power_unit(s)
-            results.append(r)
-            say(f"power {i}/{len(todo)}: {r['station']} {r['detector']} "
-                f"{'random' if r['random_time'] else 'strength'} {r['strength']:g} "
-                f"#{r['k']}: p = {r['p_value']} ({r['seconds']:.1f} s)")
+def _rates(rows: list[dict], strength: float, alpha: float) -> dict:
+    """Detection rate (primary p <= alpha), median p, AUC and events of ``rows``."""
+    p = np.array([x["p_value"] if x["p_value"] is not None else np.nan for x in rows], float)
+    return {"strength": strength, "n": len(rows),
+            "detection_rate": float(np.mean(p <= alpha)) if len(rows) else None,
+            "median_p": float(np.nanmedian(p)) if np.isfinite(p).any() else None,
+            "median_auc": float(np.nanmedian([x["auc"] if x["auc"] is not None else np.nan
+                                              for x in rows])),
+            "n_events": int(np.nanmedian([x["n_events"] or 0 for x in rows]))}
+
+
+def power_summary(results: list[dict], pw: dict, alpha: float, seconds: float) -> dict:
+    """Detection rate per station, detector and strength, and the false-alarm rate of the
+    random-time injections, with the design and a note on what the rates mean."""
     how = ("retrained on" if pw["retrain"] else
            "frozen (trained on the real record), scoring")
     note = (f"{pw['n_injections']} injections per strength; shape '{pw['shape']}'; strengths "
@@ -248,29 +255,44 @@ def run_power(cfg, out: Path, *, records, catalog, activity, scheduler=None, wor
             "precursors to random times: their rate is the false-alarm rate and should sit "
             "near alpha.")
     summary: dict = {"design": pw, "alpha": alpha, "stations": {},
-                     "seconds": round(time.perf_counter() - t, 2), "design_note": note}
+                     "seconds": seconds, "design_note": note}
     for r in results:
         summary["stations"].setdefault(r["station"], {}).setdefault(r["detector"], []).append(r)
     for dets in summary["stations"].values():
         for det, rows in list(dets.items()):
-            def agg(sel, strength):
-                p = np.array([x["p_value"] if x["p_value"] is not None else np.nan
-                              for x in sel], float)
-                return {"strength": strength, "n": len(sel),
-                        "detection_rate": float(np.mean(p <= alpha)) if len(sel) else None,
-                        "median_p": float(np.nanmedian(p)) if np.isfinite(p).any() else None,
-                        "median_auc": float(np.nanmedian([x["auc"] if x["auc"] is not None
-                                                          else np.nan for x in sel])),
-                        "n_events": int(np.nanmedian([x["n_events"] or 0 for x in sel]))}
             real = [x for x in rows if not x["random_time"]]
             rand = [x for x in rows if x["random_time"]]
             ss = sorted({x["strength"] for x in real})
-            dd = {"strengths": [agg([x for x in real if x["strength"] == s], s) for s in ss]}
+            dd = {"strengths": [_rates([x for x in real if x["strength"] == s], s, alpha)
+                                for s in ss]}
             if rand:
-                a = agg(rand, rand[0]["strength"])
+                a = _rates(rand, rand[0]["strength"], alpha)
                 dd["random_time"] = {"strength": a["strength"], "n": a["n"],
                                      "rate": a["detection_rate"], "median_p": a["median_p"]}
             dets[det] = dd
-    atomic_write_text(out / "power" / "power.json", json.dumps(summary, indent=1,
-                                                               default=float) + "\n")
+    return summary
+
+
+def run_power(units: RecordUnits, *, scheduler: str | None = None, workers: int = 2,
+              say: Callable[[str], None] = print) -> dict:
+    """The power study of the ``[power]`` table over the study of ``units``; writes
+    ``power/`` and returns its summary (:func:`power_summary`). ``scheduler`` and
+    ``workers``: as for the study's units (:func:`geoanom.executor.run_all`)."""
+    specs = injections(units)
+
+    def report(k: int, n: int, inj: Injection | None, r: dict | None) -> None:
+        if k == 0:
+            say(f"power: {len(specs)} injections ({len(specs) - n} already done)")
+            return
+        say(f"power {k}/{n}: {r['station']} {r['detector']} "
+            f"{'random' if r['random_time'] else 'strength'} {r['strength']:g} "
+            f"#{r['k']}: p = {r['p_value']} ({r['seconds']:.1f} s)")
+
+    t = time.perf_counter()
+    results = run_all(run_injection, specs, scheduler=scheduler, workers=workers,
+                      done=stored_injection, progress=report)
+    summary = power_summary(results, power_design(units.cfg), units.cfg.protocol().alpha,
+                            round(time.perf_counter() - t, 2))
+    atomic_write_text(units.out / "power" / "power.json",
+                      json.dumps(summary, indent=1, default=float) + "\n")
     return summary

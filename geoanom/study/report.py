@@ -1,17 +1,41 @@
-"""The study's report: ``summary.md`` and figures (timelines with events and Kp, Molchan
-curves, superposed epochs, a forest plot of per-station effects with their CIs, power
-curves). Single-station figures reuse :mod:`geoanom.plot`."""
+"""The study's report: ``results.json`` (one :data:`RESULT_TYPE` for every kind of study),
+``summary.md`` and figures (timelines with events and Kp, Molchan curves, superposed
+epochs, a forest plot of per-station effects with their CIs, power curves). Single-station
+figures reuse :mod:`geoanom.plot`."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from geoanom.study.config import SHORT
+from geoanom._atomic import atomic_write_text
+from geoanom._jsonfile import json_safe
+from geoanom.plot import (
+    _ax,
+    daily_max,
+    plot_molchan,
+    plot_score_series,
+    plot_superposed_epoch,
+    save_figure,
+)
+from geoanom.provenance import provenance
+from geoanom.stats.alarm import seen_mask
+from geoanom.stats.protocol import Protocol
+from geoanom.study.assess import Assessment
+from geoanom.study.config import SHORT, StudyConfig
+
+RESULT_TYPE = "geoanom.StudyResult"
+SCHEMA = 1
 
 
-def _f(x, fmt: str = ".3f") -> str:
+def fmt_number(x, fmt: str = ".3f") -> str:
+    """``x`` formatted with ``fmt``; ``"n/a"`` for None and non-finite numbers, ``str(x)``
+    for what is not a number."""
     if x is None:
         return "n/a"
     try:
@@ -24,7 +48,7 @@ def _f(x, fmt: str = ".3f") -> str:
 def _ci(c) -> str:
     if not c or c[0] is None:
         return "n/a"
-    return f"[{_f(c[0], '.2f')}, {_f(c[1], '.2f')}]"
+    return f"[{fmt_number(c[0], '.2f')}, {fmt_number(c[1], '.2f')}]"
 
 
 def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
@@ -32,8 +56,6 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 
     ``rows``: dicts with ``label``, ``auc``, ``ci`` ([lo, hi]) and ``n`` (events).
     """
-    from geoanom.plot import _ax
-
     ax = _ax(ax, (6.5, 0.35 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
     for yy, r in zip(y, rows, strict=True):
@@ -59,8 +81,6 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
     """Detection rate against injected strength per station and detector, with the
     false-alarm rate of random-time injections as an open marker and alpha as a line."""
-    from geoanom.plot import _ax
-
     ax = _ax(ax, (6.0, 4.2))
     k = 0
     for code, dets in (power.get("stations") or {}).items():
@@ -88,23 +108,11 @@ def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
 def study_figures(result: dict, out: Path, scores_by_det: dict, tests: dict, activity: dict,
                   catalog) -> dict:
     """Draw the study's figures into ``out/figures``; returns name -> relative path."""
-    from geoanom.plot import (
-        daily_max,
-        plot_molchan,
-        plot_score_series,
-        plot_superposed_epoch,
-        save_figure,
-    )
-    from geoanom.stats.alarm import seen_mask
-
     figdir = out / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     cfg = result["config"]
-    proto = None
     try:
-        from geoanom.stats.protocol import Protocol
-
         proto = Protocol.from_dict(cfg.get("protocol", {}))
     except Exception:  # noqa: BLE001 - figures never stop the report
         proto = None
@@ -197,9 +205,9 @@ def summary_markdown(r: dict) -> str:
                          f"n/a | n/a | {d.get('status', 'not run')} |")
                 continue
             L.append(f"| {code} | {st['role']} | {SHORT.get(det, det)} | "
-                     f"{te.get('n_independent_events')} | {_f(te.get('auc'))} | "
-                     f"{_ci(te.get('auc_ci95'))} | {_f(te.get('p_value'), '.4f')} | "
-                     f"{_f(te.get('q_value_by'), '.3f')} | "
+                     f"{te.get('n_independent_events')} | {fmt_number(te.get('auc'))} | "
+                     f"{_ci(te.get('auc_ci95'))} | {fmt_number(te.get('p_value'), '.4f')} | "
+                     f"{fmt_number(te.get('q_value_by'), '.3f')} | "
                      f"{te.get('verdict_after_multiplicity', te.get('verdict'))} |")
     ctl = [(code, det, d["test"]["control_station"]) for code, st in r["stations"].items()
            for det, d in st["detectors"].items()
@@ -212,7 +220,8 @@ def summary_markdown(r: dict) -> str:
               "|---|---|---|---:|---:|---|"]
         for code, det, c in ctl:
             L.append(f"| {code} | {SHORT.get(det, det)} | {c.get('station')} | "
-                     f"{_f(c.get('placebo_auc'))} | {_f(c.get('placebo_p'), '.4f')} | "
+                     f"{fmt_number(c.get('placebo_auc'))} | "
+                     f"{fmt_number(c.get('placebo_p'), '.4f')} | "
                      f"{c.get('placebo_came_out_null')} |")
     L += ["", "## Pooled over the seismic stations (catalog shifted jointly)", "",
           "A station-event pair counts each station that sees an event; the independent "
@@ -224,14 +233,14 @@ def summary_markdown(r: dict) -> str:
         q = po.get("q_value_by_over_scores")
         L.append(f"| {SHORT.get(det, det)} | {len(a.get('stations', []))} | "
                  f"{po.get('n_pairs', 0)} | {po.get('n_independent_events', 0)} | "
-                 f"{_f(po.get('auc'))} | {_f(po.get('p_value'), '.4f')}"
-                 + (f" (BY q over the scores {_f(q, '.3f')})" if q is not None else "")
+                 f"{fmt_number(po.get('auc'))} | {fmt_number(po.get('p_value'), '.4f')}"
+                 + (f" (BY q over the scores {fmt_number(q, '.3f')})" if q is not None else "")
                  + f" | {po.get('verdict', po.get('status', 'n/a'))} |")
     if r.get("paired"):
         L += ["", "## Paired over stations", ""]
         for k, d in r["paired"].items():
             if d.get("n_stations"):
-                L.append(f"- {k.replace('_', ' ')}: mean AUC difference {_f(d['mean'])} "
+                L.append(f"- {k.replace('_', ' ')}: mean AUC difference {fmt_number(d['mean'])} "
                          f"(95 % bootstrap CI over {d['n_stations']} stations "
                          f"{_ci(d['ci95'])}); positive at {d['n_positive']} of "
                          f"{d['n_stations']} stations ({', '.join(d['stations'])}; stations "
@@ -242,8 +251,8 @@ def summary_markdown(r: dict) -> str:
               "|---|---:|---:|---:|---:|"]
         for a, b in r["base_rates"].items():
             L.append(f"| {a} | {b['weeks']} | {b['weeks_with_event']} | "
-                     f"{_f(b['accuracy_constant_no_event'])} | "
-                     f"{_f(b['accuracy_constant_event'])} |")
+                     f"{fmt_number(b['accuracy_constant_no_event'])} | "
+                     f"{fmt_number(b['accuracy_constant_event'])} |")
     pw = r.get("power")
     if pw:
         L += ["", "## Power by injection", "", pw.get("design_note", ""), "",
@@ -253,14 +262,14 @@ def summary_markdown(r: dict) -> str:
             for det, d in dets.items():
                 for row in d.get("strengths", []):
                     L.append(f"| {code} | {SHORT.get(det, det)} | {row['strength']:g} | "
-                             f"{row['n']} | {_f(row['detection_rate'], '.2f')} | "
-                             f"{_f(row.get('median_p'), '.3f')} |")
+                             f"{row['n']} | {fmt_number(row['detection_rate'], '.2f')} | "
+                             f"{fmt_number(row.get('median_p'), '.3f')} |")
                 fa = d.get("random_time")
                 if fa:
                     L.append(f"| {code} | {SHORT.get(det, det)} | random times "
                              f"({fa.get('strength', 0):g}) | {fa['n']} | "
-                             f"{_f(fa['rate'], '.2f')} (false alarms) | "
-                             f"{_f(fa.get('median_p'), '.3f')} |")
+                             f"{fmt_number(fa['rate'], '.2f')} (false alarms) | "
+                             f"{fmt_number(fa.get('median_p'), '.3f')} |")
     L += ["", "## What the numbers rest on", "",
           "- Verdicts need at least 10 independent (declustered, seen) events on eligible "
           "test bins; below that the test says *not assessable* and gives the smallest AUC it "
@@ -283,3 +292,55 @@ def summary_markdown(r: dict) -> str:
                                                        list(figs.values())[:12])
               + (" ..." if len(figs) > 12 else "")]
     return "\n".join(L) + "\n"
+
+
+def study_result(cfg: StudyConfig, assessment: Assessment, catalog: pd.DataFrame,
+                 timings: dict, *, power: dict | None = None, grid: list | None = None,
+                 base_rates: dict | None = None) -> dict:
+    """The results of a study before figures and provenance are added: the assessment,
+    the catalog's counts, and what only some studies have (``power`` of a record study
+    with injections; ``grid``, the multiplicity over the grid of area-score tests, and
+    ``base_rates`` of a scores study)."""
+    result = {"type": RESULT_TYPE, "schema": SCHEMA, "study": cfg.name, "kind": cfg.kind,
+              "config": cfg.raw, "config_hash": cfg.hash(), "stations": assessment.stations,
+              "across_stations": assessment.across}
+    if grid is not None:
+        result["grid_multiplicity"] = grid
+    result["paired"] = assessment.paired
+    if base_rates is not None:
+        result["base_rates"] = base_rates
+    result["power"] = power
+    result["catalog"] = {"n_events": int(len(catalog))}
+    if cfg.kind == "record":
+        result["catalog"]["n_mainshocks"] = int(catalog["mainshock"].sum())
+    result["catalog"]["declustering"] = str(catalog.attrs.get("declustering", ""))
+    result.update(files={}, timings_s=timings, provenance={})
+    return result
+
+
+def seal_report(result: dict, cfg: StudyConfig, out: Path, say: Callable[[str], None], *,
+                sums: dict, t_all: float) -> dict:
+    """The last step of every study: total time (s since ``t_all``), provenance (config,
+    seed, input checksums), then :func:`finish_report`."""
+    result["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
+    result["provenance"] = provenance(config=cfg.raw, seeds={"seed": cfg.seed},
+                                      extra={"type": RESULT_TYPE, "schema": SCHEMA,
+                                             "inputs_sha256": sums})
+    return finish_report(result, out, say)
+
+
+def finish_report(result: dict, out: Path, say: Callable[[str], None],
+                  extra_summary: str = "") -> dict:
+    """Write ``results.json`` and ``summary.md`` (with ``extra_summary`` after its title
+    block) atomically; return the JSON-safe result."""
+    result["files"].update({"results": "results.json", "summary": "summary.md",
+                            "config": "study.toml"})
+    result = json_safe(result)
+    atomic_write_text(out / "results.json", json.dumps(result, indent=1, default=str) + "\n")
+    text = summary_markdown(result)
+    if extra_summary:
+        head, sep, rest = text.partition("## Per station")
+        text = head + extra_summary + "\n" + sep + rest
+    atomic_write_text(out / "summary.md", text)
+    say(f"report in {out}")
+    return result
