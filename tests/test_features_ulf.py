@@ -217,6 +217,21 @@ def test_utc_offset_moves_the_night_windows(rec3):
     assert g["time"].values[0] == np.datetime64("2021-03-01T13:00", "ns")
 
 
+def test_long_records_are_validated_block_by_block(rec3, feat3, monkeypatch):
+    import geoanom.detector.features.ulf as ulf
+
+    monkeypatch.setattr(ulf, "VALIDATE_BLOCK", 1000)
+    same = ulf.ulf_polarisation(rec3, UlfConfig(spike_sigma=None))
+    np.testing.assert_array_equal(same["zg_b2_lt02"].values, feat3["zg_b2_lt02"].values)
+    t = rec3["time"].values.copy()
+    # one 2-s step, from sample 1999 to 2000: blocks of 1000 without their one-sample
+    # overlap would miss it
+    t[2000:] += np.timedelta64(1, "s")
+    bad = rec3.assign_coords(time=t)
+    with pytest.raises(ValidationError, match="cadence"):
+        ulf.ulf_polarisation(bad)
+
+
 def test_record_without_horizontal_pair_is_refused(rec3):
     with pytest.raises(ValidationError, match="horizontal"):
         ulf_polarisation(rec3.drop_vars(["E", "E_flag"]))

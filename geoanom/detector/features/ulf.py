@@ -76,7 +76,7 @@ import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY, NS_PER_S, S_PER_DAY
-from geoanom.detector.distributed import open_record_lazy
+from geoanom.detector.distributed import WORKER_OPEN_FILES, open_record_lazy
 from geoanom.detector.features.spectra import (
     DETRENDS,
     band_psd,
@@ -106,6 +106,10 @@ DEFAULT_BANDS: tuple[tuple[str, float, float], ...] = tuple(
 
 #: Horizontal component pairs looked for, in this order, when ``horizontal`` is not given.
 HORIZONTAL_PAIRS = (("H", "D"), ("H", "E"), ("N", "E"), ("X", "Y"))
+
+#: Samples of a record checked at a time (:func:`geoanom.record.validate_record` on
+#: consecutive, overlapping slices): a year of 1-s data is never differenced whole.
+VALIDATE_BLOCK = 1 << 20
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _ARCMIN_RAD = math.pi / (180.0 * 60.0)
@@ -355,6 +359,17 @@ def _horizontal(record: xr.Dataset, config: UlfConfig) -> tuple[str, str]:
 # the features
 
 
+def _validate_in_blocks(record: xr.Dataset) -> None:
+    """:func:`geoanom.record.validate_record` on slices of :data:`VALIDATE_BLOCK` samples
+    that overlap by one (so every step between samples is checked once)."""
+    n = int(record.sizes.get("time", 0))
+    if n <= VALIDATE_BLOCK:
+        validate_record(record)
+        return
+    for a in range(0, n - 1, VALIDATE_BLOCK):
+        validate_record(record.isel(time=slice(a, a + VALIDATE_BLOCK + 1)))
+
+
 def _read(record: xr.Dataset, name: str, a: int, b: int, fill) -> np.ndarray:
     """Samples ``[a, b)`` of a variable; indices outside the record hold ``fill``. A
     dask-backed variable is read slice by slice, in this thread."""
@@ -448,7 +463,7 @@ def ulf_polarisation(record: xr.Dataset, config: UlfConfig | None = None, *,
         The feature record (module docstring); passes :func:`geoanom.record.validate_record`.
     """
     cfg = config or UlfConfig()
-    validate_record(record)
+    _validate_in_blocks(record)
     period = float(record.attrs.get("sampling_period_s", float("nan")))
     if not (period > 0):
         raise ValidationError("record has no usable sampling_period_s", found=str(period))
@@ -476,9 +491,11 @@ def ulf_polarisation(record: xr.Dataset, config: UlfConfig | None = None, *,
         raise ConfigError("a night window is shorter than one Welch segment",
                           expected=f">= {cfg.segment_s:g} s", found=str(cfg.nights))
     n_nights = grid.starts.shape[0]
-    parts = [_chunk_features(record, comps, grid, slice(k, min(k + chunk_nights, n_nights)),
-                             plan, cfg, arcmin)
-             for k in range(0, n_nights, max(1, int(chunk_nights)))]
+    # a lazy record's files stay few and open: each holds its own HDF5 chunk cache
+    with xr.set_options(file_cache_maxsize=WORKER_OPEN_FILES):
+        parts = [_chunk_features(record, comps, grid,
+                                 slice(k, min(k + chunk_nights, n_nights)), plan, cfg, arcmin)
+                 for k in range(0, n_nights, max(1, int(chunk_nights)))]
     res = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "psd" else 0)
            for k in parts[0]}
     return _feature_record(record, cfg, grid, comps, res, local_rule, activity)
