@@ -29,8 +29,8 @@ as it windows samples:
   ``valid_fraction_<w>`` (share of valid samples over Z and the horizontal components, after
   despiking) and ``n_segments_<w>`` (Welch segments averaged); with activity indices,
   ``ap_max`` and ``storm_ap`` (int8: ``ap_max > storm_ap_max``) and ``dst_min_nT`` and
-  ``storm_dst`` (``dst_min_nT < storm_dst_min_nT``), each over ``[time, end)``; a night
-  the index does not cover has NaN and flag 0.
+  ``storm_dst`` (``dst_min_nT < storm_dst_min_nT``), each over ``[time, end)``
+  (:func:`~geoanom.detector.features.storms.storm_flags`).
 * attrs: the station's, ``sampling_period_s = 86400``, ``source_sampling_period_s``,
   ``feature_kind = "ulf_polarisation"``, ``ulf_config`` (canonical JSON of
   :class:`UlfConfig`), ``night_windows`` (JSON: tag, local hours, offset from ``time`` and
@@ -38,11 +38,11 @@ as it windows samples:
 
 Rules, each a :class:`UlfConfig` field:
 
-* **Night windows** in local time: mean solar time ``UTC + longitude / 15 h`` from the
-  station longitude, unless a fixed ``utc_offset_h`` is given. A night is dated by its
-  evening and runs from local noon to local noon, so each window of a night lies in it.
-  Nights with at least one window wholly inside the record are kept; samples outside the
-  record count as missing.
+* **Night windows** in local time (:mod:`~geoanom.detector.features.nights`): mean solar
+  time ``UTC + longitude / 15 h`` from the station longitude, unless a fixed
+  ``utc_offset_h`` is given. A night is dated by its evening and runs from local noon to
+  local noon, so each window of a night lies in it. Nights with at least one window wholly
+  inside the record are kept; samples outside the record count as missing.
 * **Spikes**: a sample whose departure from the mean of its two neighbours lies beyond
   ``mean +- spike_sigma * sigma`` (7) of the window's departures is dropped
   (:func:`~geoanom.detector.features.spectra.spike_mask`).
@@ -71,12 +71,18 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
-from geoanom._time import NS_PER_DAY, NS_PER_S, S_PER_DAY
+from geoanom._time import NS_PER_S, S_PER_DAY
 from geoanom.detector.distributed import WORKER_OPEN_FILES, open_record_lazy
+from geoanom.detector.features.nights import (
+    NightGrid,
+    NightWindow,
+    local_time_offset_s,
+    night_grid,
+    night_window,
+)
 from geoanom.detector.features.spectra import (
     DETRENDS,
     band_psd,
@@ -84,10 +90,9 @@ from geoanom.detector.features.spectra import (
     spike_mask,
     welch_plan,
 )
-from geoanom.detector.preprocess import as_activity_index
+from geoanom.detector.features.storms import storm_flags
 from geoanom.detector.windows import valid_fraction, window_is_valid
 from geoanom.errors import ConfigError, ValidationError
-from geoanom.io.indices import align_index
 from geoanom.provenance import canonical_json
 from geoanom.record import (
     FLAG_MISSING,
@@ -97,7 +102,7 @@ from geoanom.record import (
     validate_record,
 )
 
-__all__ = ["DEFAULT_BANDS", "HORIZONTAL_PAIRS", "UlfConfig", "NightWindow", "night_windows",
+__all__ = ["DEFAULT_BANDS", "HORIZONTAL_PAIRS", "UlfConfig", "night_windows",
            "ulf_polarisation", "ulf_polarisation_many"]
 
 #: Nine bands of 0.01 Hz from 0.01 to 0.10 Hz: ``(name, low_hz, high_hz)``.
@@ -188,7 +193,7 @@ class UlfConfig:
             if not (0 <= s < 24 and 0 <= e <= 24) or (e - s) % 24 == 0:
                 raise bad("nights", "(start, end) local hours in 0..24, not of zero length",
                           (s, e))
-        spans = [_night_window(s, e) for s, e in self.nights]
+        spans = [night_window(s, e) for s, e in self.nights]
         tags = [w.tag for w in spans]
         if len(set(tags)) != len(tags):
             raise bad("nights", "night windows with different start times", self.nights)
@@ -259,82 +264,9 @@ def _bands(value) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class NightWindow:
-    """One night window: local hours, its tag, and where it lies in the night.
-
-    ``offset_s`` is its start after local noon, ``length_s`` its length (s).
-    """
-
-    start_h: float
-    end_h: float
-    tag: str
-    offset_s: int
-    length_s: int
-
-
-def _night_window(start_h: float, end_h: float) -> NightWindow:
-    """The :class:`NightWindow` from ``start_h`` to ``end_h`` local hours."""
-    hh, mm = divmod(int(round(start_h * 60)), 60)
-    tag = f"lt{hh:02d}" if mm == 0 else f"lt{hh:02d}{mm:02d}"
-    offset = int(round(((start_h - 12.0) % 24.0) * 3600))
-    length = int(round(((end_h - start_h) % 24.0) * 3600))
-    return NightWindow(float(start_h), float(end_h), tag, offset, length)
-
-
 def night_windows(config: UlfConfig) -> list[NightWindow]:
     """The night windows of ``config``, in its order."""
-    return [_night_window(s, e) for s, e in config.nights]
-
-
-# --------------------------------------------------------------------------------------------
-# the night grid of a record
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Sample index of each night window's first sample (``starts``: nights x windows),
-    window lengths in samples, the record's length and cadence."""
-
-    starts: np.ndarray
-    lengths: np.ndarray
-    n_samples: int
-    t0_ns: int
-    period_ns: int
-
-
-def _utc_offset_s(record: xr.Dataset, config: UlfConfig) -> tuple[int, str]:
-    if config.utc_offset_h is not None:
-        return int(round(config.utc_offset_h * 3600)), f"UTC{config.utc_offset_h:+g} h"
-    lon = float(record.attrs.get("longitude_deg", float("nan")))
-    if not math.isfinite(lon):
-        raise ValidationError("local night windows need the station longitude",
-                              expected="longitude_deg attr or UlfConfig.utc_offset_h",
-                              found=str(lon))
-    lon = (lon + 180.0) % 360.0 - 180.0
-    return int(round(lon / 15.0 * 3600)), f"mean solar time, UTC + {lon:g} deg / 15 h"
-
-
-def _night_grid(record: xr.Dataset, config: UlfConfig, period_s: float,
-                offset_s: int) -> _Grid:
-    period_ns = int(round(period_s * NS_PER_S))
-    if NS_PER_DAY % period_ns:
-        raise ValidationError("nightly features need a cadence that divides a day",
-                              found=f"{period_s:g} s")
-    n = int(record.sizes["time"])
-    t0 = int(record["time"].values[0].astype("datetime64[ns]").astype(np.int64))
-    wins = night_windows(config)
-    off = np.array([w.offset_s for w in wins], np.int64) * NS_PER_S
-    lengths = np.array([int(round(w.length_s / period_s)) for w in wins], np.int64)
-    # local noon of the evening of each night, UTC; nights around the record, then filtered
-    noon = (12 * 3600 - offset_s) * NS_PER_S
-    d0 = (t0 - noon) // NS_PER_DAY - 1
-    d1 = (t0 + n * period_ns - noon) // NS_PER_DAY + 1
-    anchors = np.arange(d0, d1 + 1, dtype=np.int64) * NS_PER_DAY + noon
-    starts = np.rint((anchors[:, None] + off[None, :] - t0) / period_ns).astype(np.int64)
-    inside = ((starts >= 0) & (starts + lengths[None, :] <= n)).any(axis=1)
-    return _Grid(starts=starts[inside], lengths=lengths, n_samples=n, t0_ns=t0,
-                 period_ns=period_ns)
+    return [night_window(s, e) for s, e in config.nights]
 
 
 def _horizontal(record: xr.Dataset, config: UlfConfig) -> tuple[str, str]:
@@ -386,7 +318,7 @@ def _read(record: xr.Dataset, name: str, a: int, b: int, fill) -> np.ndarray:
     return out
 
 
-def _chunk_features(record: xr.Dataset, comps: Sequence[str], grid: _Grid, nights: slice,
+def _chunk_features(record: xr.Dataset, comps: Sequence[str], grid: NightGrid, nights: slice,
                     plan, config: UlfConfig, arcmin: dict[str, str]) -> dict[str, np.ndarray]:
     """Band powers, validity and valid fractions of the nights ``nights`` of the grid."""
     starts = grid.starts[nights]
@@ -480,8 +412,9 @@ def ulf_polarisation(record: xr.Dataset, config: UlfConfig | None = None, *,
     plan = welch_plan(period, segment_s=cfg.segment_s, overlap=cfg.overlap,
                       window=cfg.window, detrend=cfg.detrend,
                       bands_hz=[(lo, hi) for _, lo, hi in cfg.bands])
-    offset_s, local_rule = _utc_offset_s(record, cfg)
-    grid = _night_grid(record, cfg, period, offset_s)
+    offset_s, local_rule = local_time_offset_s(
+        float(record.attrs.get("longitude_deg", float("nan"))), cfg.utc_offset_h)
+    grid = night_grid(record, night_windows(cfg), period, offset_s)
     if grid.starts.shape[0] == 0:
         raise ValidationError("the record holds no whole night window",
                               expected=f"at least {min(grid.lengths) * period / 3600:g} h of "
@@ -501,7 +434,7 @@ def ulf_polarisation(record: xr.Dataset, config: UlfConfig | None = None, *,
     return _feature_record(record, cfg, grid, comps, res, local_rule, activity)
 
 
-def _feature_record(record: xr.Dataset, cfg: UlfConfig, grid: _Grid, comps: list[str],
+def _feature_record(record: xr.Dataset, cfg: UlfConfig, grid: NightGrid, comps: list[str],
                     res: dict[str, np.ndarray], local_rule: str, activity) -> xr.Dataset:
     wins = night_windows(cfg)
     first = grid.starts.min(axis=1)
@@ -557,7 +490,9 @@ def _feature_record(record: xr.Dataset, cfg: UlfConfig, grid: _Grid, comps: list
         coords[f"n_segments_{win.tag}"] = ("time", res["n_segments"][:, w],
                                            {"long_name": "Welch segments averaged"})
     if activity is not None:
-        coords.update(_storm_coords(activity, time, end, cfg))
+        coords.update({k: ("time", v, a) for k, (v, a) in storm_flags(
+            activity, time, end, ap_max=cfg.storm_ap_max,
+            dst_min_nT=cfg.storm_dst_min_nT).items()})
     return ds.assign_coords({k: xr.Variable(("time",), v, a) for k, (_, v, a) in coords.items()})
 
 
@@ -567,51 +502,6 @@ def _long_name(name: str, comps: list[str]) -> str:
             "pg": "horizontal (G) power spectral density"}.get(
         q, f"{q[1:].upper()} power spectral density")
     return f"{what}, band {band}, night window {tag}"
-
-
-# --------------------------------------------------------------------------------------------
-# storm flags
-
-
-def _index_with(activity, names: tuple[str, ...]):
-    """``(variable, index)`` of the first activity item with a variable named in ``names``
-    (case-insensitive), as :func:`geoanom.io.indices.align_index` takes it; else None."""
-    items = activity if isinstance(activity, (list, tuple)) else [activity]
-    for item in items:
-        cols = item.columns if isinstance(item, pd.DataFrame) else list(item.data_vars)
-        for c in cols:
-            if str(c).lower() in names:
-                var, idx = as_activity_index(item, str(c))
-                if "cadence_s" not in idx.attrs:
-                    step = np.diff(idx["time"].values.astype("datetime64[ns]").astype(np.int64))
-                    idx = idx.copy()
-                    idx.attrs["cadence_s"] = float(np.median(step)) / NS_PER_S
-                return var, idx
-    return None
-
-
-def _storm_coords(activity, start: np.ndarray, end: np.ndarray, cfg: UlfConfig) -> dict:
-    out = {}
-    ap = _index_with(activity, ("ap",))
-    dst = _index_with(activity, ("dst", "dst_nt"))
-    if ap is None and dst is None:
-        raise ValidationError("the activity indices hold neither ap nor Dst",
-                              expected="a variable or column ap, dst or Dst_nT")
-    flag_attrs = {"flag_values": np.array([0, 1], np.int8), "flag_meanings": "quiet storm"}
-    if ap is not None:
-        v = align_index(ap[1], start, end, how="max", variable=ap[0])
-        out["ap_max"] = ("time", v, {"long_name": "largest ap over the night", "units": "2 nT"})
-        out["storm_ap"] = ("time", (v > cfg.storm_ap_max).astype(np.int8),
-                           dict(flag_attrs, comment=f"ap_max > {cfg.storm_ap_max:g}"))
-    if dst is not None:
-        var, idx = dst
-        neg = idx.assign(_neg=-idx[var])
-        v = -align_index(neg, start, end, how="max", variable="_neg")
-        out["dst_min_nT"] = ("time", v, {"long_name": "lowest Dst over the night",
-                                         "units": "nT"})
-        out["storm_dst"] = ("time", (v < cfg.storm_dst_min_nT).astype(np.int8),
-                            dict(flag_attrs, comment=f"dst_min_nT < {cfg.storm_dst_min_nT:g}"))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
