@@ -26,23 +26,41 @@ from geoanom.errors import ConfigError
               help="[train] max_epochs written into detector.toml (default: the package's).")
 @click.option("--no-configs", is_flag=True,
               help="Do not write detector.toml and protocol.toml.")
+@click.option("--ulf", is_flag=True,
+              help="The 1-s ULF world: Pc3-Pc5 pulsations shaped by local time and season, "
+                   "and night-time Z/G rises before the events that carry a precursor "
+                   "(needs --cadence 1 or shorter).")
+@click.option("--ulf-rise", "ulf_rise", default=None, type=click.FloatRange(min=0.0),
+              help="[--ulf] Z/G in the rise band is multiplied by 1 + this on raised nights "
+                   "(default 0: no rise).")
+@click.option("--ulf-band", "ulf_band", default=None, type=(float, float),
+              metavar="LOW HIGH", help="[--ulf] Band of the Z/G rise in Hz (default 0.03 0.04).")
 def synth(output: str, seed: int, days: float, cadence: float, stations: int, strength: float,
-          start: str, max_epochs: int | None, no_configs: bool) -> None:
+          start: str, max_epochs: int | None, no_configs: bool, ulf: bool,
+          ulf_rise: float | None, ulf_band: tuple[float, float] | None) -> None:
     """Build a synthetic world (station records, ETAS catalog, activity index, truth).
 
     Writes one netCDF record per station (<CODE>.nc), catalog.csv, activity.csv,
     stations.csv and truth.json (with provenance) into OUTPUT, and detector.toml and
     protocol.toml fitted to the first station's record (geoanom config suggest), which
-    geoanom train and geoanom test pick up when run in OUTPUT or on its files.
+    geoanom train and geoanom test pick up when run in OUTPUT or on its files. With --ulf,
+    truth.json lists the raised nights under "ulf".
     """
-    from geoanom.synthetic import make_world
+    from geoanom.synthetic import UlfWorldConfig, make_world
 
     if days <= 0:
         raise ConfigError("--days must be positive", found=str(days))
     if strength < 0:
         raise ConfigError("--precursor-strength must be >= 0", found=str(strength))
+    if not ulf and (ulf_rise is not None or ulf_band is not None):
+        raise ConfigError("--ulf-rise and --ulf-band set the ULF world",
+                          expected="--ulf with them", found="no --ulf")
+    ulf_config = None
+    if ulf:
+        ulf_config = UlfWorldConfig(**({} if ulf_rise is None else {"rise": ulf_rise}),
+                                    **({} if ulf_band is None else {"band_hz": ulf_band}))
     world = make_world(seed, days, cadence_s=cadence, n_stations=stations,
-                       precursor_strength=strength, start=start)
+                       precursor_strength=strength, start=start, ulf=ulf_config)
     paths = world.save(Path(output))
     counts = None
     if not no_configs:

@@ -79,6 +79,8 @@ Package layout (one module per concept; everything is importable from ``geoanom.
 * :mod:`~geoanom.synthetic.station`: station records (noise series and the generator);
 * :mod:`~geoanom.synthetic.etas`: the ETAS catalog;
 * :mod:`~geoanom.synthetic.precursors`: truth windows and the precursor envelope;
+* :mod:`~geoanom.synthetic.ulf`: the 1-s ULF world (:class:`UlfWorldConfig`: Pc3-Pc5
+  pulsations, night-time Z/G rises before chosen events), ``make_world(..., ulf=...)``;
 * :mod:`~geoanom.synthetic.world`: :func:`make_world` and :class:`World` (files on disk);
 * :mod:`~geoanom.synthetic.realism`: quiet-day and storm metrics of records.
 """
@@ -116,6 +118,12 @@ from geoanom.synthetic.realism import (
     to_minutes,
 )
 from geoanom.synthetic.station import iter_station_record, station_record
+from geoanom.synthetic.ulf import (
+    UlfWorldConfig,
+    iter_ulf_station_record,
+    raised_nights,
+    ulf_station_record,
+)
 from geoanom.synthetic.world import World, make_world
 
 __all__ = [
@@ -125,4 +133,5 @@ __all__ = [
     "station_record", "iter_station_record", "make_world", "aki_utsu_b", "with_storm",
     "precursor_envelope",
     "horizontal_intensity", "to_minutes", "day_metrics", "quiet_day_metrics", "storm_depression",
+    "UlfWorldConfig", "ulf_station_record", "iter_ulf_station_record", "raised_nights",
 ]

@@ -35,6 +35,7 @@ from geoanom.synthetic.common import (
 from geoanom.synthetic.etas import aki_utsu_b, etas_catalog
 from geoanom.synthetic.precursors import precursor_windows
 from geoanom.synthetic.station import _station_record, _ulf_band
+from geoanom.synthetic.ulf import UlfWorldConfig, _ulf_station_record
 
 
 @dataclass
@@ -159,6 +160,7 @@ def make_world(
     activity_options: Mapping[str, float] | None = None,
     precursor: PrecursorConfig | None = None,
     station_config: StationConfig | None = None,
+    ulf: UlfWorldConfig | None = None,
 ) -> World:
     """Build a whole synthetic world from one seed.
 
@@ -179,6 +181,10 @@ def make_world(
         Overrides: station list, seismic box, keyword arguments of :func:`etas_catalog` and
         :func:`activity_index`, the full precursor configuration (its ``strength`` is
         replaced by ``precursor_strength``), the station model amplitudes.
+    ulf
+        The 1-s ULF world (:mod:`geoanom.synthetic.ulf`): records get its Pc3-Pc5
+        pulsations and Z/G rises before the events of the precursor windows; the truth gets
+        ``ulf`` (its config and the ``raised_nights``). ``None``: the ordinary world.
     """
     seed = int(seed)
     pool = list(stations) if stations is not None else list(DEFAULT_STATIONS)
@@ -193,9 +199,15 @@ def make_world(
     cat = etas_catalog(region, t0, days, _seeded(seed, 2), **dict(etas or {}))
     windows = precursor_windows(cat, sts, pcfg)
     records, spikes, gaps, sites = {}, {}, {}, {}
+    raised = []
     for i, st in enumerate(sts):
-        rec, gen = _station_record(st, act, t0, days, cadence_s, _seeded(seed, 100 + i),
-                                   windows, scfg)
+        if ulf is None:
+            rec, gen = _station_record(st, act, t0, days, cadence_s, _seeded(seed, 100 + i),
+                                       windows, scfg)
+        else:
+            rec, gen = _ulf_station_record(st, act, t0, days, cadence_s,
+                                           _seeded(seed, 100 + i), windows, scfg, ulf=ulf)
+            raised.append(gen.raised)
         records[st.code] = rec
         spikes[st.code], gaps[st.code] = _table(gen.spikes), _table(gen.gaps)
         sites[st.code] = gen.site
@@ -210,6 +222,8 @@ def make_world(
         "station_model": scfg.to_dict(),
         "stations": [dataclasses.asdict(s) for s in sts],
     }
+    if ulf is not None:
+        config["ulf"] = ulf.to_dict()
     m5 = cat["magnitude"].to_numpy() >= pcfg.m_min
     storms = act[[v for v in act.data_vars if act[v].dims == ("storm",)]].to_dataframe()
     storms = storms.reset_index(drop=True)
@@ -238,5 +252,9 @@ def make_world(
             "parent_id": "event_id of the triggering event; '' for background events",
         },
     }
+    if ulf is not None:
+        some = [r for r in raised if len(r)]
+        table = pd.concat(some, ignore_index=True) if some else raised[0]
+        truth["ulf"] = {"config": ulf.to_dict(), "raised_nights": _table(table)}
     return World(records=records, catalog=cat, activity=act, truth=truth,
                  stations=station_df, config=config)
