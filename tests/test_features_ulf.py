@@ -273,10 +273,11 @@ def test_feature_record_windows_with_build_window_set():
     comps = ["zg_b3_lt02", "zg_b5_lt02", "pz_b3_lt02"]
     cat = make_catalog([np.datetime64("2021-03-21T10:00")], [35.1], [0.1], [5.5],
                        depth_km=[10.0])
-    cfg = WindowConfig(window_length_s=3 * 86400, stride_s=86400, components=comps,
-                       lead_days=(0.0, 2.0), buffer_days=1.0, post_event_exclusion_days=1.0,
-                       split_fractions=(0.7, 0.0, 0.3), embargo_days=5.0,
-                       require_catalog_coverage=False, decluster="none")
+    cfg = WindowConfig.from_dict({
+        "window_length_s": 3 * 86400, "stride_s": 86400, "components": comps,
+        "lead_days": [0.0, 2.0], "buffer_days": 1.0, "post_event_exclusion_days": 1.0,
+        "split_fractions": [0.7, 0.0, 0.3], "embargo_days": 5.0,
+        "require_catalog_coverage": False, "decluster": "none"})
     ws = build_window_set(feat, cat, cfg)
     assert ws.sizes["step"] == 3 and list(ws["component"].values) == comps
     assert ws.attrs["sampling_period_s"] == 86400.0
