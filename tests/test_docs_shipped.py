@@ -37,7 +37,7 @@ def test_mapping_page_names_every_mapping_key():
 
 def test_study_page_names_every_study_table_and_key():
     from geoanom.study import config as sc
-    from geoanom.study.power import DEFAULT_POWER
+    from geoanom.study.config import DEFAULT_POWER
 
     text = (ROOT / "geoanom" / SHIPPED_DOCS["study"]).read_text(encoding="utf-8")
     tables = [t for t in sc._TOP if f"[{t}]" not in text and f"[[{t}]]" not in text]

@@ -1,4 +1,4 @@
-"""Every TOML the package reads (detector, protocol, mapping, defaults): a misspelled
+"""Every TOML the package reads (detector, protocol, study, mapping, defaults): a misspelled
 table or key ends in exit code 2 with a message that names the file, the line of the
 misspelling and what was expected; never a traceback."""
 
@@ -32,6 +32,8 @@ def _files() -> dict[str, tuple[str, callable]]:
         "protocol": ((PKG / "stats" / "default_protocol.toml").read_text(), lambda f, d: [
             "test", "--scores", str(d / "s.nc"), "--catalog", str(d / "c.csv"), "--protocol",
             str(f), "-o", str(d / "r.json")]),
+        "study": ((PKG / "studies" / "magdas.toml").read_text(), lambda f, d: [
+            "study", "--config", str(f), "-o", str(d / "out"), "--data-root", str(d)]),
         "mapping": ((PKG / "mappings" / "magdas-euel.toml").read_text(), lambda f, d: [
             "info", str(d / "x.csv"), "--map", str(f)]),
         "defaults": (DEFAULTS, lambda f, d: ["--config", str(f), "info", str(d / "x.csv")]),

@@ -134,9 +134,13 @@ def freeze_cmd(model, protocol, records, catalog, test_start, test_end, criteria
               help="Alarm folder (alarms.jsonl, forecast.csv; created if absent).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: $GEOANOM_THREADS, else 1).")
+@click.option("--each", is_flag=True,
+              help="Each --record file is one arrival, issued in the order given as its own "
+                   "issue entry (the previous file is the next one's context): the log is "
+                   "the one that one call per file would write. One JSON line per arrival.")
 @map_option(station=True)
 def issue_cmd(registration, records, context, model, protocol, activity_path, reference_paths,
-              output, threads, table_map: TableMaps) -> None:
+              output, threads, each, table_map: TableMaps) -> None:
     """Score newly arrived data with the frozen model and append its bins (score, alarm
     state at the registered thresholds, validity) to the hash-chained alarm log; rewrite
     the CSV alarm forecast. Prints the new head hash: publish it."""
@@ -150,21 +154,26 @@ def issue_cmd(registration, records, context, model, protocol, activity_path, re
     det = load_detector(model or reg.detector["path"], device="cpu")
     reg.check_detector(det)
     proto = reg.check_protocol(protocol or reg.protocol["path"])
-    new = _read_record(records, table_map)
-    ctx = _read_record(context, table_map) if context else None
-    inputs = [file_entry(p, "new data", record_span(new)) for p in records]
-    inputs += [file_entry(p, "context", record_span(ctx)) for p in context]
-    inputs += [file_entry(p, role) for p, role in
-               ([(activity_path, "activity index")] if activity_path else [])
-               + [(p, "reference record") for p in reference_paths]]
-    out = issue_alarms(reg, det, proto, new, output, context=ctx,
-                       activity=_read_index(activity_path),
-                       reference=_read_record(reference_paths, TableMaps(table_map.record))
-                       if reference_paths else None, inputs=inputs)
-    if not out["source_matches_registration"]:
-        click.echo("geoanom: warning: this package's source differs from the registered one "
-                   "(the issue entry records both)", err=True)
-    click.echo(json.dumps(out))
+    activity = _read_index(activity_path)
+    reference = (_read_record(reference_paths, TableMaps(table_map.record))
+                 if reference_paths else None)
+    regressors = [file_entry(p, role) for p, role in
+                  ([(activity_path, "activity index")] if activity_path else [])
+                  + [(p, "reference record") for p in reference_paths]]
+    arrivals = ([((p,), (prev,) if prev else tuple(context))
+                for prev, p in zip([None, *records[:-1]], records, strict=True)] if each
+        else [(tuple(records), tuple(context))])
+    for new_paths, ctx_paths in arrivals:
+        new = _read_record(new_paths, table_map)
+        ctx = _read_record(ctx_paths, table_map) if ctx_paths else None
+        inputs = [file_entry(p, "new data", record_span(new)) for p in new_paths]
+        inputs += [file_entry(p, "context", record_span(ctx)) for p in ctx_paths]
+        out = issue_alarms(reg, det, proto, new, output, context=ctx, activity=activity,
+                           reference=reference, inputs=inputs + regressors)
+        if not out["source_matches_registration"]:
+            click.echo("geoanom: warning: this package's source differs from the registered "
+                       "one (the issue entry records both)", err=True)
+        click.echo(json.dumps(out))
 
 
 @prereg.command("evaluate")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoanom._toml import parse_toml, toml_value
+from geoanom._toml import located, parse_toml, toml_value
 from geoanom.detector.nn.train import TrainConfig
 from geoanom.detector.preprocess import PreprocessConfig
 from geoanom.detector.windows import WindowConfig
@@ -59,6 +59,18 @@ _TOP = {"study", "station", "records", "catalog", "activity", "windows", "train"
         "power", "scores", "preprocess"}
 _STUDY_KEYS = {"name", "seed", "detectors", "test_years", "min_train_days", "data_root", "kind",
                "score_normalisation", "description"}
+#: The defaults of the ``[power]`` table (:mod:`geoanom.study.power`).
+DEFAULT_POWER = {"stations": [], "shape": "noise", "strengths": [0.5, 1.0, 2.0, 4.0],
+                 "n_injections": 20, "random_time_check": True,
+                 "detectors": ["negative_learning"], "retrain": True, "surrogates": 499,
+                 "taper_days": 1.0}
+#: The keys of the input and design tables (a misspelled key is an error, never ignored).
+_TABLE_KEYS = {"records": {"files", "map", "reference"},
+               "catalog": {"file", "map", "min_magnitude"},
+               "activity": {"kp", "dst", "baseline", "score"},
+               "scores": {"archive", "utc_offset_hours"},
+               "power": set(DEFAULT_POWER)}
+_STATION_KEYS = {"code", "latitude_deg", "longitude_deg", "role"}
 
 
 @dataclass
@@ -187,6 +199,14 @@ def study_from_dict(d: dict, *, path: str | os.PathLike | None = None,
     if bad_keys:
         raise _bad(path, "unknown [study] key(s)", ", ".join(sorted(_STUDY_KEYS)),
                    ", ".join(bad_keys))
+    for name, allowed in _TABLE_KEYS.items():
+        tab = raw.get(name, {})
+        if not isinstance(tab, dict):
+            raise _bad(path, f"[{name}] must be a table", f"[{name}]", type(tab).__name__)
+        unknown_keys = sorted(set(tab) - allowed)
+        if unknown_keys:
+            raise _bad(path, f"unknown [{name}] key(s)", ", ".join(sorted(allowed)),
+                       ", ".join(unknown_keys))
     kind = st.setdefault("kind", "record")
     if kind not in ("record", "scores"):
         raise _bad(path, "[study] kind", "'record' or 'scores'", kind)
@@ -215,6 +235,10 @@ def study_from_dict(d: dict, *, path: str | os.PathLike | None = None,
         raise _bad(path, "[[station]] tables", "at least one [[station]] with code, "
                    "latitude_deg, longitude_deg", rows)
     for i, r in enumerate(rows):
+        extra = sorted(set(r) - _STATION_KEYS) if isinstance(r, dict) else []
+        if extra:
+            raise _bad(path, f"unknown key(s) in [[station]] number {i + 1}",
+                       ", ".join(sorted(_STATION_KEYS)), ", ".join(extra))
         try:
             stations.append(StationSpec(code=str(r["code"]),
                                         latitude_deg=float(r["latitude_deg"]),
@@ -262,8 +286,9 @@ def load_study_config(path: str | os.PathLike, *, data_root: str | os.PathLike |
         raise ConfigError("study config not found", path=p, expected="a TOML file or the name "
                           "of a shipped study (magdas, aeta-weekly)")
     text = p.read_text(encoding="utf-8")
-    d = parse_toml(text, path=p, what="study config")
-    return study_from_dict(d, path=p, data_root=data_root)
+    with located(p):
+        return study_from_dict(parse_toml(text, path=p, what="study config"), path=p,
+                               data_root=data_root)
 
 
 def config_dict(cfg: StudyConfig) -> dict[str, Any]:

@@ -40,14 +40,9 @@ from geoanom.provenance import config_hash
 from geoanom.record import append_history
 from geoanom.stats.protocol import Protocol
 from geoanom.stats.test import run_test
-from geoanom.study.config import StationSpec, StudyConfig
+from geoanom.study.config import DEFAULT_POWER, StationSpec, StudyConfig
 from geoanom.study.units import DetectorUnit, RecordUnits, concat_unit_scores, run_detector_unit
 from geoanom.synthetic import PrecursorConfig, precursor_envelope, precursor_windows
-
-DEFAULT_POWER = {"stations": [], "shape": "noise", "strengths": [0.5, 1.0, 2.0, 4.0],
-                 "n_injections": 20, "random_time_check": True,
-                 "detectors": ["negative_learning"], "retrain": True, "surrogates": 499,
-                 "taper_days": 1.0}
 
 
 def robust_spread(record, component: str) -> float:
