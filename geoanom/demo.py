@@ -319,8 +319,8 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
                            cat["latitude_deg"].to_numpy(float),
                            cat["longitude_deg"].to_numpy(float))
     tt = cat["time"].to_numpy()
-    near = (dist <= radius_km) & (tt >= t0 - np.timedelta64(60, "D")) \
-        & (tt <= t1 + np.timedelta64(5, "D"))
+    near = ((dist <= radius_km) & (tt >= t0 - np.timedelta64(60, "D"))
+        & (tt <= t1 + np.timedelta64(5, "D")))
     cat = cat.loc[near].reset_index(drop=True)
     config = DetectorConfig(
         windows=WindowConfig.from_dict(MMB_WINDOWS),

@@ -110,8 +110,8 @@ def train(records: tuple[str, ...], catalog: str, config_path: str | None,
                                                 else {}))
     raw = open_record(list(records), table_map)
     cat = open_catalog(catalog, table_map)
-    inputs = [*records, catalog] + ([str(cfg_file)] if cfg_file else []) + \
-        ([activity_path] if activity_path else []) + list(reference_paths)
+    inputs = ([*records, catalog] + ([str(cfg_file)] if cfg_file else []) +
+        ([activity_path] if activity_path else [])) + list(reference_paths)
     det = fit_detector(raw, cat, cfg, out_dir=output, activity=_read_activity(activity_path),
                        reference=_open_reference(reference_paths, table_map), device=device,
                        resume=not no_resume, progress=not no_progress, inputs=inputs)

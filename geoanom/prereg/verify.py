@@ -50,8 +50,8 @@ def _run(checks: list[Check], name: str, fn) -> object:
 
 def _amendment(reg: Registration, previous) -> str:
     if previous is None:
-        return f"amends {reg.amends['hash']} ({reg.amends['reason']}); give the previous " \
-               "registration to check the link"
+        return (f"amends {reg.amends['hash']} ({reg.amends['reason']}); give the previous "
+               "registration to check the link")
     prev = Registration.read(previous)
     if prev.hash != reg.amends["hash"]:
         raise GeoanomError("the registration amends another one than the file given",

@@ -261,8 +261,8 @@ def paired_aucs(stations: dict, codes, det: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for c in codes:
         te = stations[c]["detectors"].get(det, {}).get("test") or {}
-        if te.get("auc") is not None and (te.get("n_independent_events") or 0) \
-                >= PAIRED_MIN_EVENTS:
+        if te.get("auc") is not None and ((te.get("n_independent_events") or 0)
+                >= PAIRED_MIN_EVENTS):
             out[c] = float(te["auc"])
     return out
 

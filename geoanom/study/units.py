@@ -301,8 +301,8 @@ def run_detector_unit(unit: DetectorUnit) -> dict:
     if not have[(tv >= y0) & (tv < y1)].any():
         return skipped(f"no data in {year}")
     before = tv[have & (tv < v0)]
-    if before.size == 0 or (before[-1] - before[0]) / np.timedelta64(1, "D") \
-            < float(unit.min_train_days):
+    if before.size == 0 or ((before[-1] - before[0]) / np.timedelta64(1, "D")
+            < float(unit.min_train_days)):
         return skipped(f"less than {unit.min_train_days} days of data before {year - 1}")
     if unit.reuse_model:
         if not (mdir / "model.json").is_file():

@@ -148,8 +148,8 @@ def etas_catalog(
         kd = np.clip(gen_d[par] + r_af.normal(0.0, 3.0, nk), 0.5, 150.0)
         keep = kt < t_hi
         par_idx = gen_idx[par][keep]
-        gen_t, gen_lat, gen_lon, gen_m, gen_d = kt[keep], klat[keep], klon[keep], km[keep], \
-            kd[keep]
+        gen_t, gen_lat, gen_lon, gen_m, gen_d = (kt[keep], klat[keep], klon[keep], km[keep],
+            kd[keep])
         gen_idx = total + np.arange(gen_t.size)
         total += gen_t.size
         t.append(gen_t)

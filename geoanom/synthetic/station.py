@@ -279,8 +279,8 @@ class _StationGenerator:
                            & (precursors["amplitude_nT"] > 0)]
             if len(p):
                 self.prec = p
-                self.prec_ratio = float(p.attrs.get("horizontal_ratio", 0.3)) \
-                    if hasattr(p, "attrs") else 0.3
+                self.prec_ratio = (float(p.attrs.get("horizontal_ratio", 0.3))
+                    if hasattr(p, "attrs") else 0.3)
                 self.prec_taper = float(p.attrs.get("taper_days", 1.0))
                 band = _ulf_band(self.dt)
                 self.prec_noise = [_BandNoise(g, self.dt, band) for g in _child(r_prec, 3)]
