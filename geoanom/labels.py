@@ -15,7 +15,9 @@ changes all of them together.
   among themselves and smaller events are never mainshocks. For Gardner-Knopoff windows the
   scope changes nothing for targets (events are taken in decreasing magnitude, so a smaller
   event never absorbs a larger one); for the nearest-neighbour method it keeps the target
-  set from depending on how complete the catalog is below the target magnitude.
+  set from depending on how complete the catalog is below the target magnitude. Sequences
+  come from the past only unless ``foreshocks`` is set (:func:`geoanom.decluster.decluster`),
+  and ``attrs["depends_on_later_data"]`` says when they do not.
 * **Labels** (:func:`window_labels`, the rule of :mod:`geoanom.detector.windows`' module docstring):
   *seismic* (1) when the window end lies ``lead_min .. lead_max`` days before a target event
   (seen, ``M >= m_min``, depth cut, mainshock), carrying the nearest in time (ties: larger
@@ -94,15 +96,18 @@ def seen_by_station(catalog: pd.DataFrame, lat: float, lon: float, *,
     return ok & (dist > beyond_factor * r)
 
 
-def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf
-                ) -> pd.DataFrame:
+def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf, *,
+                foreshocks: bool = False) -> pd.DataFrame:
     """The catalog with ``mainshock`` and ``sequence_id`` columns: THE declustering scope.
 
     A ``mainshock`` column already in the catalog is used as given (``sequence_id`` then
     defaults to each mainshock's own id). Otherwise ``method`` (``"gardner_knopoff"``,
     ``"nearest_neighbour"`` or ``"none"``) is applied to the events of
-    ``M >= min_magnitude`` only; smaller events get ``mainshock = False`` and
-    ``sequence_id = ""``. ``attrs["declustering"]`` says which.
+    ``M >= min_magnitude`` only, from the past only unless ``foreshocks``
+    (:func:`geoanom.decluster.decluster`); smaller events get ``mainshock = False`` and
+    ``sequence_id = ""``. ``attrs["declustering"]`` says which, and
+    ``attrs["depends_on_later_data"]`` why the sequences depend on later events (``""``:
+    they do not; a given column is taken as it is).
     """
     out = catalog.copy()
     out.attrs = dict(catalog.attrs)
@@ -111,11 +116,13 @@ def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.i
         if "sequence_id" not in catalog.columns:
             out["sequence_id"] = np.where(out["mainshock"], out["event_id"].astype(str), "")
         out.attrs.setdefault("declustering", "given by the catalog's mainshock column")
+        out.attrs.setdefault("depends_on_later_data", "")
         return out
     sel = catalog["magnitude"].to_numpy(float) >= min_magnitude
     main = np.zeros(len(catalog), bool)
     seq = np.full(len(catalog), "", dtype=object)
     scope = f" of the events of M >= {min_magnitude:g}" if np.isfinite(min_magnitude) else ""
+    later = ""
     if method == "none":
         main[sel] = True
         seq[sel] = catalog["event_id"].astype(str).to_numpy()[sel]
@@ -125,23 +132,26 @@ def declustered(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.i
         sub.attrs = dict(catalog.attrs)
         desc = method
         if len(sub):
-            d = decluster(sub, method)
+            d = decluster(sub, method, foreshocks=foreshocks)
             main[sel] = d["mainshock"].to_numpy(bool)
             seq[sel] = d["sequence_id"].astype(str).to_numpy()
             desc = str(d.attrs.get("declustering", method))
+            later = str(d.attrs.get("depends_on_later_data", ""))
     out["mainshock"] = main
     out["sequence_id"] = seq
     # "none" needs no scope: every event is its own sequence
     out.attrs["declustering"] = desc if method == "none" else desc + scope
+    out.attrs["depends_on_later_data"] = later
     return out
 
 
-def mainshock_flags(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf
-                    ) -> np.ndarray:
+def mainshock_flags(catalog: pd.DataFrame, method: str, min_magnitude: float = -np.inf, *,
+                    foreshocks: bool = False) -> np.ndarray:
     """``mainshock`` flags of :func:`declustered` (the same scope), as a boolean array."""
     if "mainshock" in catalog.columns:
         return catalog["mainshock"].to_numpy(bool)
-    return declustered(catalog, method, min_magnitude)["mainshock"].to_numpy(bool)
+    return declustered(catalog, method, min_magnitude,
+                       foreshocks=foreshocks)["mainshock"].to_numpy(bool)
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,9 @@ class LabelRule:
     decluster
         A method of :data:`geoanom.decluster.METHODS`: ``"gardner_knopoff"`` (default),
         ``"nearest_neighbour"`` or ``"none"`` (every event its own sequence; flagged).
+    decluster_foreshocks
+        ``False`` (default): sequences from the past only. ``True``: the foreshock
+        treatment (symmetric windows), whose target set depends on later data.
     """
 
     m_min: float = 5.0
@@ -182,11 +195,17 @@ class LabelRule:
     post_event_exclusion_days: float = 30.0
     require_catalog_coverage: bool = True
     decluster: str = "gardner_knopoff"
+    decluster_foreshocks: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lead_days", tuple(float(v) for v in self.lead_days))
         if not isinstance(self.radius, str):
             object.__setattr__(self, "radius", float(self.radius))
+
+    def declustered(self, catalog: pd.DataFrame) -> pd.DataFrame:
+        """:func:`declustered` with this rule's method, scope and direction."""
+        return declustered(catalog, self.decluster, self.m_min,
+                           foreshocks=self.decluster_foreshocks)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, keyed by the field names."""
@@ -217,6 +236,7 @@ class WindowLabels:
     distance_km: np.ndarray
     target: np.ndarray
     declustering: str
+    depends_on_later_data: str = ""
 
 
 def _nearest_target(e: np.ndarray, t_ev, mag, ids, target, lead_min: int, lead_max: int):
@@ -269,7 +289,7 @@ def window_labels(start_ns, end_ns, catalog: pd.DataFrame, lat: float, lon: floa
     if s.shape != e.shape:
         raise ValidationError("window starts and ends differ in number",
                               expected=str(e.shape), found=str(s.shape))
-    cat = declustered(catalog, rule.decluster, rule.m_min)
+    cat = rule.declustered(catalog)
     t_ev = cat["time"].to_numpy().astype("datetime64[ns]").astype(np.int64)
     mag = cat["magnitude"].to_numpy(float)
     dist = station_distance_km(cat, lat, lon)
@@ -302,4 +322,5 @@ def window_labels(start_ns, end_ns, catalog: pd.DataFrame, lat: float, lon: floa
     label[seismic] = 1
     return WindowLabels(label=label, event=best, lead_ns=best_lead, catalog=cat,
                         distance_km=dist, target=target,
-                        declustering=str(cat.attrs.get("declustering", rule.decluster)))
+                        declustering=str(cat.attrs.get("declustering", rule.decluster)),
+                        depends_on_later_data=str(cat.attrs.get("depends_on_later_data", "")))

@@ -117,3 +117,20 @@ def test_window_labels_hand_worked_in_any_order():
     rev = window_labels(s[::-1], e[::-1], cat, 0.0, 0.0, rule)
     np.testing.assert_array_equal(rev.label, exp[::-1])
     np.testing.assert_array_equal(rev.lead_ns, lab.lead_ns[::-1])
+
+
+def test_sequences_from_the_past_only_unless_foreshocks():
+    """The GSI case of issue 26 in miniature: an M5.5 8 km from the station and an M5.7
+    4.5 months later 20 km away. From the past only the M5.5 is a mainshock (a target); with
+    the symmetric window it is the M5.7's foreshock, and the catalog says that depends on
+    later data."""
+    cat = _cat([(0, 8, 5.5, 30), (135, 20, 5.7, 15)])
+    past = LabelRule().declustered(cat)
+    assert past["mainshock"].tolist() == [True, True]
+    assert past.attrs["depends_on_later_data"] == ""
+    sym = LabelRule(decluster_foreshocks=True).declustered(cat)
+    assert sym["mainshock"].tolist() == [False, True]
+    assert sym["sequence_id"].tolist() == [sym["event_id"][1]] * 2
+    assert "foreshock window" in sym.attrs["depends_on_later_data"]
+    np.testing.assert_array_equal(
+        mainshock_flags(cat, "gardner_knopoff", 5.0, foreshocks=True), [False, True])

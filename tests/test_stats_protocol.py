@@ -39,13 +39,13 @@ def test_default_protocol_is_protocol_md():
     assert p == Protocol()
     assert (p.target.m_min, p.target.max_depth_km, p.target.radius) == \
         (5.0, 100.0, "dobrovolsky")
-    assert p.target.decluster == "gardner_knopoff"
+    assert p.target.decluster == "gardner_knopoff" and p.target.decluster_foreshocks is False
     assert (*p.target.lead_days, p.target.post_event_exclusion_days) == (1, 30, 30)
     assert (p.binning_bin_days, p.split_test_fraction, p.surrogates_n, p.alpha) == \
         (1.0, 0.3, 9999, 0.05)
     assert protocol_hash(p) == protocol_hash(load_protocol())
     assert protocol_hash(p.replace(alpha=0.01)) != protocol_hash(p)
-    assert protocol_hash(p) == "472d9b83e5a83133"
+    assert protocol_hash(p) == "de8a6107b4b4c3b6"
 
 
 def test_protocol_target_is_the_label_rule_of_the_file_keys():

@@ -31,8 +31,9 @@ Choices METHODS.md section 1 leaves open, made here (each one a :class:`WindowCo
 * **Seismic** (label 1): the window end ``e`` satisfies ``lead_min <= t - e <= lead_max`` (days,
   both inclusive) for a *target* event at time ``t``: ``M >= m_min``, depth ``<= max_depth_km``
   (unknown depth passes: catalogs without depth, e.g. EarthquakeNPP, would otherwise have no
-  targets), a mainshock after declustering, and seen (great-circle distance ``<= R(M)``,
-  Dobrovolsky ``10 ** (0.43 M)`` km, or a fixed radius). When several target events qualify,
+  targets), a mainshock after declustering (from the past only, unless
+  ``decluster_foreshocks``), and seen (great-circle distance ``<= R(M)``, Dobrovolsky
+  ``10 ** (0.43 M)`` km, or a fixed radius). When several target events qualify,
   the window carries the **nearest in time** (smallest lead; ties: larger magnitude, then
   smaller event id), because that is the event whose precursor, if any, is closest.
 * **Normal** (label 0): no *blocking* event with origin time in
@@ -229,8 +230,9 @@ class WindowConfig:
                 d.update(v.to_dict())
             else:
                 d[f.name] = list(v) if isinstance(v, tuple) else v
-        # decluster stands last: the order of the [windows] tables written
-        d["decluster"] = d.pop("decluster")
+        # the declustering keys stand last: the order of the [windows] tables written
+        for k in ("decluster", "decluster_foreshocks"):
+            d[k] = d.pop(k)
         return d
 
     @classmethod

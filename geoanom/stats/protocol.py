@@ -37,8 +37,8 @@ class Protocol:
     """The protocol of PROTOCOL.md.
 
     ``target`` is its label rule (:class:`geoanom.labels.LabelRule`), read from the file's
-    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``declustering`` and
-    ``[lead]`` keys ``min_days``, ``max_days``, ``post_event_exclusion_days``; its
+    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``declustering``,
+    ``declustering_foreshocks`` and ``[lead]`` keys ``min_days``, ``max_days``, ``post_event_exclusion_days``; its
     ``buffer_days``, ``normal_margin_magnitude`` and ``require_catalog_coverage`` are the
     LabelRule defaults. The other field names follow ``<section>_<key>`` of the TOML file
     (units in the names: days, km, fractions).
@@ -107,6 +107,7 @@ def _target_settings(rule: LabelRule) -> dict[str, Any]:
     """The label rule as the file's settings."""
     return {"target_min_magnitude": rule.m_min, "target_max_depth_km": rule.max_depth_km,
             "target_radius": rule.radius, "target_declustering": rule.decluster,
+            "target_declustering_foreshocks": rule.decluster_foreshocks,
             "lead_min_days": rule.lead_days[0], "lead_max_days": rule.lead_days[1],
             "lead_post_event_exclusion_days": rule.post_event_exclusion_days}
 
@@ -126,6 +127,7 @@ def _from_settings(v: dict[str, Any]) -> Protocol:
     """The Protocol of validated flat settings (the inverse of :func:`_settings`)."""
     target = LabelRule(m_min=v["target_min_magnitude"], max_depth_km=v["target_max_depth_km"],
                        radius=v["target_radius"], decluster=v["target_declustering"],
+                       decluster_foreshocks=v["target_declustering_foreshocks"],
                        lead_days=(v["lead_min_days"], v["lead_max_days"]),
                        post_event_exclusion_days=v["lead_post_event_exclusion_days"])
     keys = _target_settings(target)

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 from geoanom.catalog_frame import validate_catalog
-from geoanom.labels import mainshock_flags
 from geoanom.provenance import provenance
 from geoanom.stats.alarm import check_scores, score_variable, station_setup
 from geoanom.stats.alarm_baselines import alarm_baselines
@@ -72,7 +71,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     catalog
         Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is
         the declustering; otherwise ``protocol.target.decluster`` is applied to the events
-        of ``M >= protocol.target.m_min`` (:func:`geoanom.labels.declustered`).
+        of ``M >= protocol.target.m_min`` (:meth:`geoanom.labels.LabelRule.declustered`).
     protocol
         The protocol (default: the packaged defaults).
     activity
@@ -99,11 +98,16 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     check_scores(scores, p.binning_score_variable)
     catalog = validate_catalog(catalog)
     given = "mainshock" in catalog.columns
-    mainshock = mainshock_flags(catalog, p.target.decluster, p.target.m_min)
+    sequences = p.target.declustered(catalog)
+    mainshock = sequences["mainshock"].to_numpy(bool)
     declustering = "given by the catalog's mainshock column" if given else p.target.decluster
     warn: list[str] = []
     if p.target.decluster == "none" and not given:
         warn.append("declustering is 'none': aftershocks count as independent events")
+    if sequences.attrs.get("depends_on_later_data"):
+        warn.append("the target set depends on later data ("
+                    f"{sequences.attrs['depends_on_later_data']}): it cannot be fixed in "
+                    "advance and changes when later events arrive")
     score_var = score_variable(scores, p.binning_score_variable)
 
     # the order of the steps (and of the draws from rng) is part of the protocol
