@@ -40,13 +40,30 @@ def test_default_protocol_is_protocol_md():
     assert (p.target.m_min, p.target.max_depth_km, p.target.radius) == \
         (5.0, 100.0, "dobrovolsky")
     assert p.target.decluster == "gardner_knopoff" and p.target.decluster_foreshocks is False
+    assert (p.target.detectability, p.target.ks_threshold) == ("dobrovolsky", 40.0)
     assert (*p.target.lead_days, p.target.post_event_exclusion_days) == (1, 30, 30)
     assert (p.binning_bin_days, p.split_test_fraction, p.surrogates_n, p.alpha) == \
         (1.0, 0.3, 9999, 0.05)
     assert protocol_hash(p) == protocol_hash(load_protocol())
     assert protocol_hash(p.replace(alpha=0.01)) != protocol_hash(p)
-    assert protocol_hash(p) == "de8a6107b4b4c3b6"
+    assert protocol_hash(p) == "2a0bee012472f5cf"
 
+
+
+def test_detectability_settings_are_validated():
+    p = Protocol.from_dict({"target": {"detectability": "ks", "ks_threshold": 100,
+                                       "declustering_foreshocks": True}})
+    assert p.target == LabelRule(detectability="ks", ks_threshold=100.0,
+                                 decluster_foreshocks=True)
+    assert p.to_dict()["target"]["declustering_foreshocks"] is True
+    with pytest.raises(ConfigError, match=r"\[target.detectability\]"):
+        Protocol.from_dict({"target": {"detectability": "hattori"}})
+    with pytest.raises(ConfigError, match=r"\[target.radius\]"):
+        Protocol.from_dict({"target": {"detectability": "group", "radius": 100.0}})
+    with pytest.raises(ConfigError):
+        Protocol.from_dict({"target": {"ks_threshold": 0}})
+    with pytest.raises(ConfigError, match="normal_rule"):
+        Protocol(target=LabelRule(normal_rule="detectable"))
 
 def test_protocol_target_is_the_label_rule_of_the_file_keys():
     """The [target] and [lead] keys build Protocol.target; replace() takes the file's names;

@@ -254,10 +254,11 @@ def test_config_holds_the_label_rule_and_stays_flat():
                                        post_event_exclusion_days=4.0, decluster="none")
     assert list(cfg.to_dict()) == list(WindowConfig.flat_keys()) == [
         "window_length_s", "stride_s", "max_missing_fraction", "components", "m_min",
-        "max_depth_km", "radius", "lead_days", "buffer_days", "normal_margin_magnitude",
-        "post_event_exclusion_days", "require_catalog_coverage", "split_fractions",
-        "embargo_days", "decluster", "decluster_foreshocks"]
-    assert config_hash(WindowConfig().to_dict()) == "7f2a41ae553e3d45"
+        "max_depth_km", "radius", "detectability", "ks_threshold", "lead_days", "buffer_days",
+        "normal_margin_magnitude", "normal_rule", "post_event_exclusion_days",
+        "require_catalog_coverage", "split_fractions", "embargo_days", "decluster",
+        "decluster_foreshocks"]
+    assert config_hash(WindowConfig().to_dict()) == "cf0cd438e582ccf3"
 
 
 def test_embargo_below_floor_is_refused():
