@@ -2,9 +2,9 @@
 
 Every caller uses these functions and :class:`LabelRule`, the rule's settings:
 :func:`geoanom.detector.windows.label_windows` (training labels), the significance protocol
-(:mod:`geoanom.stats`: target events, eligible bins, placebos, baselines and the legacy
-window-level test), the demo, and the synthetic world's precursor injection. A change here
-changes all of them together.
+(:mod:`geoanom.stats`: target events, eligible bins, placebos, baselines, the target
+accounting and the legacy window-level test), the demo, and the synthetic world's precursor
+injection. A change here changes all of them together.
 
 * **Seen by the station** (:func:`seen_by_station`): epicentral great-circle distance
   ``<= r(M)``, the detection radius of the rule's ``detectability``
@@ -40,6 +40,9 @@ changes all of them together.
   ``M >= m_min - normal_margin_magnitude``; ``"detectable"`` the seen events of
   ``M >= m_min``, the events the rule calls detectable, so that a station that sees many
   small events far away can still have normal windows.
+* **Why an event is not a target** (:func:`target_reasons`): outside the radius, too deep,
+  declustered (with its sequence head), per event; :mod:`geoanom.stats.targets` adds the
+  reasons of the test (test period, data gap, post-event exclusion).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from geoanom.errors import ConfigError, ValidationError
 
 __all__ = ["DETECTABILITY", "NORMAL_RULES", "LabelRule", "WindowLabels", "declustered",
            "detection_radius_km", "mainshock_flags", "seen_by_station", "station_distance_km",
-           "window_labels"]
+           "target_reasons", "window_labels"]
 
 _DAY_NS = NS_PER_DAY
 
@@ -316,6 +319,24 @@ class LabelRule:
         return declustered(catalog, self.decluster, self.m_min,
                            foreshocks=self.decluster_foreshocks)
 
+    def describe(self, max_radius_km: float | None = None) -> str:
+        """The target definition in words (magnitude, depth, detectability, declustering)."""
+        if self.detectability == "group":
+            seen = ("the precursor group's rule (M >= 5, R <= 180 km, depth <= 200 km; "
+                    "0.025 R < M - 4.5 or M >= 6.5 or R <= 30 km)")
+        elif self.detectability == "ks":
+            seen = f"Ks = 10^(0.75 M) / (R + 100) >= {self.ks_threshold:g}"
+        elif isinstance(self.radius, str):
+            seen = "R <= 10^(0.43 M) km (Dobrovolsky)"
+        else:
+            seen = f"R <= {self.radius:g} km"
+        cap = "" if max_radius_km is None else f", R <= {max_radius_km:g} km"
+        way = ("foreshock windows: depends on later data" if self.decluster_foreshocks
+               else "sequences from the past only")
+        decl = "no declustering" if self.decluster == "none" else f"{self.decluster}, {way}"
+        return (f"M >= {self.m_min:g}, depth <= {self.max_depth_km:g} km, {seen}{cap}; "
+                f"mainshocks ({decl})")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, keyed by the field names."""
         d = asdict(self)
@@ -438,3 +459,40 @@ def window_labels(start_ns, end_ns, catalog: pd.DataFrame, lat: float, lon: floa
                         declustering=str(cat.attrs.get("declustering", rule.decluster)),
                         depends_on_later_data=str(cat.attrs.get("depends_on_later_data", "")))
 
+
+def target_reasons(catalog: pd.DataFrame, lat: float, lon: float, rule: LabelRule, *,
+                   max_radius_km: float | None = None) -> pd.DataFrame:
+    """Per event, the label rule's reasons it is not a target, and its sequence head.
+
+    Parameters
+    ----------
+    catalog
+        Catalog frame with ``mainshock`` and ``sequence_id`` (:meth:`LabelRule.declustered`).
+    lat, lon
+        Station coordinates, degrees.
+    rule
+        The label rule.
+    max_radius_km
+        Cap on the rule's radius (``None``: none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per catalog row: ``distance_km``, ``radius_km`` (the detection radius
+        ``r(M)``), the reasons ``outside_radius``, ``too_deep`` and ``declustered``
+        (booleans), and the sequence head's row ``head`` (-1 for a mainshock, or when the
+        catalog names no head).
+    """
+    mag = catalog["magnitude"].to_numpy(float)
+    dist = station_distance_km(catalog, lat, lon)
+    r = detection_radius_km(mag, detectability=rule.detectability, radius=rule.radius,
+                            ks_threshold=rule.ks_threshold, max_radius_km=max_radius_km)
+    main = catalog["mainshock"].to_numpy(bool)
+    ids = catalog["event_id"].astype(str).to_numpy()
+    row_of = {e: i for i, e in enumerate(ids)}
+    seq = catalog["sequence_id"].astype(str).to_numpy()
+    head = np.array([-1 if m else row_of.get(q, -1) for m, q in zip(main, seq, strict=True)],
+                    dtype=np.int64)
+    return pd.DataFrame({"distance_km": dist, "radius_km": r, "outside_radius": ~(dist <= r),
+                         "too_deep": _too_deep(catalog, rule.max_depth_km, rule.detectability),
+                         "declustered": ~main, "head": head})

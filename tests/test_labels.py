@@ -17,6 +17,7 @@ from geoanom.labels import (
     detection_radius_km,
     mainshock_flags,
     seen_by_station,
+    target_reasons,
     window_labels,
 )
 from geoanom.stats.alarm import station_setup
@@ -183,3 +184,19 @@ def test_normal_rule_detectable_lets_small_seen_events_pass():
     assert (detect.label[3:] == 0).all()
     assert (margin.label == 1).sum() == (detect.label == 1).sum() == 0
 
+
+def test_target_reasons_name_the_sequence_head():
+    """The GSI case of issue 26 in miniature: an M5.5 8 km from the station and an M5.7
+    4.5 months later 20 km away. From the past only the M5.5 is a target; with the
+    symmetric window it is the M5.7's foreshock, and the reasons name its head."""
+    cat = _cat([(0, 8, 5.5, 30), (135, 20, 5.7, 15), (140, 400, 5.0, 10), (150, 10, 5.2, 150)])
+    for foreshocks, head in ((False, -1), (True, 1)):
+        rule = LabelRule(decluster_foreshocks=foreshocks)
+        d = rule.declustered(cat)
+        why = target_reasons(d, 0.0, 0.0, rule)
+        assert why["head"].tolist()[0] == head
+        assert why["declustered"].tolist()[0] is foreshocks
+        assert bool(d.attrs["depends_on_later_data"]) is foreshocks
+        # the M5 400 km away: outside R(5) = 141 km; the M5.2 at 150 km depth: too deep
+        assert why["outside_radius"].tolist() == [False, False, True, False]
+        assert why["too_deep"].tolist() == [False, False, False, True]

@@ -209,11 +209,12 @@ class StationSetup:
 
 
 def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=None,
-                  t0=None) -> StationSetup:
+                  t0=None, *, seen: np.ndarray | None = None) -> StationSetup:
     """Bins, alarms, targets and eligible bins of one station (see the module docstring).
 
     ``lead`` is ``(min_days, max_days)`` (default the protocol's); ``t0`` the bin origin
-    (default: UTC midnight before the first window end).
+    (default: UTC midnight before the first window end); ``seen`` the events the station sees
+    (default :func:`seen_mask`; another target rule's mask for the sensitivity).
     """
     lead = protocol.target.lead_days if lead is None else lead
     bd = protocol.binning_bin_days
@@ -222,7 +223,8 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
     lmin, lmax = max(1, to_bins(lead[0], bd)), max(1, to_bins(lead[1], bd))
     L = lead_max(b.a, lmin, lmax)
     lat, lon = float(ds.attrs["latitude_deg"]), float(ds.attrs["longitude_deg"])
-    seen = seen_mask(catalog, lat, lon, protocol)
+    if seen is None:
+        seen = seen_mask(catalog, lat, lon, protocol)
     cbins = b.bin_of(catalog["time"].to_numpy())
     seen_idx = np.flatnonzero(seen)
     tgt = np.flatnonzero(seen & mainshock & (cbins >= 0) & (cbins < n))

@@ -42,7 +42,9 @@ class Protocol:
     ``min_days``, ``max_days``, ``post_event_exclusion_days``; its ``buffer_days``,
     ``normal_margin_magnitude``, ``normal_rule`` and ``require_catalog_coverage`` (which
     only normal windows use) are the LabelRule defaults. The other field names follow
-    ``<section>_<key>`` of the TOML file (units in the names: days, km, fractions).
+    ``<section>_<key>`` of the TOML file (units in the names: days, km, fractions);
+    ``sensitivity_radius_cap_km`` is the capped radius of the target-rule sensitivity
+    (:mod:`geoanom.stats.sensitivity`).
     """
 
     alpha: float = 0.05
@@ -64,6 +66,7 @@ class Protocol:
     baselines_seismicity_min_magnitude: float = 4.0
     baselines_seismicity_days: float = 30.0
     placebos_far_factor: float = 5.0
+    sensitivity_radius_cap_km: float = 1000.0
     grid_stations: tuple[str, ...] = ("*",)
     grid_lead_windows: tuple[tuple[float, float], ...] = ((1.0, 30.0),)
     grid_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)
@@ -256,6 +259,7 @@ _VALUE_RULES: dict[str, tuple[Callable, str]] = {
                       '"dobrovolsky" or a radius in km > 0'),
     "target_detectability": (_one_of(DETECTABILITY), " or ".join(DETECTABILITY)),
     "target_ks_threshold": (_positive, "a number > 0"),
+    "sensitivity_radius_cap_km": (_positive, "a radius in km > 0"),
     "binning_night_hours": (_night_hours, "[start_hour, end_hour] in 0..24"),
     "split_gap_days": (_word_or_number("auto", 0.0, strict=False), '"auto" or days >= 0'),
     "grid_stations": (_stations, 'a non-empty list of station codes (or "*")'),

@@ -14,6 +14,8 @@ placebos                               :mod:`geoanom.stats.placebo`
 multiplicity over the declared grid    :mod:`geoanom.stats.multiplicity`
 legacy window-level test               :mod:`geoanom.stats.legacy`
 guard-rails, verdict, honest scope     :mod:`geoanom.stats.guards`
+candidate targets, used or not and why :mod:`geoanom.stats.targets`
+target-rule sensitivity of the verdict :mod:`geoanom.stats.sensitivity`
 =====================================  ====================================================
 
 The settings are :class:`geoanom.stats.protocol.Protocol`; the result is
@@ -40,6 +42,8 @@ from geoanom.stats.placebo import placebos
 from geoanom.stats.primary import event_test, primary_part, superposed_epoch
 from geoanom.stats.protocol import Protocol, protocol_hash
 from geoanom.stats.result import TestResult
+from geoanom.stats.sensitivity import TargetRule, sensitivity, sensitivity_rules
+from geoanom.stats.targets import target_listing
 
 
 def _series(st, catalog: pd.DataFrame, mainshock, prim: dict, act_bins, score_var: str
@@ -127,6 +131,15 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     sep = superposed_epoch(st, prim["event_bins"], shifts, p.binning_bin_days)
     if sep is not None:
         primary["superposed_epoch"] = sep
+    # the candidates: what the target rule or a rule of the sensitivity sees, depth aside
+    rules = sensitivity_rules(p)
+    zone = np.logical_or.reduce([r.seen(catalog, st.lat, st.lon, depth_cut=False)
+                                 for r in [TargetRule("target", p.target), *rules]])
+    primary["targets"] = target_listing(st, sequences, p, zone)
+    primary["sensitivity"] = sensitivity(st, scores, sequences, mainshock, p, shifts, prim,
+                                         primary, rules)
+    if primary["sensitivity"]["flips"]:
+        warn.append(primary["sensitivity"]["statement"])
 
     prov = provenance(config=p.to_dict(), inputs=inputs, seeds={"seed": int(seed)},
                       extra={"type": "geoanom.TestResult", "schema": 1,
