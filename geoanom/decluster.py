@@ -8,6 +8,15 @@ columns:
 
 ``df.attrs["declustering"]`` names the method and its parameters; ``"none"`` means no
 declustering was done, which every report must flag (METHODS.md section 1).
+``df.attrs["depends_on_later_data"]`` says why the sequences depend on events after the one
+they judge, or is ``""`` when they do not.
+
+Sequence membership is decided from the past by default: an event is dependent (an
+aftershock) only when it falls inside the window of (GK), or is strongly linked to (NN), an
+*earlier* event at least as large; a later event never turns an earlier one into a
+foreshock, so whether an event is a mainshock is known on the day it happens and a target set
+can be fixed in advance. The foreshock (symmetric) treatment stays available as an option,
+and its result says that it depends on later data.
 
 Methods
 -------
@@ -27,11 +36,12 @@ Methods
     subsurface rupture length of Wells and Coppersmith (1994, all slip types),
     ``0.5 * 10 ** (-2.44 + 0.59 M)`` km. That floor is above L(M) only for M > 7.99, i.e.
     exactly where the GK table ends, and leaves every smaller window unchanged.
-    The backward (foreshock) window is ``foreshock_fraction * T(M)``, symmetric by default.
-    For a great event that is long: on the 1990-2019 Japan catalog the Tohoku sequence then
-    holds 7,390 events from 2008-04 to 2014-02, including 127 M >= 5 events before the
-    mainshock, and the catalog keeps 1,417 M >= 5 mainshocks; with ``foreshock_fraction=0.1``
-    35 (from 2010-11) and 1,699; with 0, none and 1,804.
+    The backward (foreshock) window is ``foreshock_fraction * T(M)``, 0 by default (past
+    only); 1 is the symmetric window of Gardner and Knopoff. For a great event the symmetric
+    window is long: on the 1990-2019 Japan catalog the Tohoku sequence then holds 7,390
+    events from 2008-04 to 2014-02, including 127 M >= 5 events before the mainshock, and the
+    catalog keeps 1,417 M >= 5 mainshocks; with ``foreshock_fraction=0.1`` 35 (from 2010-11)
+    and 1,699; with 0, none and 1,804.
     Linking windows of aftershocks ("aftershocks of aftershocks") is deliberately not
     offered: in a trial on the 1990-2019 Japan catalog (plain GK windows, each aftershock's
     own window forward in time) it percolated, merging 7,698 events from 2008 to 2019 into
@@ -43,7 +53,11 @@ Methods
     r epicentral distance in km), with rescaled components ``T = t 10 ** (-q b m_i)`` and
     ``R = r ** d_f 10 ** (-(1 - q) b m_i)`` (``eta = T R``). Links with ``eta < eta_0`` are
     strong; the clusters are the trees of strong links. ``eta_0`` is given, or taken where
-    the two components of a Gaussian mixture fitted to ``log10 eta`` are equally likely.
+    the two components of a Gaussian mixture fitted to ``log10 eta`` are equally likely
+    (fitted to the whole catalog, so that threshold depends on later data). By default an
+    event is dependent when one of its strong-link ancestors (all earlier) is at least as
+    large, and its sequence head is the largest of them; with ``foreshocks=True`` the head
+    is the largest event of the whole tree, which can come later.
 """
 
 from __future__ import annotations
@@ -101,8 +115,10 @@ def _days(catalog: pd.DataFrame) -> np.ndarray:
     return (t - (t[0] if t.size else 0)) / _DAY_NS
 
 
-def _finish(catalog: pd.DataFrame, seq_index: np.ndarray, label: str) -> pd.DataFrame:
-    """Add ``mainshock`` and ``sequence_id`` from per-event cluster keys."""
+def _finish(catalog: pd.DataFrame, seq_index: np.ndarray, label: str,
+            later_data: str = "") -> pd.DataFrame:
+    """Add ``mainshock`` and ``sequence_id`` from per-event cluster keys; ``later_data``
+    says why the clusters depend on later events (``""``: they do not)."""
     out = catalog.copy()
     n = len(out)
     ids = out["event_id"].astype(str).to_numpy()
@@ -119,20 +135,24 @@ def _finish(catalog: pd.DataFrame, seq_index: np.ndarray, label: str) -> pd.Data
     out["sequence_id"] = pd.array(ids[main_idx] if n else [], dtype=object)
     out.attrs = dict(catalog.attrs)
     out.attrs["declustering"] = label
+    out.attrs["depends_on_later_data"] = later_data
     return out
 
 
 def gardner_knopoff(catalog: pd.DataFrame, *, window: str = "gk1974",
-                    foreshock_fraction: float = 1.0,
+                    foreshock_fraction: float = 0.0,
                     rupture_floor: bool = True) -> pd.DataFrame:
     """Decluster with Gardner-Knopoff space-time windows.
 
     Events are taken in decreasing magnitude (earlier first when tied). An event not yet in a
     sequence starts one and takes every unassigned event within ``L(M)`` km (epicentral
     great-circle distance) and from ``foreshock_fraction * T(M)`` days before it to ``T(M)``
-    days after it. With the default ``foreshock_fraction=1`` the window is symmetric, so
-    foreshocks inside the window of a larger later event join its sequence (Gardner and
-    Knopoff 1974; van Stiphout et al. 2012).
+    days after it. With the default ``foreshock_fraction=0`` an event is dependent only when
+    it lies in the window of an earlier event at least as large, which is known when it
+    happens. With ``foreshock_fraction=1`` the window is symmetric (Gardner and Knopoff 1974;
+    van Stiphout et al. 2012): an event inside the window of a larger *later* event joins
+    that event's sequence as a foreshock, so its status depends on later data, and
+    ``attrs["depends_on_later_data"]`` says so.
 
     Parameters
     ----------
@@ -174,7 +194,9 @@ def gardner_knopoff(catalog: pd.DataFrame, *, window: str = "gk1974",
             seq[cand[d <= dist[i]]] = i
     label = (f"gardner_knopoff(window={window}, foreshock_fraction={foreshock_fraction:g}, "
              f"rupture_floor={rupture_floor})")
-    return _finish(catalog, seq, label)
+    later = (f"foreshock window: an event joins the sequence of a larger event up to "
+             f"{foreshock_fraction:g} T(M) days after it" if foreshock_fraction > 0 else "")
+    return _finish(catalog, seq, label, later)
 
 
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -416,7 +438,7 @@ def gmm_threshold(log10_eta: np.ndarray, *, min_separation: float = 2.0,
 
 def nearest_neighbour(catalog: pd.DataFrame, *, b: float = 1.0, d_f: float = 1.6,
                       q: float = 0.5, threshold: float | None = None,
-                      min_distance_km: float = 0.1) -> pd.DataFrame:
+                      min_distance_km: float = 0.1, foreshocks: bool = False) -> pd.DataFrame:
     """Decluster by nearest-neighbour distances (Zaliapin et al. 2008; Zaliapin and
     Ben-Zion 2013).
 
@@ -430,6 +452,11 @@ def nearest_neighbour(catalog: pd.DataFrame, *, b: float = 1.0, d_f: float = 1.6
         ``eta_0`` (years * km ** d_f, linear, not log); ``None``: from a two-component
         Gaussian mixture on ``log10 eta`` (:func:`gmm_threshold`; ``-inf``, i.e. no
         clusters, when the distribution is not bimodal).
+    foreshocks
+        ``False`` (default): an event is dependent when a strong-link ancestor (an earlier
+        event) is at least as large; its sequence head is the largest such ancestor (the
+        earliest if tied). ``True``: the head of every event is the largest event of its tree
+        of strong links, which can be later (the earlier events become foreshocks).
 
     Returns
     -------
@@ -450,13 +477,26 @@ def nearest_neighbour(catalog: pd.DataFrame, *, b: float = 1.0, d_f: float = 1.6
     parent = nn["parent"].to_numpy()
     le = nn["log10_eta"].to_numpy()
     strong = (parent >= 0) & (le < log_eta0)
-    root = np.arange(len(parent))
-    # parents are earlier rows, so one pass in time order resolves every tree's root
-    for j in np.flatnonzero(strong):
-        root[j] = root[parent[j]]
+    m = catalog["magnitude"].to_numpy(float)
+    # parents are earlier rows, so one pass in time order resolves every event's ancestors
+    if foreshocks:
+        head = np.arange(len(parent))
+        for j in np.flatnonzero(strong):
+            head[j] = head[parent[j]]       # the tree's root; _finish takes its largest
+    else:
+        top = np.full(len(parent), -1)      # the largest strong-link ancestor (earliest if tied)
+        for j in np.flatnonzero(strong):
+            p, tp = parent[j], top[parent[j]]
+            top[j] = tp if tp >= 0 and m[tp] >= m[p] else p
+        head = np.where((top >= 0) & (m[np.maximum(top, 0)] >= m), top, np.arange(len(parent)))
     label = (f"nearest_neighbour(b={b:g}, d_f={d_f:g}, q={q:g}, "
-             f"log10_eta0={log_eta0:.4f} ({how}))")
-    out = _finish(catalog, root, label)
+             f"log10_eta0={log_eta0:.4f} ({how}), foreshocks={foreshocks})")
+    later = [x for x, on in (
+        ("foreshocks: an event's sequence head can be a larger later event of its tree",
+         foreshocks),
+        ("the threshold eta_0 is fitted to the whole catalog, later events included",
+         how == "gmm")) if on]
+    out = _finish(catalog, head, label, "; ".join(later))
     out.attrs["nn_log10_eta0"] = log_eta0
     return out
 
@@ -474,7 +514,8 @@ METHODS = {"gardner_knopoff": gardner_knopoff, "nearest_neighbour": nearest_neig
            "none": every_event_a_mainshock}
 
 
-def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", **kwargs) -> pd.DataFrame:
+def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", *,
+              foreshocks: bool = False, **kwargs) -> pd.DataFrame:
     """Dispatch to a declustering method of :data:`METHODS`.
 
     Parameters
@@ -485,6 +526,11 @@ def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", **kwargs) 
         ``"gardner_knopoff"`` (default, METHODS.md section 1), ``"nearest_neighbour"``, or
         ``"none"``: every event is its own mainshock and ``attrs["declustering"] = "none"``,
         which reports must flag.
+    foreshocks
+        ``False`` (default): sequences from the past only (an event is dependent only on an
+        earlier event at least as large). ``True``: the foreshock treatment, which depends
+        on later data: the symmetric window of Gardner-Knopoff (``foreshock_fraction=1``
+        unless given) or the nearest-neighbour tree's largest event as the head.
     **kwargs
         Passed to the method (``"none"`` takes none).
     """
@@ -493,4 +539,8 @@ def decluster(catalog: pd.DataFrame, method: str = "gardner_knopoff", **kwargs) 
                               found=str(method))
     if method == "none" and kwargs:
         raise ValidationError("method 'none' takes no options", found=", ".join(kwargs))
+    if method == "gardner_knopoff":
+        kwargs.setdefault("foreshock_fraction", 1.0 if foreshocks else 0.0)
+    elif method == "nearest_neighbour":
+        kwargs["foreshocks"] = bool(foreshocks)
     return METHODS[method](catalog, **kwargs)

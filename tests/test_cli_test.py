@@ -142,6 +142,18 @@ def test_no_independent_test_event_is_not_assessable_exit_0(tmp_path):
         assert why in d["primary"]["verdict"] and why in d["guardrails"]["no_events_reason"]
         assert "0 independent target events" in d["guardrails"]["scope"]
         assert d["legacy"]["n_seismic"] >= 0 and "not assessable" in r.output
+        tg = d["primary"]["targets"]
+        assert tg["n_used"] == 0 and f"targets  0 used of {tg['n_candidates']}" in r.output
+    # issue 26: the dropped event is listed, with why and the head of its sequence
+    last = tg["events"][-1]
+    assert last["magnitude"] == 5.5 and last["reason"] == "declustered"
+    assert last["reasons"] == ["declustered", "post_event_exclusion"]  # 15 days after the M6.5
+    assert last["sequence_head"]["magnitude"] == 6.5
+    assert last["sequence_head"]["time"] < last["time"]
+    assert last["excluded_after"] == {k: last["sequence_head"][k]
+                                      for k in ("event_id", "time", "magnitude")}
+    assert f"{tg['not_used']['declustered']} declustered" in r.output
+    assert "rules    published_radius" in r.output
 
 
 def test_real_japan_catalog_declustered_around_memambetsu(catalogs_dir, tmp_path):

@@ -2,6 +2,7 @@
 and that the windows, the protocol and the demo use them (issue 15 defect 4)."""
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,14 @@ import pytest
 
 from geoanom.catalog_frame import make_catalog
 from geoanom.detector.windows import WindowConfig
+from geoanom.errors import ConfigError
 from geoanom.labels import (
     LabelRule,
     declustered,
+    detection_radius_km,
     mainshock_flags,
     seen_by_station,
+    target_reasons,
     window_labels,
 )
 from geoanom.stats.alarm import station_setup
@@ -117,3 +121,82 @@ def test_window_labels_hand_worked_in_any_order():
     rev = window_labels(s[::-1], e[::-1], cat, 0.0, 0.0, rule)
     np.testing.assert_array_equal(rev.label, exp[::-1])
     np.testing.assert_array_equal(rev.lead_ns, lab.lead_ns[::-1])
+
+
+def test_sequences_from_the_past_only_unless_foreshocks():
+    """The GSI case of issue 26 in miniature: an M5.5 8 km from the station and an M5.7
+    4.5 months later 20 km away. From the past only the M5.5 is a mainshock (a target); with
+    the symmetric window it is the M5.7's foreshock, and the catalog says that depends on
+    later data."""
+    cat = _cat([(0, 8, 5.5, 30), (135, 20, 5.7, 15)])
+    past = LabelRule().declustered(cat)
+    assert past["mainshock"].tolist() == [True, True]
+    assert past.attrs["depends_on_later_data"] == ""
+    sym = LabelRule(decluster_foreshocks=True).declustered(cat)
+    assert sym["mainshock"].tolist() == [False, True]
+    assert sym["sequence_id"].tolist() == [sym["event_id"][1]] * 2
+    assert "foreshock window" in sym.attrs["depends_on_later_data"]
+    np.testing.assert_array_equal(
+        mainshock_flags(cat, "gardner_knopoff", 5.0, foreshocks=True), [False, True])
+
+
+def test_detectability_rules_hand_worked():
+    """The group's rule (M >= 5, R <= 180 km, depth <= 200 km; 0.025 R < M - 4.5, or
+    M >= 6.5, or R <= 30 km) and Ks = 10^(0.75 M) / (R + 100) >= 40, event by event."""
+    cat = _cat([(1, 25, 5.0, 10), (2, 35, 5.0, 10), (3, 55, 6.0, 10), (4, 65, 6.0, 10),
+                (5, 170, 6.5, 10), (6, 190, 6.5, 10), (7, 5, 4.9, 10), (8, 10, 5.5, 250),
+                (9, 600, 6.0, 10), (10, 40, 5.0, 10), (11, 45, 5.0, 10)])
+    group = LabelRule(detectability="group")
+    np.testing.assert_array_equal(group.seen(cat, 0, 0),
+                                  [1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0])
+    ks = LabelRule(detectability="ks")
+    # Ks: 45.0, 41.7, 204, 191, 277, 259, 45.1, 121, 45.2, 40.2, 38.8 (no depth limit)
+    np.testing.assert_array_equal(ks.seen(cat, 0, 0), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+    # the published radius sees all but the M6 at 600 km (R(6) = 380 km, R(4.9) = 128 km);
+    # a cap of 100 km drops the M6.5 events at 170 and 190 km
+    np.testing.assert_array_equal(LabelRule().seen(cat, 0, 0),
+                                  [1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1])
+    np.testing.assert_array_equal(LabelRule().seen(cat, 0, 0, max_radius_km=100.0),
+                                  [1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1])
+    np.testing.assert_allclose(detection_radius_km([5.0, 5.5, 6.0, 7.0], detectability="group"),
+                               [30.0, 40.0, 60.0, 180.0])
+    assert detection_radius_km(4.9, detectability="group") == -np.inf
+    np.testing.assert_allclose(detection_radius_km(6.0, detectability="ks"),
+                               10 ** 4.5 / 40 - 100)
+    with pytest.raises(ConfigError):
+        detection_radius_km(5.0, detectability="group", radius=100.0)
+    with pytest.raises(ConfigError):
+        WindowConfig(label_rule=LabelRule(detectability="hattori"))
+
+
+def test_normal_rule_detectable_lets_small_seen_events_pass():
+    """normal_rule = "detectable": only events the rule calls detectable (M >= m_min) block
+    normal windows, so a station that sees many small events can still train."""
+    e = T0 + (np.arange(1, 41) * 86400e9).astype(np.int64).astype("timedelta64[ns]")
+    s = e - np.timedelta64(1, "D")
+    # an M4.7 50 km away on day 20 (seen: R(4.7) = 105 km), catalog from day 0 to 90
+    cat = _cat([(0.0, 900, 5.0, 10), (20.0, 50, 4.7, 10), (90.0, 900, 5.0, 10)])
+    rule = LabelRule(lead_days=(1.0, 5.0), buffer_days=2.0, post_event_exclusion_days=3.0)
+    margin = window_labels(s, e, cat, 0.0, 0.0, rule)
+    detect = window_labels(s, e, cat, 0.0, 0.0, replace(rule, normal_rule="detectable"))
+    blocked = (e >= T0 + np.timedelta64(13, "D")) & (s <= T0 + np.timedelta64(23, "D"))
+    assert (margin.label[blocked] == -1).all() and (margin.label[~blocked][3:] == 0).all()
+    assert (detect.label[3:] == 0).all()
+    assert (margin.label == 1).sum() == (detect.label == 1).sum() == 0
+
+
+def test_target_reasons_name_the_sequence_head():
+    """The GSI case of issue 26 in miniature: an M5.5 8 km from the station and an M5.7
+    4.5 months later 20 km away. From the past only the M5.5 is a target; with the
+    symmetric window it is the M5.7's foreshock, and the reasons name its head."""
+    cat = _cat([(0, 8, 5.5, 30), (135, 20, 5.7, 15), (140, 400, 5.0, 10), (150, 10, 5.2, 150)])
+    for foreshocks, head in ((False, -1), (True, 1)):
+        rule = LabelRule(decluster_foreshocks=foreshocks)
+        d = rule.declustered(cat)
+        why = target_reasons(d, 0.0, 0.0, rule)
+        assert why["head"].tolist()[0] == head
+        assert why["declustered"].tolist()[0] is foreshocks
+        assert bool(d.attrs["depends_on_later_data"]) is foreshocks
+        # the M5 400 km away: outside R(5) = 141 km; the M5.2 at 150 km depth: too deep
+        assert why["outside_radius"].tolist() == [False, False, True, False]
+        assert why["too_deep"].tolist() == [False, False, False, True]

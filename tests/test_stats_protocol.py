@@ -39,13 +39,34 @@ def test_default_protocol_is_protocol_md():
     assert p == Protocol()
     assert (p.target.m_min, p.target.max_depth_km, p.target.radius) == \
         (5.0, 100.0, "dobrovolsky")
-    assert p.target.decluster == "gardner_knopoff"
+    assert p.target.decluster == "gardner_knopoff" and p.target.decluster_foreshocks is False
+    assert (p.target.detectability, p.target.ks_threshold) == ("dobrovolsky", 40.0)
     assert (*p.target.lead_days, p.target.post_event_exclusion_days) == (1, 30, 30)
     assert (p.binning_bin_days, p.split_test_fraction, p.surrogates_n, p.alpha) == \
         (1.0, 0.3, 9999, 0.05)
+    assert p.sensitivity_radius_cap_km == 1000.0
     assert protocol_hash(p) == protocol_hash(load_protocol())
     assert protocol_hash(p.replace(alpha=0.01)) != protocol_hash(p)
-    assert protocol_hash(p) == "472d9b83e5a83133"
+    assert protocol_hash(p) == "8a278f19af236970"
+
+
+def test_detectability_and_sensitivity_settings_are_validated():
+    p = Protocol.from_dict({"target": {"detectability": "ks", "ks_threshold": 100,
+                                       "declustering_foreshocks": True},
+                            "sensitivity": {"radius_cap_km": 500}})
+    assert p.target == LabelRule(detectability="ks", ks_threshold=100.0,
+                                 decluster_foreshocks=True)
+    assert p.sensitivity_radius_cap_km == 500.0
+    assert p.to_dict()["target"]["declustering_foreshocks"] is True
+    with pytest.raises(ConfigError, match=r"\[target.detectability\]"):
+        Protocol.from_dict({"target": {"detectability": "hattori"}})
+    with pytest.raises(ConfigError, match=r"\[target.radius\]"):
+        Protocol.from_dict({"target": {"detectability": "group", "radius": 100.0}})
+    for bad in ({"target": {"ks_threshold": 0}}, {"sensitivity": {"radius_cap_km": -1}}):
+        with pytest.raises(ConfigError):
+            Protocol.from_dict(bad)
+    with pytest.raises(ConfigError, match="normal_rule"):
+        Protocol(target=LabelRule(normal_rule="detectable"))
 
 
 def test_protocol_target_is_the_label_rule_of_the_file_keys():
@@ -287,3 +308,98 @@ def test_remote_station_scores_that_start_earlier_are_cut_to_the_station_bins():
     b = bin_scores(ds, Protocol(), t0=bin_scores(late, Protocol()).t0)
     assert b.a.size == bin_scores(late, Protocol()).n
     assert r.placebos["remote_station"]["auc"] == pytest.approx(r.primary["auc"])
+
+
+# --------------------------------------------------- the target accounting and sensitivity
+
+def test_every_candidate_target_is_used_or_has_its_reasons():
+    """Issue 26: the result lists the candidate targets, the ones used (the primary's
+    events) and, for each of the others, why not; counted by first reason."""
+    from geoanom.stats.targets import REASONS
+
+    ds, cat = calibration.synthetic_world(np.random.default_rng(4))
+    r = run_test(ds, cat, Protocol(**FAST), seed=0, keep_series=False)
+    tg = r.primary["targets"]
+    used = [e["event_id"] for e in tg["events"] if e["used"]]
+    assert used == [e["event_id"] for e in r.primary["events"]]
+    assert tg["n_used"] == r.primary["n_independent_events"] == len(used)
+    assert sum(tg["not_used"].values()) == tg["n_candidates"] - tg["n_used"] > 0
+    assert tg["depends_on_later_data"] is None
+    for e in tg["events"]:
+        assert e["reasons"] == [x for x in REASONS if x in e["reasons"]]
+        assert e["reason"] == (e["reasons"][0] if e["reasons"] else None)
+        assert e["magnitude"] >= 5.0 and e["distance_km"] <= e["radius_km"] or \
+            "outside_radius" in e["reasons"]
+        if "declustered" in e["reasons"]:
+            head = e["sequence_head"]
+            assert head["magnitude"] >= e["magnitude"] and head["time"] <= e["time"]
+        if "post_event_exclusion" in e["reasons"]:
+            gap = pd.Timestamp(e["time"]) - pd.Timestamp(e["excluded_after"]["time"])
+            assert pd.Timedelta(0) < gap <= pd.Timedelta(days=31)
+    assert {"declustered", "outside_test_period"} <= {e["reason"] for e in tg["events"]}
+    text = summary_text(r)
+    assert f"targets  {tg['n_used']} used of {tg['n_candidates']} candidates" in text
+    assert f"{tg['not_used']['declustered']} declustered" in text
+
+
+def test_symmetric_declustering_is_labelled_as_depending_on_later_data():
+    ds, cat = calibration.synthetic_world(np.random.default_rng(4))
+    p = Protocol(**FAST).replace(target_declustering_foreshocks=True)
+    r = run_test(ds, cat, p, seed=0, keep_series=False)
+    assert "foreshock window" in r.primary["targets"]["depends_on_later_data"]
+    assert any("depends on later data" in w for w in r.guardrails["warnings"])
+    past = run_test(ds, cat, Protocol(**FAST), seed=0, keep_series=False)
+    # later events made earlier ones foreshocks: fewer candidates are mainshocks
+    assert r.primary["targets"]["not_used"]["declustered"] > \
+        past.primary["targets"]["not_used"]["declustered"]
+
+
+def test_sensitivity_recomputes_the_verdict_and_says_when_it_flips():
+    """A strong precursor before every mainshock within 100 km: 10 events, significant
+    under the published and the capped radius (the same targets here), not assessable under
+    the group's rule (5 events within its 30-60 km) and with one event left out (9): the
+    significant verdict flips under both."""
+    ds, cat = world(5, strength=2.0, mainshock_rate_per_year=10.0)
+    r = run_test(ds, cat, Protocol(**FAST), seed=0, keep_series=False)
+    assert r.primary["significant"] is True
+    sens = r.primary["sensitivity"]
+    v = {x["name"]: x for x in sens["variants"]}
+    assert list(v) == ["published_radius", "capped_radius", "group_rule", "leave_one_out"]
+    for name in ("published_radius", "capped_radius"):
+        assert v[name]["auc"] == pytest.approx(r.primary["auc"])
+        assert v[name]["p_value"] == pytest.approx(r.primary["p_value"])
+        assert v[name]["verdict"] == "significant" and not v[name]["flips"]
+    assert v["group_rule"]["n_independent_events"] < 10
+    assert v["group_rule"]["verdict"] == "not assessable" and v["group_rule"]["flips"]
+    assert sens["flips"] == ["group_rule", "leave_one_out"]
+    assert "flips under group_rule (not assessable, 5 events" in sens["statement"]
+    assert sens["statement"] in r.guardrails["warnings"]
+    # leave one out: the event whose rank is furthest from the AUC
+    loo = v["leave_one_out"]
+    ranks = {e["event_id"]: e["normalized_rank"] for e in r.primary["events"]}
+    far = max(ranks, key=lambda k: abs(ranks[k] - r.primary["auc"]))
+    assert loo["left_out"]["event_id"] == far and loo["events_dropped"] == [far]
+    assert loo["n_independent_events"] == r.primary["n_independent_events"] - 1 == 9
+    assert loo["verdict"] == "not assessable" and loo["flips"]
+    rest = [x for k, x in ranks.items() if k != far]
+    assert loo["auc"] == pytest.approx(np.mean(rest))
+    assert "(FLIPS)" in summary_text(r)
+
+
+def test_capped_radius_drops_the_far_targets():
+    ds, cat = world(6, mainshock_rate_per_year=10.0)
+    p = Protocol(**FAST).replace(sensitivity_radius_cap_km=60.0)
+    r = run_test(ds, cat, p, seed=0, keep_series=False)
+    v = {x["name"]: x for x in r.primary["sensitivity"]["variants"]}
+    far = {e["event_id"] for e in r.primary["targets"]["events"]
+           if e["used"] and e["distance_km"] > 60.0}
+    assert far and set(v["capped_radius"]["events_dropped"]) == far
+    # an event that was in the post-event exclusion of a dropped one can come in
+    added = v["capped_radius"]["events_added"]
+    assert v["capped_radius"]["n_independent_events"] == \
+        r.primary["n_independent_events"] - len(far) + len(added)
+    listed = {e["event_id"]: e for e in r.primary["targets"]["events"]}
+    assert all(listed[a]["reasons"] == ["post_event_exclusion"] for a in added)
+    assert all(listed[a]["excluded_after"]["event_id"] not in listed or
+               listed[listed[a]["excluded_after"]["event_id"]]["distance_km"] > 60.0
+               for a in added)

@@ -49,13 +49,21 @@ def test_suggest_fits_a_daily_multi_year_record(daily, tmp_path):
     det = read_detector_tables(tmp_path / "detector.toml")
     w = WindowConfig.from_dict(det["windows"])
     assert w.window_length_s == 16 * 86400 and w.stride_s == 86400
-    # the default 1-30 day lead leaves no quiet window in this world: a shorter one is chosen
-    assert w.label_rule.lead_days[1] < 30
+    # the default rule leaves no quiet window with the 1-30 day lead in this world (a seen
+    # M >= 5 every few weeks): the lead is kept and the group's detectability rule, tried
+    # next, leaves both classes in every split; the file says why, with the counts by rule
+    assert w.label_rule.lead_days == (1.0, 30.0)
+    assert w.label_rule.detectability == "group" and w.label_rule.decluster == "gardner_knopoff"
     for split in ("train", "val", "test"):
         assert out["window_counts"][split]["normal"] > 0
         assert out["window_counts"][split]["seismic"] > 0
     p = load_protocol(tmp_path / "protocol.toml")
     assert p.target.lead_days == w.label_rule.lead_days
+    assert p.target.detectability == "group"
+    text = (tmp_path / "detector.toml").read_text()
+    assert "# detectability: label rule detectability=group:" in text
+    assert "the rules tried before it (default, normal_rule=detectable) leave" in text
+    assert "#   default: 0/" in text and "# Seismic windows by target event" in text
     assert p.split_test_fraction == w.split_fractions[2]
     assert p.surrogates_method == "uniform"  # 4 years: no 20 whole-year offsets
     text = (tmp_path / "detector.toml").read_text()

@@ -254,10 +254,11 @@ def test_config_holds_the_label_rule_and_stays_flat():
                                        post_event_exclusion_days=4.0, decluster="none")
     assert list(cfg.to_dict()) == list(WindowConfig.flat_keys()) == [
         "window_length_s", "stride_s", "max_missing_fraction", "components", "m_min",
-        "max_depth_km", "radius", "lead_days", "buffer_days", "normal_margin_magnitude",
-        "post_event_exclusion_days", "require_catalog_coverage", "split_fractions",
-        "embargo_days", "decluster"]
-    assert config_hash(WindowConfig().to_dict()) == "297db6246ad6c8f8"
+        "max_depth_km", "radius", "detectability", "ks_threshold", "lead_days", "buffer_days",
+        "normal_margin_magnitude", "normal_rule", "post_event_exclusion_days",
+        "require_catalog_coverage", "split_fractions", "embargo_days", "decluster",
+        "decluster_foreshocks"]
+    assert config_hash(WindowConfig().to_dict()) == "cf0cd438e582ccf3"
 
 
 def test_embargo_below_floor_is_refused():
@@ -457,9 +458,10 @@ def test_mmb_march_2011_gardner_knopoff(mmb_and_catalog):
     03-09 02:45 M7.3 619 km (R 1377); 03-11 05:46:24 M9.1 642 km (R 8185); 03-11 06:08 M6.7
     554 km (R 760); 06:15 M7.9 888 km; 06:25 M7.7 652 km; 11:36 M6.6 539 km (R 689);
     03-15 15:23 M6.1 404 km (R 420); 03-17 04:13 M6.2 452 km (R 463); 03-22 09:44 M6.4 456 km
-    (R 565); 04-07 14:32 M7.1 663 km (R 1130). Gardner-Knopoff puts all of them in the Tohoku
-    sequence (M9.1 window: 1,070 days, 424 km with the rupture floor), so the only target is
-    the mainshock, event 22687 at 03-11 05:46:24.12.
+    (R 565); 04-07 14:32 M7.1 663 km (R 1130). Gardner-Knopoff with the symmetric window puts
+    all of them in the Tohoku sequence (M9.1 window: 1,070 days, 424 km with the rupture
+    floor), so the only target is the mainshock, event 22687 at 03-11 05:46:24.12. From the
+    past only (the default) the M7.3 of 03-09 (event 22624) is a mainshock on its day.
 
     Seismic: ends in [02-09 05:46, 03-10 05:46] -> k * 6 h <= 8 d 5 h 46 min -> k = 0..32:
     33 windows. Normal: a seen M >= 4.5 event at t blocks [start, end) when
@@ -469,7 +471,8 @@ def test_mmb_march_2011_gardner_knopoff(mmb_and_catalog):
     """
     rec, cat = mmb_and_catalog
     assert rec.sizes["time"] == 44_640
-    ws = _mmb_windows(rec, cat, WindowConfig.from_dict(MMB_CFG))
+    ws = _mmb_windows(rec, cat, WindowConfig.from_dict({**MMB_CFG,
+                                                        "decluster_foreshocks": True}))
     assert ws.sizes["window"] == 121
     assert label_counts(ws) == {"seismic": 33, "normal": 0, "excluded": 88}
     lab = ws["label"].values
@@ -481,6 +484,13 @@ def test_mmb_march_2011_gardner_knopoff(mmb_and_catalog):
     np.testing.assert_allclose(ws["lead_days"].values[[0, 32]], [9 + lead0, 1 + lead0],
                                atol=1e-9)
     np.testing.assert_allclose(ws["distance_km"].values[:33], 642.37, atol=0.01)
+    # from the past only the M7.3 takes ends k 0..24 (as without declustering), the M9.1
+    # k 25..32
+    past = _mmb_windows(rec, cat, WindowConfig.from_dict(MMB_CFG))
+    assert label_counts(past) == {"seismic": 33, "normal": 0, "excluded": 88}
+    ev = past["event_id"].values
+    assert set(ev[:25]) == {"22624"} and set(ev[25:33]) == {"22687"}
+    assert past.attrs["n_target_events"] == 2
 
 
 def test_mmb_march_2011_no_declustering(mmb_and_catalog):

@@ -10,7 +10,10 @@ work for this record.
 Every choice is made by the package's own rules: windows by
 :func:`geoanom.detector.windows.make_windows`, labels by :func:`geoanom.detector.windows.label_windows` (THE label
 rule of :mod:`geoanom.labels`), splits by :func:`geoanom.detector.windows.split_windows`. The fitter
-only tries a few candidate settings and keeps the first that leaves every split usable.
+only tries a few candidate settings (leads, the label rules of :data:`LABEL_RULES`, split
+layouts) and keeps the first that leaves every split usable, else one that leaves both classes
+in training; the written file says which label rule it chose and why, with the window counts
+each rule leaves and the target events the seismic windows belong to.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import xarray as xr
 from geoanom._time import DAYS_PER_YEAR
 from geoanom._toml import toml_value
 from geoanom.detector.config import read_detector_tables
+from geoanom.detector.windows import WindowConfig, label_windows, make_windows, split_windows
 from geoanom.errors import ConfigError, GeoanomError
 from geoanom.labels import LabelRule
 from geoanom.record import FLAG_VALID, component_names
@@ -119,6 +123,8 @@ class Suggestion:
     comments: dict[str, str] = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    counts_by_rule: dict = field(default_factory=dict)
+    targets: list[dict] = field(default_factory=list)
 
 
 def _window_length(facts: RecordFacts) -> tuple[float, float, float, str]:
@@ -217,8 +223,6 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     Suggestion
         The settings, a comment per choice, and the window counts per split they give.
     """
-    from geoanom.detector.windows import WindowConfig, label_windows, make_windows, split_windows
-
     f = record_facts(record)
     length, stride, mmf, why_len = _window_length(f)
     leads = _lead_candidates(f.span_days, length / _DAY_S)
@@ -241,31 +245,33 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
                 f"the catalog covers {c0:%Y-%m-%d} .. {c1:%Y-%m-%d} only: {outside:.0f} of the "
                 f"record's {f.span_days:.0f} days lie outside it, where no window can be "
                 "labelled normal (require_catalog_coverage)")
-    best = None
-    tried = []
+    best, tried = None, []
     for k, (lead, buffer, post, why_lead) in enumerate(leads):
         rule = LabelRule(m_min=m_min, lead_days=lead, buffer_days=buffer,
                          post_event_exclusion_days=post)
         base = WindowConfig(window_length_s=length, stride_s=stride, max_missing_fraction=mmf,
                             label_rule=rule)
-        for decl in ("gardner_knopoff", "none"):
-            cfg_d = replace(base, label_rule=replace(rule, decluster=decl))
+        for j, (name, change, _) in enumerate(LABEL_RULES):
+            cfg_r = replace(base, label_rule=replace(rule, **change))
             try:
                 lab = label_windows(ws0, catalog, station_lat=lat, station_lon=lon,
-                                    config=cfg_d)
+                                    config=cfg_r)
             except GeoanomError as exc:
-                warnings.append(f"labelling with declustering {decl} failed: {exc}")
+                warnings.append(f"labelling with the label rule {name} failed: {exc}")
                 continue
             for fr in split_candidates():
-                cfg = replace(cfg_d, split_fractions=fr)
-                c = _counts(split_windows(lab, config=cfg))
+                cfg = replace(cfg_r, split_fractions=fr)
+                sw = split_windows(lab, config=cfg)
+                c = _counts(sw)
                 ok, score = _usable(c)
-                # usable first, then the longest lead tried first, then the most windows
-                # in the rarest class, then the layout closest to the default
+                trains = c["train"]["normal"] > 0 and c["train"]["seismic"] > 0
+                # usable first, then both classes in train, then the longest lead tried
+                # first, then the earliest label rule, then the most windows in the rarest
+                # class, then the layout closest to the default
                 dist = -sum(abs(a - b) for a, b in zip(fr, (0.6, 0.1, 0.3), strict=True))
-                key = (ok, -k, score, dist)
+                key = (ok, trains, -k, -j, score, dist)
                 if best is None or key > best[0]:
-                    best = (key, cfg, c, why_lead)
+                    best = (key, cfg, c, why_lead, j, _seismic_events(sw, catalog), base)
             if best is not None and best[0][0]:
                 break
         if best is not None and best[0][0]:
@@ -275,7 +281,7 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
         raise ConfigError("cannot label windows of this record with this catalog",
                           expected="a record with station coordinates and a catalog",
                           found="; ".join(warnings) or f.describe())
-    (ok, _, _, _), cfg, counts, why_lead = best
+    (ok, trains, _, _, _, _), cfg, counts, why_lead, j, targets, base = best
     if tried and ok:
         why_lead += (" (longer leads tried first: " + ", ".join(tried) + " leave no normal "
                      "window or no target in some split)")
@@ -290,11 +296,9 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     comments["stride_s"] = f"{_fmt_s(cfg.stride_s)}: gives {n_windows} windows with enough data"
     comments["embargo_days"] = (f"default: window + lead max + buffer = "
                                 f"{cfg.embargo_resolved_days:g} days between splits")
-    comments["decluster"] = (
-        "Gardner-Knopoff: targets are mainshocks"
-        if cfg.label_rule.decluster == "gardner_knopoff" else
-        "none (FLAGGED): with Gardner-Knopoff val or test hold no target, so every event is "
-        "its own sequence; aftershocks then count as targets")
+    by_rule = _counts_by_rule(ws0, catalog, lat, lon,
+                              replace(base, split_fractions=cfg.split_fractions))
+    comments.update(_rule_comments(j, ok, trains))
     comments["components"] = "every component of the record"
     if not ok:
         warnings.append("no split layout leaves both classes in train, val and test: " +
@@ -304,7 +308,81 @@ def suggest_configs(record: xr.Dataset, catalog: pd.DataFrame, *,
     proto = suggest_protocol(f, cfg)
     comments.update(proto.pop("_comments"))
     return Suggestion(facts=f, windows=cfg, train=tdict, protocol=proto, comments=comments,
-                      counts=counts, warnings=warnings)
+                      counts=counts, warnings=warnings, counts_by_rule=by_rule,
+                      targets=targets)
+
+
+#: The label rules the fitter tries, in order (name, the fields changed, why it is tried):
+#: the package's rule first; then normal windows free of detectable events only, for
+#: stations that see many smaller events; then the field's detectability rules; then no
+#: declustering (flagged).
+LABEL_RULES: tuple[tuple[str, dict, str], ...] = (
+    ("default", {}, "the package's label rule (Dobrovolsky radius; normal windows free of "
+     "seen events of M >= m_min - 0.5; Gardner-Knopoff sequences from the past only)"),
+    ("normal_rule=detectable", {"normal_rule": "detectable"},
+     "normal windows need only be free of the events the rule detects (seen, M >= m_min), "
+     "not of every seen event of M >= m_min - 0.5"),
+    ("detectability=group", {"detectability": "group"},
+     "the precursor group's detectability rule (M >= 5, R <= 180 km, depth <= 200 km; "
+     "0.025 R < M - 4.5 or M >= 6.5 or R <= 30 km)"),
+    ("detectability=ks", {"detectability": "ks"},
+     "the local seismicity index Ks = 10^(0.75 M) / (R + 100) >= ks_threshold"),
+    ("decluster=none", {"decluster": "none"},
+     "no declustering (FLAGGED): every event is its own sequence, aftershocks count as "
+     "targets"),
+)
+
+
+def _seismic_events(ws: xr.Dataset, catalog: pd.DataFrame) -> list[dict]:
+    """Per target event that labels seismic windows: id, time, magnitude, distance and the
+    number of its seismic windows in each split."""
+    lab = ws["label"].values
+    ev = ws["event_id"].values.astype(str)
+    sp = ws["split"].values.astype(str)
+    when = dict(zip(catalog["event_id"].astype(str), catalog["time"], strict=True))
+    out = []
+    for e in dict.fromkeys(ev[lab == 1]):
+        m = (lab == 1) & (ev == e)
+        i = int(np.flatnonzero(m)[0])
+        out.append({"event_id": e, "time": str(when.get(e, "")),
+                    "magnitude": float(ws["magnitude"].values[i]),
+                    "distance_km": float(ws["distance_km"].values[i]),
+                    "windows": {s: int(np.sum(m & (sp == s))) for s in ("train", "val", "test")}})
+    return out
+
+
+def _counts_by_rule(ws0: xr.Dataset, catalog: pd.DataFrame, lat: float, lon: float,
+                    base) -> dict[str, dict]:
+    """The window counts per split that each label rule of :data:`LABEL_RULES` leaves with
+    the window config ``base`` (the chosen lead and split layout, the default label rule)."""
+    out = {}
+    for name, change, _ in LABEL_RULES:
+        cfg = replace(base, label_rule=replace(base.label_rule, **change))
+        try:
+            lab = label_windows(ws0, catalog, station_lat=lat, station_lon=lon, config=cfg)
+        except GeoanomError:
+            continue
+        out[name] = _counts(split_windows(lab, config=cfg))
+    return out
+
+
+def _rule_comments(j: int, ok: bool, trains: bool) -> dict[str, str]:
+    """Why the label rule ``LABEL_RULES[j]`` was chosen, under the keys it sets."""
+    name, change, why = LABEL_RULES[j]
+    if j == 0:
+        reason = why
+    else:
+        before = ", ".join(n for n, _, _ in LABEL_RULES[:j])
+        lack = ("a split without both classes" if ok else
+                "no seismic or no normal training window")
+        reason = f"label rule {name}: {why}; the rules tried before it ({before}) leave {lack}"
+    past = ("Gardner-Knopoff from the past only: targets are mainshocks, and no later event "
+            "turns an earlier one into a foreshock")
+    return {"decluster": reason if "decluster" in change else past,
+            "detectability": reason if "detectability" in change else
+            "Dobrovolsky radius (the default rule)",
+            "normal_rule": reason if "normal_rule" in change else
+            "normal windows free of every seen event of M >= m_min - normal_margin_magnitude"}
 
 
 def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
@@ -327,13 +405,17 @@ def suggest_protocol(facts: RecordFacts, wcfg) -> dict:
         "lead": "the detector's lead window and post-event exclusion",
         "split.test_fraction": "the detector's test share",
         "target.declustering": "the detector's declustering",
+        "target.detectability": "the detector's detectability rule",
     }
     return {
         "alpha": 0.05,
         "target": {"min_magnitude": float(wcfg.label_rule.m_min),
                    "max_depth_km": float(wcfg.label_rule.max_depth_km),
                    "radius": wcfg.label_rule.radius,
-                   "declustering": wcfg.label_rule.decluster},
+                   "detectability": wcfg.label_rule.detectability,
+                   "ks_threshold": float(wcfg.label_rule.ks_threshold),
+                   "declustering": wcfg.label_rule.decluster,
+                   "declustering_foreshocks": wcfg.label_rule.decluster_foreshocks},
         "lead": {"min_days": float(lmin), "max_days": float(lmax),
                  "post_event_exclusion_days":
                      float(wcfg.label_rule.post_event_exclusion_days)},
@@ -370,6 +452,16 @@ def detector_toml(s: Suggestion, *, preprocess: dict | None = None, header: str 
         lines += [f"# {h}" for h in header.splitlines()]
     lines += ["# Window counts per split with these settings: " + "; ".join(
         f"{k} {v['normal']} normal / {v['seismic']} seismic" for k, v in s.counts.items())]
+    if s.counts_by_rule:
+        lines.append("# Window counts by label rule (normal / seismic in train, val, test) "
+                     "with this lead and split layout:")
+        lines += [f"#   {n}: " + ", ".join(f"{v['normal']}/{v['seismic']}" for v in c.values())
+                  for n, c in s.counts_by_rule.items()]
+    lines.append("# Seismic windows by target event (train, val, test):" if s.targets else
+                 "# No target event labels a seismic window")
+    lines += [f"#   {t['event_id']} ({t['time'][:10]}, M{t['magnitude']:g}, "
+              f"{t['distance_km']:.0f} km): " + ", ".join(map(str, t["windows"].values()))
+              for t in s.targets]
     lines += [f"# WARNING: {x}" for x in s.warnings]
     lines.append("")
     lines += _table("windows", w, s.comments)

@@ -31,13 +31,16 @@ Choices METHODS.md section 1 leaves open, made here (each one a :class:`WindowCo
 * **Seismic** (label 1): the window end ``e`` satisfies ``lead_min <= t - e <= lead_max`` (days,
   both inclusive) for a *target* event at time ``t``: ``M >= m_min``, depth ``<= max_depth_km``
   (unknown depth passes: catalogs without depth, e.g. EarthquakeNPP, would otherwise have no
-  targets), a mainshock after declustering, and seen (great-circle distance ``<= R(M)``,
-  Dobrovolsky ``10 ** (0.43 M)`` km, or a fixed radius). When several target events qualify,
+  targets), a mainshock after declustering (from the past only, unless
+  ``decluster_foreshocks``), and seen (great-circle distance ``<= R(M)``, Dobrovolsky
+  ``10 ** (0.43 M)`` km, or a fixed radius; or the rule of ``detectability``,
+  :mod:`geoanom.labels`). When several target events qualify,
   the window carries the **nearest in time** (smallest lead; ties: larger magnitude, then
   smaller event id), because that is the event whose precursor, if any, is closest.
 * **Normal** (label 0): no *blocking* event with origin time in
   ``[start - post_event_exclusion_days, end + lead_max + buffer_days]``. Blocking events are all
-  seen events with ``M >= m_min - normal_margin_magnitude`` (default 4.5), with **no** depth cut
+  seen events with ``M >= m_min - normal_margin_magnitude`` (default 4.5; with
+  ``normal_rule = "detectable"``, ``M >= m_min``), with **no** depth cut
   and **no** declustering (aftershocks block too): a normal window must be clean, so the
   doubtful cases go to "excluded". The interval joins the two rules of METHODS.md: no such
   event within ``lead_max + buffer`` days after the window (or inside it), and the window
@@ -79,7 +82,7 @@ from geoanom.catalog_frame import validate_catalog
 from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.detector.preprocess import RobustScaler
 from geoanom.errors import ConfigError, LeakageError, NoValidWindowError, ValidationError
-from geoanom.labels import LabelRule, window_labels
+from geoanom.labels import DETECTABILITY, NORMAL_RULES, LabelRule, window_labels
 from geoanom.provenance import canonical_json, config_hash
 from geoanom.record import (
     FLAG_VALID,
@@ -191,6 +194,15 @@ class WindowConfig:
                 raise bad("radius", "'dobrovolsky' or a radius in km", rule.radius)
         elif not (rule.radius > 0):
             raise bad("radius", "a positive radius in km", rule.radius)
+        if rule.detectability not in DETECTABILITY:
+            raise bad("detectability", ", ".join(DETECTABILITY), rule.detectability)
+        if rule.detectability != "dobrovolsky" and rule.radius != "dobrovolsky":
+            raise bad("radius", f"'dobrovolsky' with detectability {rule.detectability!r} "
+                      "(a fixed radius needs detectability 'dobrovolsky')", rule.radius)
+        if not (rule.ks_threshold > 0):
+            raise bad("ks_threshold", "> 0", rule.ks_threshold)
+        if rule.normal_rule not in NORMAL_RULES:
+            raise bad("normal_rule", ", ".join(NORMAL_RULES), rule.normal_rule)
         for name in ("buffer_days", "post_event_exclusion_days", "normal_margin_magnitude"):
             if not (getattr(rule, name) >= 0):
                 raise bad(name, ">= 0", getattr(rule, name))
@@ -229,8 +241,9 @@ class WindowConfig:
                 d.update(v.to_dict())
             else:
                 d[f.name] = list(v) if isinstance(v, tuple) else v
-        # decluster stands last: the order of the [windows] tables written
-        d["decluster"] = d.pop("decluster")
+        # the declustering keys stand last: the order of the [windows] tables written
+        for k in ("decluster", "decluster_foreshocks"):
+            d[k] = d.pop(k)
         return d
 
     @classmethod

@@ -9,7 +9,8 @@ Definitions (bins are ``bin_days`` long, counted from UTC midnight before the fi
 * alarm in force at bin ``j``: ``L[j] = max a[j - lead_max .. j - lead_min]`` (bins).
 * an independent target event: a mainshock (:func:`geoanom.labels.mainshock_flags`) seen by
   the station (:func:`geoanom.labels.seen_by_station`: ``M >= min_magnitude``, depth
-  ``<= max_depth_km``, distance ``<= R(M)``); its value is ``L[b]`` for its bin ``b``.
+  ``<= max_depth_km``, distance ``<= r(M)`` of the target's detectability rule); its value
+  is ``L[b]`` for its bin ``b``.
 * eligible bins: in the test period, ``L`` defined, and not within the post-event exclusion
   after any seen event of ``M >= min_magnitude`` (aftershocks included).
 """
@@ -25,7 +26,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoanom._time import NS_PER_DAY
 from geoanom.errors import FormatError
-from geoanom.labels import seen_by_station
 from geoanom.stats.protocol import Protocol
 
 REQUIRED_SCORE_ATTRS = ("latitude_deg", "longitude_deg")
@@ -157,13 +157,13 @@ def to_bins(days: float, bin_days: float) -> int:
 def seen_mask(catalog: pd.DataFrame, lat: float, lon: float, protocol: Protocol,
               min_magnitude: float | None = None, radius_factor_min: float | None = None
               ) -> np.ndarray:
-    """:func:`geoanom.labels.seen_by_station` with the protocol's radius and depth cut
-    (``M >= min_magnitude``, default the target magnitude; with ``radius_factor_min``:
-    *beyond* that many radii instead)."""
+    """:func:`geoanom.labels.seen_by_station` with the protocol's detectability, radius and
+    depth cut (``M >= min_magnitude``, default the target magnitude; with
+    ``radius_factor_min``: *beyond* that many radii instead)."""
     rule = protocol.target
     m0 = rule.m_min if min_magnitude is None else min_magnitude
-    return seen_by_station(catalog, lat, lon, radius=rule.radius, min_magnitude=m0,
-                           max_depth_km=rule.max_depth_km, beyond_factor=radius_factor_min)
+    return rule.seen(catalog, lat, lon, min_magnitude=m0, max_depth_km=rule.max_depth_km,
+                     beyond_factor=radius_factor_min)
 
 
 def exclusion(n: int, bins: np.ndarray, length: int) -> np.ndarray:
@@ -209,11 +209,12 @@ class StationSetup:
 
 
 def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=None,
-                  t0=None) -> StationSetup:
+                  t0=None, *, seen: np.ndarray | None = None) -> StationSetup:
     """Bins, alarms, targets and eligible bins of one station (see the module docstring).
 
     ``lead`` is ``(min_days, max_days)`` (default the protocol's); ``t0`` the bin origin
-    (default: UTC midnight before the first window end).
+    (default: UTC midnight before the first window end); ``seen`` the events the station sees
+    (default :func:`seen_mask`; another target rule's mask for the sensitivity).
     """
     lead = protocol.target.lead_days if lead is None else lead
     bd = protocol.binning_bin_days
@@ -222,7 +223,8 @@ def station_setup(ds, catalog, protocol: Protocol, mainshock: np.ndarray, lead=N
     lmin, lmax = max(1, to_bins(lead[0], bd)), max(1, to_bins(lead[1], bd))
     L = lead_max(b.a, lmin, lmax)
     lat, lon = float(ds.attrs["latitude_deg"]), float(ds.attrs["longitude_deg"])
-    seen = seen_mask(catalog, lat, lon, protocol)
+    if seen is None:
+        seen = seen_mask(catalog, lat, lon, protocol)
     cbins = b.bin_of(catalog["time"].to_numpy())
     seen_idx = np.flatnonzero(seen)
     tgt = np.flatnonzero(seen & mainshock & (cbins >= 0) & (cbins < n))

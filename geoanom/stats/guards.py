@@ -12,6 +12,16 @@ from geoanom.stats.protocol import Protocol
 
 #: fewer independent events than this: no verdict is given (PROTOCOL.md)
 MIN_EVENTS = 10
+#: The three verdicts a test can give (:func:`verdict_class`).
+VERDICTS = ("significant", "not significant", "not assessable")
+
+
+def verdict_class(n_events: int, p_value: float, alpha: float) -> str:
+    """THE verdict rule: ``"not assessable"`` below :data:`MIN_EVENTS` independent events,
+    else ``"significant"`` when ``p_value <= alpha``, else ``"not significant"``."""
+    if n_events < MIN_EVENTS:
+        return "not assessable"
+    return "significant" if np.isfinite(p_value) and p_value <= alpha else "not significant"
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -107,9 +117,8 @@ def guardrails(st: StationSetup, scores, catalog: pd.DataFrame, mainshock: np.nd
                     f"{f'{crit:.3f}' if np.isfinite(crit) and crit <= 1 else 'none (above 1)'}")
     corr = _corr_check(st, act_bins, remote, warn)
     _split_checks(st, scores, p, warn)
-    sig_p = primary["p_value"]
-    significant = (not few) and np.isfinite(sig_p) and sig_p <= p.alpha
-    primary["significant"] = None if few else bool(significant)
+    significant = verdict_class(n_ev, primary["p_value"], p.alpha) == "significant"
+    primary["significant"] = None if few else significant
     if n_ev == 0:
         primary["verdict"] = f"not assessable (no independent target event: {reason})"
     elif few:

@@ -129,8 +129,9 @@ def label_rule_for(scores, protocol: Protocol) -> tuple[LabelRule, dict]:
     rule = LabelRule.from_dict(cfg)
     a, b = rule.to_dict(), proto_rule.to_dict()
     diff = [{"field": k, "labels": a[k], "protocol": b[k]} for k in a
-            if k in ("m_min", "max_depth_km", "radius", "lead_days",
-                     "post_event_exclusion_days", "decluster") and a[k] != b[k]]
+            if k in ("m_min", "max_depth_km", "radius", "detectability", "ks_threshold",
+                     "lead_days", "post_event_exclusion_days", "decluster",
+                     "decluster_foreshocks") and a[k] != b[k]]
     info = {"source": "the scores' window config", "rule": a, "differs_from_protocol": diff}
     if diff:
         info["why"] = _RULE_WHY

@@ -20,13 +20,13 @@ from typing import Any
 from geoanom._toml import parse_toml
 from geoanom.decluster import METHODS as DECLUSTER_METHODS
 from geoanom.errors import ConfigError
-from geoanom.labels import LabelRule
+from geoanom.labels import DETECTABILITY, LabelRule
 from geoanom.provenance import config_hash
 
 DEFAULT_PROTOCOL_PATH = Path(__file__).with_name("default_protocol.toml")
 
 #: The label-rule fields the protocol file has no key for: they keep the LabelRule defaults.
-_RULE_FIELDS_NOT_IN_FILE = ("buffer_days", "normal_margin_magnitude",
+_RULE_FIELDS_NOT_IN_FILE = ("buffer_days", "normal_margin_magnitude", "normal_rule",
                             "require_catalog_coverage")
 
 
@@ -37,11 +37,14 @@ class Protocol:
     """The protocol of PROTOCOL.md.
 
     ``target`` is its label rule (:class:`geoanom.labels.LabelRule`), read from the file's
-    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``declustering`` and
-    ``[lead]`` keys ``min_days``, ``max_days``, ``post_event_exclusion_days``; its
-    ``buffer_days``, ``normal_margin_magnitude`` and ``require_catalog_coverage`` are the
-    LabelRule defaults. The other field names follow ``<section>_<key>`` of the TOML file
-    (units in the names: days, km, fractions).
+    ``[target]`` keys ``min_magnitude``, ``max_depth_km``, ``radius``, ``detectability``,
+    ``ks_threshold``, ``declustering``, ``declustering_foreshocks`` and ``[lead]`` keys
+    ``min_days``, ``max_days``, ``post_event_exclusion_days``; its ``buffer_days``,
+    ``normal_margin_magnitude``, ``normal_rule`` and ``require_catalog_coverage`` (which
+    only normal windows use) are the LabelRule defaults. The other field names follow
+    ``<section>_<key>`` of the TOML file (units in the names: days, km, fractions);
+    ``sensitivity_radius_cap_km`` is the capped radius of the target-rule sensitivity
+    (:mod:`geoanom.stats.sensitivity`).
     """
 
     alpha: float = 0.05
@@ -63,6 +66,7 @@ class Protocol:
     baselines_seismicity_min_magnitude: float = 4.0
     baselines_seismicity_days: float = 30.0
     placebos_far_factor: float = 5.0
+    sensitivity_radius_cap_km: float = 1000.0
     grid_stations: tuple[str, ...] = ("*",)
     grid_lead_windows: tuple[tuple[float, float], ...] = ((1.0, 30.0),)
     grid_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2)
@@ -106,7 +110,9 @@ def protocol_hash(protocol: Protocol) -> str:
 def _target_settings(rule: LabelRule) -> dict[str, Any]:
     """The label rule as the file's settings."""
     return {"target_min_magnitude": rule.m_min, "target_max_depth_km": rule.max_depth_km,
-            "target_radius": rule.radius, "target_declustering": rule.decluster,
+            "target_radius": rule.radius, "target_detectability": rule.detectability,
+            "target_ks_threshold": rule.ks_threshold, "target_declustering": rule.decluster,
+            "target_declustering_foreshocks": rule.decluster_foreshocks,
             "lead_min_days": rule.lead_days[0], "lead_max_days": rule.lead_days[1],
             "lead_post_event_exclusion_days": rule.post_event_exclusion_days}
 
@@ -125,7 +131,10 @@ def _settings(p: Protocol) -> dict[str, Any]:
 def _from_settings(v: dict[str, Any]) -> Protocol:
     """The Protocol of validated flat settings (the inverse of :func:`_settings`)."""
     target = LabelRule(m_min=v["target_min_magnitude"], max_depth_km=v["target_max_depth_km"],
-                       radius=v["target_radius"], decluster=v["target_declustering"],
+                       radius=v["target_radius"], detectability=v["target_detectability"],
+                       ks_threshold=v["target_ks_threshold"],
+                       decluster=v["target_declustering"],
+                       decluster_foreshocks=v["target_declustering_foreshocks"],
                        lead_days=(v["lead_min_days"], v["lead_max_days"]),
                        post_event_exclusion_days=v["lead_post_event_exclusion_days"])
     keys = _target_settings(target)
@@ -204,6 +213,19 @@ def _word_or_number(word: str, low: float, *, strict: bool) -> Callable:
     return check
 
 
+def _one_of(words: tuple[str, ...]) -> Callable:
+    """One of ``words``."""
+    def check(v):
+        _require(isinstance(v, str) and v in words)
+        return v
+    return check
+
+
+def _positive(v):
+    _require(_is_number(v) and math.isfinite(v) and v > 0)
+    return float(v)
+
+
 def _night_hours(v):
     h = tuple(float(x) for x in v)
     if len(h) != 2 or not all(0 <= x <= 24 for x in h):
@@ -235,6 +257,9 @@ def _thresholds(v):
 _VALUE_RULES: dict[str, tuple[Callable, str]] = {
     "target_radius": (_word_or_number("dobrovolsky", 0.0, strict=True),
                       '"dobrovolsky" or a radius in km > 0'),
+    "target_detectability": (_one_of(DETECTABILITY), " or ".join(DETECTABILITY)),
+    "target_ks_threshold": (_positive, "a number > 0"),
+    "sensitivity_radius_cap_km": (_positive, "a radius in km > 0"),
     "binning_night_hours": (_night_hours, "[start_hour, end_hour] in 0..24"),
     "split_gap_days": (_word_or_number("auto", 0.0, strict=False), '"auto" or days >= 0'),
     "grid_stations": (_stations, 'a non-empty list of station codes (or "*")'),
@@ -265,6 +290,8 @@ _CROSS_RULES: tuple[tuple[Callable[[dict], bool], str, str], ...] = (
     (lambda v: v["surrogates_n"] >= 19, "surrogates_n", "at least 19 surrogates"),
     (lambda v: v["target_declustering"] in DECLUSTER_METHODS, "target_declustering",
      " or ".join(DECLUSTER_METHODS)),
+    (lambda v: v["target_detectability"] == "dobrovolsky" or v["target_radius"] == "dobrovolsky",
+     "target_radius", '"dobrovolsky" (a fixed radius needs detectability = "dobrovolsky")'),
     (lambda v: v["surrogates_block_mean_days"] >= v["binning_bin_days"],
      "surrogates_block_mean_days", ">= bin_days"),
 )

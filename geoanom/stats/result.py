@@ -14,6 +14,8 @@ from pathlib import Path
 
 from geoanom._jsonfile import json_safe, read_json, to_json_text, write_json
 from geoanom.errors import FormatError
+from geoanom.stats.sensitivity import sensitivity_lines
+from geoanom.stats.targets import listing_text
 
 RESULT_KEYS = ("protocol", "protocol_hash", "legacy", "primary", "effect_sizes", "baselines",
                "placebos", "multiplicity", "guardrails", "provenance")
@@ -104,6 +106,12 @@ def summary_text(result: TestResult) -> str:
         f"grid     max-statistic p = {f(result.multiplicity.get('max_statistic_p_value'), '.4f')}"
         f" over {result.multiplicity['n_cells']} cells",
     ]
+    tg, sens = pr.get("targets"), pr.get("sensitivity")
+    if tg is not None:
+        lines.append(f"targets  {listing_text(tg)}")
+    if sens is not None:
+        lines += [f"{'rules' if i == 0 else '':<8} {x}"
+                  for i, x in enumerate(sensitivity_lines(sens))]
     for w in g["warnings"]:
         lines.append("warning: " + w)
     return "\n".join(x for x in lines if x)

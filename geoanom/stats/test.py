@@ -14,6 +14,8 @@ placebos                               :mod:`geoanom.stats.placebo`
 multiplicity over the declared grid    :mod:`geoanom.stats.multiplicity`
 legacy window-level test               :mod:`geoanom.stats.legacy`
 guard-rails, verdict, honest scope     :mod:`geoanom.stats.guards`
+candidate targets, used or not and why :mod:`geoanom.stats.targets`
+target-rule sensitivity of the verdict :mod:`geoanom.stats.sensitivity`
 =====================================  ====================================================
 
 The settings are :class:`geoanom.stats.protocol.Protocol`; the result is
@@ -28,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from geoanom.catalog_frame import validate_catalog
-from geoanom.labels import mainshock_flags
 from geoanom.provenance import provenance
 from geoanom.stats.alarm import check_scores, score_variable, station_setup
 from geoanom.stats.alarm_baselines import alarm_baselines
@@ -41,6 +42,8 @@ from geoanom.stats.placebo import placebos
 from geoanom.stats.primary import event_test, primary_part, superposed_epoch
 from geoanom.stats.protocol import Protocol, protocol_hash
 from geoanom.stats.result import TestResult
+from geoanom.stats.sensitivity import TargetRule, sensitivity, sensitivity_rules
+from geoanom.stats.targets import target_listing
 
 
 def _series(st, catalog: pd.DataFrame, mainshock, prim: dict, act_bins, score_var: str
@@ -72,7 +75,7 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     catalog
         Catalog frame (:mod:`geoanom.catalog_frame`); a ``mainshock`` column, when present, is
         the declustering; otherwise ``protocol.target.decluster`` is applied to the events
-        of ``M >= protocol.target.m_min`` (:func:`geoanom.labels.declustered`).
+        of ``M >= protocol.target.m_min`` (:meth:`geoanom.labels.LabelRule.declustered`).
     protocol
         The protocol (default: the packaged defaults).
     activity
@@ -99,11 +102,16 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     check_scores(scores, p.binning_score_variable)
     catalog = validate_catalog(catalog)
     given = "mainshock" in catalog.columns
-    mainshock = mainshock_flags(catalog, p.target.decluster, p.target.m_min)
+    sequences = p.target.declustered(catalog)
+    mainshock = sequences["mainshock"].to_numpy(bool)
     declustering = "given by the catalog's mainshock column" if given else p.target.decluster
     warn: list[str] = []
     if p.target.decluster == "none" and not given:
         warn.append("declustering is 'none': aftershocks count as independent events")
+    if sequences.attrs.get("depends_on_later_data"):
+        warn.append("the target set depends on later data ("
+                    f"{sequences.attrs['depends_on_later_data']}): it cannot be fixed in "
+                    "advance and changes when later events arrive")
     score_var = score_variable(scores, p.binning_score_variable)
 
     # the order of the steps (and of the draws from rng) is part of the protocol
@@ -123,6 +131,15 @@ def run_test(scores, catalog: pd.DataFrame, protocol: Protocol | None = None, *,
     sep = superposed_epoch(st, prim["event_bins"], shifts, p.binning_bin_days)
     if sep is not None:
         primary["superposed_epoch"] = sep
+    # the candidates: what the target rule or a rule of the sensitivity sees, depth aside
+    rules = sensitivity_rules(p)
+    zone = np.logical_or.reduce([r.seen(catalog, st.lat, st.lon, depth_cut=False)
+                                 for r in [TargetRule("target", p.target), *rules]])
+    primary["targets"] = target_listing(st, sequences, p, zone)
+    primary["sensitivity"] = sensitivity(st, scores, sequences, mainshock, p, shifts, prim,
+                                         primary, rules)
+    if primary["sensitivity"]["flips"]:
+        warn.append(primary["sensitivity"]["statement"])
 
     prov = provenance(config=p.to_dict(), inputs=inputs, seeds={"seed": int(seed)},
                       extra={"type": "geoanom.TestResult", "schema": 1,
