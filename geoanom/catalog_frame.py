@@ -35,8 +35,8 @@ def make_catalog(
     query: str = "",
 ) -> pd.DataFrame:
     """Build a validated catalog frame from columns (times must already be UTC)."""
-    t = pd.to_datetime(np.asarray(time)).as_unit("ns") if not isinstance(time, pd.Series) \
-        else pd.to_datetime(time)
+    t = (pd.to_datetime(np.asarray(time)).as_unit("ns") if not isinstance(time, pd.Series)
+        else pd.to_datetime(time))
     n = len(t)
     df = pd.DataFrame({
         "time": np.asarray(t, dtype="datetime64[ns]"),

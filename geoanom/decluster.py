@@ -129,8 +129,8 @@ def _finish(catalog: pd.DataFrame, seq_index: np.ndarray, label: str,
     first[1:] = seq_index[order][1:] != seq_index[order][:-1]
     heads = order[first]
     head_of = dict(zip(seq_index[heads].tolist(), heads.tolist(), strict=True))
-    main_idx = np.array([head_of[k] for k in seq_index.tolist()], dtype=np.int64) \
-        if n else np.zeros(0, np.int64)
+    main_idx = (np.array([head_of[k] for k in seq_index.tolist()], dtype=np.int64)
+        if n else np.zeros(0, np.int64))
     out["mainshock"] = main_idx == np.arange(n)
     out["sequence_id"] = pd.array(ids[main_idx] if n else [], dtype=object)
     out.attrs = dict(catalog.attrs)
@@ -320,9 +320,9 @@ def _nn_pruned(t: np.ndarray, xyz: np.ndarray, m: np.ndarray, log_eta, *, b: flo
     lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1, 1)))
     lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
     ncol = int(np.ceil(360 / cell_deg)) + 1
-    key = (np.arange(n) // slab) * (ncol * (int(180 / cell_deg) + 2)) + \
-        np.floor((lat + 90) / cell_deg).astype(np.int64) * ncol + \
-        np.floor((lon + 180) / cell_deg).astype(np.int64)
+    key = (((np.arange(n) // slab) * (ncol * (int(180 / cell_deg) + 2)) +
+        np.floor((lat + 90) / cell_deg).astype(np.int64) * ncol) +
+        np.floor((lon + 180) / cell_deg).astype(np.int64))
     gid, inv = np.unique(key, return_inverse=True)
     order = np.argsort(inv, kind="stable")  # members of each group, in time order
     bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=gid.size))])
@@ -352,8 +352,8 @@ def _nn_pruned(t: np.ndarray, xyz: np.ndarray, m: np.ndarray, log_eta, *, b: flo
         r_lb = EARTH_RADIUS_KM * np.maximum(gap, 0.0)
         dt_lb = t_min[g] - t_max
         with np.errstate(divide="ignore", invalid="ignore"):
-            lb = np.where(dt_lb > 0, np.log10(dt_lb), -np.inf) + \
-                d_f * np.maximum(np.log10(r_lb), log_floor) - b * m_max
+            lb = (np.where(dt_lb > 0, np.log10(dt_lb), -np.inf) +
+                d_f * np.maximum(np.log10(r_lb), log_floor)) - b * m_max
         need = np.flatnonzero((lb <= bj.max()) & (t_min < t_max[g]) & (first_row < lo))
         need = need[np.argsort(lb[need], kind="stable")]
         pos = 0

@@ -388,6 +388,10 @@ def test_magdas_study_on_a_reduced_design(shared_data, tmp_path):
     assert [u["year"] for u in dav["plain_autoencoder"]["units"]] == [2015, 2016]
     # the aseismic control is every seismic station's remote placebo
     assert dav["plain_autoencoder"]["test"]["control_station"]["station"] == "EUS"
+    # every verdict says which candidate targets it used and how it fares under other rules
+    te = dav["plain_autoencoder"]["test"]
+    assert te["targets"]["n_used"] <= te["targets"]["n_candidates"]
+    assert {v["name"] for v in te["sensitivity"]["variants"]} and "flips" in te["sensitivity"]
     ds = xr.load_dataset(tmp_path / "stations" / "DAV" / "scores_plain_autoencoder.nc")
     assert ds.attrs["iaga_code"] == "DAV" and ds.sizes["window"] > 300
 

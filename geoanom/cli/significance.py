@@ -122,8 +122,8 @@ def test(scores_path, catalog_path, protocol_path, activity_path, activity_varia
                           extra_scores=extra, seed=seed, inputs=inputs)
     except ValidationError as exc:
         # the surrogates' own length check: say which protocol values fit these scores
-        fit = protocol_fit_error(scores, proto, path=protocol_path, force=True) \
-            if "too short for surrogates" in exc.message else None
+        fit = (protocol_fit_error(scores, proto, path=protocol_path, force=True)
+            if "too short for surrogates" in exc.message else None)
         if fit is None:
             raise
         raise fit from exc

@@ -607,8 +607,8 @@ def protocol_fit_error(scores: xr.Dataset, protocol, *, path=None,
     """A ConfigError when the scores span too few bins for the protocol's surrogates, else
     None. The circular-shift null needs more than ``2 * (lead max in bins + 1) - 1`` bins.
     ``force``: always return the error (the surrogates found the record too short)."""
-    s = scores["start"].values.astype("datetime64[ns]") if "start" in scores else \
-        scores["end"].values.astype("datetime64[ns]")
+    s = (scores["start"].values.astype("datetime64[ns]") if "start" in scores else
+        scores["end"].values.astype("datetime64[ns]"))
     e = scores["end"].values.astype("datetime64[ns]")
     span = (e.max() - s.min()) / np.timedelta64(1, "s") / _DAY_S
     bd = float(protocol.binning_bin_days)

@@ -90,8 +90,8 @@ def multiplicity(st: StationSetup, scores, extra_scores, catalog: pd.DataFrame,
         if "*" not in want and code not in want:
             continue
         for lw in p.grid_lead_windows:
-            s2 = st if (ds is scores and lw == p.target.lead_days) else \
-                station_setup(ds, catalog, p, mainshock, lead=lw)
+            s2 = (st if (ds is scores and lw == p.target.lead_days) else
+                station_setup(ds, catalog, p, mainshock, lead=lw))
             c, nl = _cells_of(s2, code, lw, shifts, p.grid_thresholds)
             cells += c
             nulls += nl

@@ -27,8 +27,8 @@ def placebos(st: StationSetup, catalog: pd.DataFrame, mainshock: np.ndarray,
     r = event_test(La, st.test & np.isfinite(La) & st.eligible, st.target_bins, shifts)
     pl["after_event"] = _entry("alarm over the lead window AFTER each event", r)
     cb = st.binned.bin_of(catalog["time"].to_numpy())
-    far = seen_mask(catalog, st.lat, st.lon, p, radius_factor_min=p.placebos_far_factor) \
-        & mainshock
+    far = (seen_mask(catalog, st.lat, st.lon, p, radius_factor_min=p.placebos_far_factor)
+        & mainshock)
     r = event_test(st.L, st.eligible, cb[far & (cb >= 0) & (cb < n)], shifts)
     pl["far_events"] = _entry(f"mainshocks beyond {p.placebos_far_factor:g} R(M)", r)
     pl["remote_station"] = None

@@ -87,8 +87,8 @@ def summary_text(result: TestResult) -> str:
     pr, lg, ef, g = result.primary, result.legacy, result.effect_sizes, result.guardrails
 
     def f(x, fmt=".3f"):
-        return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) \
-            else format(x, fmt)
+        return ("n/a" if x is None or (isinstance(x, float) and not math.isfinite(x))
+            else format(x, fmt))
 
     ci = ef.get("auc_ci95") or [None, None]
     lines = [

@@ -147,7 +147,27 @@ def summarise_test(r: TestResult) -> dict:
                                   "p_value": act.get("p_value")} if act else None,
             "activity_correlation": r.guardrails.get("activity_correlation"),
             "control_station": _remote_summary(r),
+            "targets": _targets_summary(pr.get("targets") or {}),
+            "sensitivity": _sensitivity_summary(pr.get("sensitivity") or {}),
             "warnings": list(r.guardrails.get("warnings", []))}
+
+
+def _targets_summary(t: dict) -> dict | None:
+    """Candidate target events: how many, how many used, and why the others were not."""
+    if not t:
+        return None
+    keys = ("n_candidates", "n_used", "not_used", "n_beyond_every_rule",
+            "depends_on_later_data")
+    return {k: t.get(k) for k in keys if k in t}
+
+
+def _sensitivity_summary(s: dict) -> dict | None:
+    """The primary statistic under the other target rules, and whether the verdict flips."""
+    if not s:
+        return None
+    keep = ("name", "n_independent_events", "auc", "p_value", "verdict", "flips")
+    return {"flips": s.get("flips"), "statement": s.get("statement"),
+            "variants": [{k: v.get(k) for k in keep} for v in s.get("variants", [])]}
 
 
 def control_scores(ds: xr.Dataset, det: str, by_detector: dict,

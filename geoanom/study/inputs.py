@@ -84,7 +84,8 @@ def load_catalog(cfg) -> pd.DataFrame:
     cat = cat[cat["magnitude"].to_numpy(float) >= mmin].reset_index(drop=True)
     # the scope of the window labels: every event that can block a normal window
     scope = float(w.get("m_min", 5.0)) - float(w.get("normal_margin_magnitude", 0.5))
-    return declustered(cat, method, scope)
+    return declustered(cat, method, scope,
+                       foreshocks=bool(w.get("decluster_foreshocks", False)))
 
 
 # ------------------------------------------------------------------------------ indices

@@ -50,7 +50,8 @@ def pooled_test(scores: dict, catalog: pd.DataFrame, protocol, *, seed: int = 0,
         method, and a verdict that is withheld below 10 distinct events.
     """
     catalog = validate_catalog(catalog)
-    mainshock = mainshock_flags(catalog, protocol.target.decluster, protocol.target.m_min)
+    mainshock = mainshock_flags(catalog, protocol.target.decluster, protocol.target.m_min,
+                                foreshocks=protocol.target.decluster_foreshocks)
     codes = [c for c in scores if scores[c] is not None and scores[c].sizes.get("window", 0) > 1]
     if not codes:
         return {"status": "no station with scores", "n_independent_events": 0}
