@@ -44,7 +44,9 @@ def _pyplot():
     return plt
 
 
-def _ax(ax, figsize=(6.0, 4.5)):
+def axes_or_new(ax, figsize=(6.0, 4.5)):
+    """``ax``, or the axes of a new figure of ``figsize`` inches when it is None (how every
+    ``plot_*`` function takes its ``ax`` argument)."""
     if ax is not None:
         return ax
     plt = _pyplot()
@@ -63,7 +65,7 @@ def plot_molchan(molchan: dict, baselines: dict | None = None, *, ax=None, title
     ``molchan`` is ``TestResult.primary["molchan"]``; ``baselines`` is
     ``TestResult.baselines``.
     """
-    ax = _ax(ax, (5.5, 5.0))
+    ax = axes_or_new(ax, (5.5, 5.0))
     env = molchan.get("envelope")
     if env:
         ax.fill_between(_arr(env["tau"]), _arr(env["nu_lo"]), _arr(env["nu_hi"]),
@@ -97,7 +99,7 @@ def plot_training(log: Sequence[dict], *, axes=None, title: str = ""):
 
     ``log`` is ``model.json``'s per-epoch ``log``. Returns ``(ax, ax_share)``.
     """
-    ax = axes[0] if axes is not None else _ax(None, figsize=(6.5, 4.0))
+    ax = axes[0] if axes is not None else axes_or_new(None, figsize=(6.5, 4.0))
     share_ax = axes[1] if axes is not None else ax.twinx()
     ep = np.asarray([r["epoch"] + 1 for r in log], float)
     ax.plot(ep, _arr([r.get("train_normal_error") for r in log]), "o-", color="tab:blue",
@@ -128,7 +130,7 @@ def plot_null_histogram(null, observed: float, *, ax=None, p_value: float | None
     ``null`` is an array of surrogate statistics (NaN dropped) or a dict with ``counts`` and
     ``edges`` (``TestResult.primary["null_histogram"]``).
     """
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     if isinstance(null, dict):
         c, e = _arr(null["counts"]), _arr(null["edges"])
         ax.stairs(c, e, fill=True, color="0.7", label=f"surrogate null (n = {int(c.sum())})")
@@ -157,7 +159,7 @@ def plot_superposed_epoch(se: dict, *, ax=None,
     ``se`` is ``TestResult.primary["superposed_epoch"]``; ``lead_days`` (min, max) shades
     the protocol's lead window (PROTOCOL.md default 1-30 days).
     """
-    ax = _ax(ax, (7.0, 4.0))
+    ax = axes_or_new(ax, (7.0, 4.0))
     x = _arr(se["offset_days"])
     ax.fill_between(x, _arr(se["mc_lo"]), _arr(se["mc_hi"]), color="0.8",
                     label=f"95 % Monte Carlo band ({se['n_surrogates']} shifted catalogs)")
@@ -180,7 +182,7 @@ def plot_score_vs_activity(score, activity, *, ax=None, activity_name: str = "ac
     """Per-bin score against the per-bin activity index, with Pearson and Spearman r."""
     from scipy import stats as st
 
-    ax = _ax(ax, (5.5, 4.5))
+    ax = axes_or_new(ax, (5.5, 4.5))
     s = np.asarray(score, float)
     a = np.asarray(activity, float)
     ok = np.isfinite(s) & np.isfinite(a)
@@ -202,7 +204,7 @@ def plot_score_timeline(bin_start, alarm, *, events_time=(), events_mag=(),
                         score_label: str = "bin alarm (max RMSE)", station: str = ""):
     """Score over time with seen events (declustered mainshocks bold, aftershocks thin,
     marker height = magnitude on the right axis) and the train/test boundary."""
-    ax = _ax(ax, (10.0, 4.0))
+    ax = axes_or_new(ax, (10.0, 4.0))
     t = np.asarray(bin_start, dtype="datetime64[ns]")
     ax.plot(t, np.asarray(alarm, float), color="0.3", lw=0.7, label="per-bin alarm")
     ax.set_ylabel(score_label)
@@ -538,7 +540,7 @@ def plot_score_series(time, score, *, events_time=(), events_mag=(), events_main
     """
     from matplotlib.patches import Patch
 
-    ax = _ax(ax, (10.0, 4.0))
+    ax = axes_or_new(ax, (10.0, 4.0))
     t = _time_ns(time)
     y = np.asarray(score, float)
     handles = []
@@ -597,7 +599,7 @@ def plot_score_series(time, score, *, events_time=(), events_mag=(), events_main
 def plot_roc(scores_pos, scores_neg, *, label: str = "score", ax=None, title: str = ""):
     """ROC curve of positive (e.g. seismic) against negative (normal) window scores, with
     its AUC in the legend; call again on the same ``ax`` to compare scorers."""
-    ax = _ax(ax, (5.0, 5.0))
+    ax = axes_or_new(ax, (5.0, 5.0))
     pos = np.asarray(scores_pos, float)
     neg = np.asarray(scores_neg, float)
     pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
@@ -631,7 +633,7 @@ def plot_confusion(matrix, *, class_labels: Sequence[str] | None = None,
                    xlabel: str = "predicted class", ylabel: str = "true class"):
     """Confusion matrix (rows: true class, columns: predicted), each cell with its count and,
     with ``normalize``, the share of its row (colour = share of the row)."""
-    ax = _ax(ax, (4.8, 4.2))
+    ax = axes_or_new(ax, (4.8, 4.2))
     m = np.asarray(matrix, float)
     k = m.shape[0]
     labels = list(class_labels) if class_labels is not None else [str(i) for i in range(k)]
@@ -676,7 +678,7 @@ def plot_table(rows, *, columns: Sequence[str] | None = None, ax=None, title: st
 
     width = 1.6 * len(cols) + 1.0
     title = "\n".join(textwrap.wrap(title, int(width * 11))) if title else ""
-    ax = _ax(ax, (width, 0.45 * len(df) + 0.9 + 0.25 * title.count("\n")))
+    ax = axes_or_new(ax, (width, 0.45 * len(df) + 0.9 + 0.25 * title.count("\n")))
     ax.axis("off")
 
     def cell(v):

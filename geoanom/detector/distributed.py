@@ -66,7 +66,7 @@ def _is_netcdf(path: Path) -> bool:
 def _open_one(path: Path, chunk_samples: int | None) -> xr.Dataset:
     import netCDF4
 
-    from geoanom.io.netcdf import _STATION_VARS, _read_attrs
+    from geoanom.io.netcdf import STATION_VARS, read_attrs
 
     # dask chunks as stored in the file (64 Ki samples for geoanom's writer), then re-chunked
     # inline_array: each dask chunk carries the backend array itself; with a shared
@@ -75,13 +75,13 @@ def _open_one(path: Path, chunk_samples: int | None) -> xr.Dataset:
     ds = xr.open_dataset(path, engine="netcdf4", chunks={}, inline_array=True)
     if chunk_samples is not None:
         ds = ds.chunk({"time": int(chunk_samples)})
-    ds = ds.drop_vars([v for v in _STATION_VARS if v in ds.variables])
+    ds = ds.drop_vars([v for v in STATION_VARS if v in ds.variables])
     # the attrs exactly as geoanom.io.netcdf.read_netcdf decodes them (typed, CF additions
     # removed); only attrs are read here, never data
     with netCDF4.Dataset(path, "r") as nc:
-        ds.attrs = _read_attrs(nc)
+        ds.attrs = read_attrs(nc)
         for name in ds.data_vars:
-            ds[name].attrs = {k: v for k, v in _read_attrs(nc.variables[name]).items()
+            ds[name].attrs = {k: v for k, v in read_attrs(nc.variables[name]).items()
                               if k != "_FillValue"}
     return ds
 

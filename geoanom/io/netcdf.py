@@ -60,7 +60,7 @@ _DECODE_UNITS = {
     "minute": 60_000_000_000, "second": 1_000_000_000, "s": 1_000_000_000,
     "ms": 1_000_000, "us": 1_000, "ns": 1,
 }
-_STATION_VARS = ("station_id", "latitude", "longitude", "altitude")
+STATION_VARS = ("station_id", "latitude", "longitude", "altitude")
 # zlib level 1 with shuffle: nearly all of the size gain of higher levels at a fraction of the
 # time (measured by bench/bench_netcdf.py); chunks of 64 Ki samples keep partial reads cheap.
 _COMPLEVEL = 1
@@ -235,7 +235,7 @@ def write_netcdf(
             raise ValidationError(f"variable {name!r} has dtype {var.dtype}",
                                   expected="numeric", found=str(var.dtype))
     for name in record.data_vars:
-        if name in _STATION_VARS:
+        if name in STATION_VARS:
             raise ValidationError(f"record variable {name!r} clashes with a CF station "
                                   "variable the writer adds", found=str(name))
     prov = provenance(config=config, inputs=inputs, seeds=seeds)
@@ -345,7 +345,7 @@ def _write_record(nc, record: xr.Dataset, prov: dict, complevel: int) -> None:
             nc.setncattr(k, val)
             added_global.append(k)
     nc.setncattr("geoanom_cf_added", " ".join(added_global))
-    nc.setncattr("geoanom_cf_added_variables", " ".join(_STATION_VARS))
+    nc.setncattr("geoanom_cf_added_variables", " ".join(STATION_VARS))
     nc.setncattr("geoanom_attr_types", json.dumps(tags, sort_keys=True))
 
 
@@ -353,7 +353,9 @@ def _write_record(nc, record: xr.Dataset, prov: dict, complevel: int) -> None:
 # reading
 # ----------------------------------------------------------------------------------------
 
-def _read_attrs(obj) -> dict:
+def read_attrs(obj) -> dict:
+    """The netCDF attributes of a file or variable as a dict of Python values (what the
+    lazy reader of :mod:`geoanom.detector.distributed` reuses)."""
     names = list(obj.ncattrs())
     raw = {k: obj.getncattr(k) for k in names}
     tags = json.loads(raw.pop("geoanom_attr_types", "{}"))
@@ -425,10 +427,10 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
         if "units" not in tvar.ncattrs():
             raise FormatError("time variable has no units", path=path)
         time = _decode_time(tvar[:], str(tvar.getncattr("units")), path)
-        time_attrs = _read_attrs(tvar)
+        time_attrs = read_attrs(tvar)
         for k in ("units", "calendar"):  # encoding, not attrs, in xarray's model
             time_attrs.pop(k, None)
-        attrs = _read_attrs(nc)
+        attrs = read_attrs(nc)
         ours = "geoanom_netcdf_format" in nc.ncattrs()
         skip = (set(str(nc.getncattr("geoanom_cf_added_variables")).split())
             if "geoanom_cf_added_variables" in nc.ncattrs() else set())
@@ -436,13 +438,13 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
         for name, var in nc.variables.items():
             if name == "time" or name in skip:
                 continue
-            if not ours and var.dimensions == () and name in _STATION_VARS:
+            if not ours and var.dimensions == () and name in STATION_VARS:
                 coords[name] = var.getValue()  # a foreign file's station coordinates
                 continue
             if var.dimensions not in (("time",), ()):
                 raise FormatError(f"variable {name!r} is not a time series", path=path,
                                   expected="dimension ('time',)", found=str(var.dimensions))
-            vattrs = _read_attrs(var)
+            vattrs = read_attrs(var)
             values = np.asarray(var[:]) if var.dimensions else np.asarray(var.getValue())
             if not ours:
                 values, vattrs = _unpack(values, vattrs)

@@ -16,7 +16,7 @@ import pandas as pd
 from geoanom._atomic import atomic_write_text
 from geoanom._jsonfile import json_safe
 from geoanom.plot import (
-    _ax,
+    axes_or_new,
     daily_max,
     plot_molchan,
     plot_score_series,
@@ -56,7 +56,7 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 
     ``rows``: dicts with ``label``, ``auc``, ``ci`` ([lo, hi]) and ``n`` (events).
     """
-    ax = _ax(ax, (6.5, 0.35 * len(rows) + 1.5))
+    ax = axes_or_new(ax, (6.5, 0.35 * len(rows) + 1.5))
     y = np.arange(len(rows))[::-1]
     for yy, r in zip(y, rows, strict=True):
         a = r.get("auc")
@@ -81,7 +81,7 @@ def plot_forest(rows: list[dict], *, ax=None, title: str = ""):
 def plot_power(power: dict, *, ax=None, alpha: float = 0.05):
     """Detection rate against injected strength per station and detector, with the
     false-alarm rate of random-time injections as an open marker and alpha as a line."""
-    ax = _ax(ax, (6.0, 4.2))
+    ax = axes_or_new(ax, (6.0, 4.2))
     k = 0
     for code, dets in (power.get("stations") or {}).items():
         for det, d in dets.items():
