@@ -33,7 +33,7 @@ from geoanom._atomic import atomic_write_text
 from geoanom.detector.api import fit_detector
 from geoanom.detector.config import DetectorConfig
 from geoanom.detector.nn.train import TrainConfig
-from geoanom.detector.preprocess import FittedPreprocess, PreprocessConfig, apply_preprocess
+from geoanom.detector.preprocess import PreprocessConfig, apply_stateless
 from geoanom.detector.score import read_scores, write_scores
 from geoanom.detector.windows import WindowConfig, build_window_set
 from geoanom.errors import ConfigError, ValidationError
@@ -263,7 +263,7 @@ def synthetic_example(workdir: str | os.PathLike, *, seed: int = 0, days: float 
     world = _world(cfg)
     config = DetectorConfig(windows=_window_config(cfg), preprocess=preprocess_config(cfg),
                             train=_example_train_config(lam=lam, epochs=epochs, seed=seed))
-    clean = apply_preprocess(world.records["SYA"], FittedPreprocess(config=config.preprocess))
+    clean = apply_stateless(world.records["SYA"], config.preprocess)
     ws = build_window_set(clean, world.catalog, config.windows)
     sc, path = _fit_and_score(world.records["SYA"], world.catalog, config, ws, Path(workdir),
                               key={"name": "synthetic", "seed": seed, "days": days,
@@ -327,7 +327,7 @@ def mmb_example(data_dir: str | os.PathLike, workdir: str | os.PathLike, *, seed
         preprocess=PreprocessConfig.from_dict({"components": ["H", "D", "Z"],
                                                "despike": {"window_s": 600.0}}),
         train=_example_train_config(lam=lam, epochs=epochs, seed=seed))
-    clean = apply_preprocess(rec, FittedPreprocess(config=config.preprocess))
+    clean = apply_stateless(rec, config.preprocess)
     ws = build_window_set(clean, cat, config.windows)
     sc, path = _fit_and_score(rec, cat, config, ws, Path(workdir),
                               key={"name": "mmb", "seed": seed, "radius_km": radius_km},

@@ -46,9 +46,8 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
     sees; each choice carries a comment saying why. Prints the window counts per split.
     """
     from geoanom.cli._table_options import open_catalog, open_record
-    from geoanom.detector.api import stateless_chain
     from geoanom.detector.config import read_detector_tables
-    from geoanom.detector.preprocess import PreprocessConfig, apply_preprocess
+    from geoanom.detector.preprocess import PreprocessConfig, apply_stateless
     from geoanom.detector.suggest import suggest_configs, write_configs
     from geoanom.errors import ConfigError
 
@@ -63,7 +62,7 @@ def suggest(records: tuple[str, ...], catalog: str, output: str, m_min: float,
     if preprocess_from is not None:
         pre = read_detector_tables(preprocess_from)["preprocess"]
         pcfg = PreprocessConfig.from_dict(pre, path=preprocess_from)
-        record = apply_preprocess(record, stateless_chain(pcfg))
+        record = apply_stateless(record, pcfg)
     s = suggest_configs(record, cat, m_min=m_min)
     det, pro = write_configs(s, out, preprocess=pre,
                              header=f"Written by geoanom config suggest from "

@@ -50,6 +50,7 @@ from geoanom.detector.preprocess import (
     FittedPreprocess,
     PreprocessConfig,
     apply_preprocess,
+    apply_stateless,
     fit_preprocess,
 )
 from geoanom.detector.score import score_record
@@ -132,14 +133,6 @@ def _year_or_time(t: np.datetime64) -> str:
     return ts.isoformat()
 
 
-def stateless_chain(config: PreprocessConfig) -> FittedPreprocess:
-    """The chain of ``config`` without its fitted steps (regression, scaling): what decides
-    validity and cadence before anything is fitted."""
-    return FittedPreprocess(config=PreprocessConfig(
-        components=config.components,
-        steps=tuple(s for s in config.steps if s[0] not in FITTED_STEPS)))
-
-
 def _training_end(stage: xr.Dataset, catalog: pd.DataFrame, config: DetectorConfig):
     """End of the last training window of the fraction split of ``stage`` (the period the
     fitted preprocessing steps may learn from), or None without training windows."""
@@ -172,7 +165,7 @@ def fit_preprocessing(record: xr.Dataset, catalog: pd.DataFrame, config: Detecto
             check_windows_fit(record, catalog, config.windows, path=config.path)
         return FittedPreprocess(config=pcfg, source=record_source(record)), record
     if period is None:
-        stage = apply_preprocess(record, stateless_chain(pcfg))
+        stage = apply_stateless(record, pcfg)
         check_windows_fit(stage, catalog, config.windows, path=config.path)
         fitted_steps = any(pcfg.step(s) is not None for s in FITTED_STEPS)
         train_end = _training_end(stage, catalog, config) if fitted_steps else None

@@ -14,6 +14,7 @@ from geoanom.detector.preprocess.pipeline import (
     FittedPreprocess,
     PreprocessConfig,
     apply_preprocess,
+    apply_stateless,
     fit_preprocess,
 )
 from geoanom.detector.preprocess.regression import (
@@ -56,5 +57,5 @@ __all__ = [
     "PreprocessConfig",
     "FittedPreprocess",
     "fit_preprocess",
-    "apply_preprocess",
+    "apply_preprocess", "apply_stateless",
 ]

@@ -360,6 +360,14 @@ def _regress(r: xr.Dataset, fitted: FittedPreprocess, activity, reference) -> xr
     return rr.apply(r, _stateless(reference, fitted.config))
 
 
+def apply_stateless(record: xr.Dataset, config: PreprocessConfig) -> xr.Dataset:
+    """The steps of ``config`` that fit nothing (component selection, despiking, gaps,
+    filtering, resampling, local night) on ``record``: what decides validity and cadence
+    before anything is fitted. The fitted steps (regression, scaling) are left out."""
+    validate_record(record)
+    return _stateless(record, config)
+
+
 def apply_preprocess(record: xr.Dataset, fitted: FittedPreprocess, *, activity=None,
                      reference: xr.Dataset | None = None) -> xr.Dataset:
     """Run the chain of ``fitted`` on ``record`` (a new record; the input is not modified).
